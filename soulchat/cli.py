@@ -1,0 +1,34 @@
+"""Command line: ``soulchat [subcommand]`` or the Hydra app.
+
+``soulchat plugins`` lists components; ``soulchat ui`` opens the MLflow dashboard; ``soulchat
+compare`` builds a Table-1 comparison from runs; ``soulchat score`` scores a predictions file. Any
+other arguments go to the Hydra app (``soulchat +experiment=soulchat_full stages=[corpus,train]``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: subcommand -> "module:function(argv) -> int | None"
+SUBCOMMANDS = {
+    "plugins": "soulchat.plugins:main",
+    "ui": "soulchat.tracking.ui:main",
+    "compare": "soulchat.tracking.compare:main",
+    "score": "soulchat.evaluate.cli:main",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        module, _, func = SUBCOMMANDS[argv[0]].partition(":")
+        code = getattr(importlib.import_module(module), func)(argv[1:])
+        raise SystemExit(code or 0)
+    from soulchat.config import setup
+
+    setup()
+    from soulchat.app import main as hydra_main
+
+    sys.argv = [sys.argv[0], *argv]
+    hydra_main()

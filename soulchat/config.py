@@ -1,0 +1,114 @@
+"""Top-level typed config: the root schema, stage sections, and Hydra set-up.
+
+Each stage's section is a dataclass defined next to the stage (``soulchat/<stage>/config.py``);
+component groups (``prompt``, ``model``, ...) are typed by the schemas their plugins register
+(see :mod:`soulchat.registry`). :func:`setup` must run before Hydra composes anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import MISSING, OmegaConf
+
+from soulchat.corpus.config import CorpusConfig
+from soulchat.evaluate.config import EvaluateConfig
+from soulchat.generate.config import GenerateConfig
+from soulchat.rewrite.config import RewriteConfig
+from soulchat.train.config import TrainConfig
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def data_path(relative: str) -> str:
+    """``${soulchat_data:demo/qa.jsonl}``: a file of the bundled data (``soulchat/data``)."""
+    return str(DATA_DIR / relative)
+
+
+class StageName(str, Enum):
+    """The pipeline's stages, in order."""
+
+    rewrite = "rewrite"
+    corpus = "corpus"
+    train = "train"
+    generate = "generate"
+    evaluate = "evaluate"
+
+
+@dataclass
+class PathsConfig:
+    """Where everything is written. All of it lives under ``outputs`` by default."""
+
+    outputs: str = "${oc.env:SOULCHAT_OUTPUTS,outputs}"
+    cache: str = "${.outputs}/cache"
+
+
+@dataclass
+class TrackingConfig:
+    """MLflow. The default store is a local SQLite file; point ``uri`` at a server to share runs."""
+
+    enabled: bool = True
+    uri: str = "sqlite:///${paths.outputs}/mlflow.db"
+    artifacts: str = "${paths.outputs}/mlartifacts"
+    experiment: str = "soulchat"
+    run_name: Optional[str] = None
+
+
+@dataclass
+class SoulchatConfig:
+    """The root config (``conf/config.yaml`` fills it)."""
+
+    stages: list[StageName] = field(default_factory=lambda: list(StageName))  # a subset, run in order
+    seed: int = 42
+    force: bool = False  # recompute every selected stage; per stage: <stage>.force=true
+    objective: Optional[str] = None  # metric a sweeper optimises, e.g. evaluate/rouge-l
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    rewrite: RewriteConfig = field(default_factory=RewriteConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    # component groups: typed by the schema of the option chosen
+    prompt: Any = MISSING
+    endpoint: Any = MISSING
+    topic: Any = MISSING
+    model: Any = MISSING
+    finetune: Any = MISSING
+    strategy: Any = MISSING
+    generator: Any = MISSING
+    metric_set: Any = MISSING
+    judge: Any = MISSING
+    experiment: Any = None
+
+
+_DONE = False
+
+
+def setup() -> None:
+    """Load plugins, register their schemas and config folders with Hydra. Idempotent."""
+    global _DONE
+    if _DONE:
+        return
+    from hydra.core.config_store import ConfigStore
+
+    from soulchat.registry import load_plugins
+
+    reg = load_plugins()
+    dirs = [CONF_DIR] + [Path(u[len("file://"):]) for u in reg.config_dirs if u.startswith("file://")]
+    for u in reg.config_dirs:
+        if u.startswith("pkg://"):
+            import importlib.resources as ir
+
+            dirs.append(Path(str(ir.files(u[len("pkg://"):]))))
+    reg.store_configs(dirs)
+    ConfigStore.instance().store(name="soulchat_schema", node=SoulchatConfig)
+    if not OmegaConf.has_resolver("soulchat_data"):
+        OmegaConf.register_new_resolver("soulchat_data", data_path)
+    if not OmegaConf.has_resolver("soulchat_plugin_dirs"):
+        OmegaConf.register_new_resolver("soulchat_plugin_dirs", lambda: list(reg.config_dirs))
+    _DONE = True

@@ -1,0 +1,22 @@
+"""Rewrite-stage components: ``prompt`` variants (templates live in ``conf/prompt/``)."""
+
+from dataclasses import dataclass
+
+from soulchat.registry import ComponentConfig, Registry
+
+
+@dataclass
+class PromptConfig(ComponentConfig):
+    """A rewrite prompt: a template with ``{single_turn}`` and the speakers it asks for."""
+
+    template: str = ""
+    user_speaker: str = "用户"
+    counsellor_speaker: str = "心理咨询师"
+    min_turns: int = 8
+    max_turns: int = 20
+    rewrite: bool = True  # false: keep the single-turn pair as one turn (no API call)
+
+
+def register(registry: Registry) -> None:
+    for name in ("soulchat", "smile", "plain"):
+        registry.add("prompt", name, PromptConfig, "soulchat.rewrite.prompts:build")
