@@ -30,5 +30,9 @@ def main(argv: list[str] | None = None) -> None:
     setup()
     from soulchat.app import main as hydra_main
 
+    # The root's defaults list declares `experiment: null` (so a mistyped name lists the valid
+    # ones); Hydra then takes `experiment=X` but rejects an appended `+experiment=X`. Both spellings
+    # are documented, so the appended one is read as the plain one.
+    argv = [a[1:] if a.startswith("+experiment=") else a for a in argv]
     sys.argv = [sys.argv[0], *argv]
     hydra_main()

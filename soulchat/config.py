@@ -99,16 +99,11 @@ def setup() -> None:
     from soulchat.registry import load_plugins
 
     reg = load_plugins()
-    dirs = [CONF_DIR] + [Path(u[len("file://"):]) for u in reg.config_dirs if u.startswith("file://")]
-    for u in reg.config_dirs:
-        if u.startswith("pkg://"):
-            import importlib.resources as ir
-
-            dirs.append(Path(str(ir.files(u[len("pkg://"):]))))
+    dirs = [CONF_DIR, *reg.config_dirs]
     reg.store_configs(dirs)
     ConfigStore.instance().store(name="soulchat_schema", node=SoulchatConfig)
     if not OmegaConf.has_resolver("soulchat_data"):
         OmegaConf.register_new_resolver("soulchat_data", data_path)
     if not OmegaConf.has_resolver("soulchat_plugin_dirs"):
-        OmegaConf.register_new_resolver("soulchat_plugin_dirs", lambda: list(reg.config_dirs))
+        OmegaConf.register_new_resolver("soulchat_plugin_dirs", lambda: [f"file://{d}" for d in reg.config_dirs])
     _DONE = True

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=160)
     console.print(table)
     if reg.config_dirs:
-        console.print("config folders from plugins: " + ", ".join(reg.config_dirs))
+        console.print("config folders from plugins: " + ", ".join(map(str, reg.config_dirs)))
     for err in reg.errors:
         console.print(f"[red]plugin {err.plugin!r} from {err.dist} failed:[/red] {err.reason}")
     return 1 if reg.errors else 0

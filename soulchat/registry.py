@@ -98,7 +98,7 @@ class Registry:
         default_factory=lambda: {f: {} for f in FAMILIES}
     )
     family_docs: dict[str, str] = field(default_factory=lambda: dict(FAMILIES))
-    config_dirs: list[str] = field(default_factory=list)
+    config_dirs: list[Path] = field(default_factory=list)
     errors: list[PluginError] = field(default_factory=list)
     _dist: str = "soulchat"
 
@@ -142,11 +142,20 @@ class Registry:
     def add_config_dir(self, path: str | Path) -> None:
         """Add a folder of YAML options (``<family>/<name>.yaml``) to Hydra's search path.
 
-        ``path`` is a filesystem path or a ``pkg://package.sub`` URL.
+        ``path`` is a filesystem path or ``pkg://package.sub`` (a folder inside an installed
+        package); it is stored as the folder's absolute path.
         """
-        url = str(path) if str(path).startswith(("pkg://", "file://")) else f"file://{Path(path).resolve()}"
-        if url not in self.config_dirs:
-            self.config_dirs.append(url)
+        text = str(path)
+        if text.startswith("pkg://"):
+            import importlib.resources
+
+            folder = Path(str(importlib.resources.files(text[len("pkg://"):])))
+        else:
+            folder = Path(text.removeprefix("file://")).resolve()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"config folder {text} ({folder}) does not exist")
+        if folder not in self.config_dirs:
+            self.config_dirs.append(folder)
 
     def get(self, family: str, name: str) -> Component:
         """Return a component; the error lists the valid names."""

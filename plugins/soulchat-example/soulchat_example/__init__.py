@@ -1,0 +1,23 @@
+"""An example soulchat plugin: one component in each of two families (prompt, metric_set)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from soulchat.registry import ComponentConfig, Registry
+from soulchat.rewrite.components import PromptConfig
+
+
+@dataclass
+class LengthRatioConfig(ComponentConfig):
+    """Mean prediction/reference length ratio, and the share of replies under ``short_below``."""
+
+    short_below: float = 0.5  # a reply shorter than this fraction of its reference counts as short
+
+
+def register(registry: Registry) -> None:
+    # the prompt reuses soulchat's prompt schema and factory; only its template (YAML) is new
+    registry.add("prompt", "socratic", PromptConfig, "soulchat.rewrite.prompts:build",
+                 doc="Socratic counsellor: guides with open questions, no advice lists")
+    registry.add("metric_set", "length_ratio", LengthRatioConfig, "soulchat_example.metrics:build")
+    registry.add_config_dir("pkg://soulchat_example.conf")
