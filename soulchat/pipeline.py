@@ -41,7 +41,7 @@ class Stage:
     """A pipeline stage: where its function lives, what it reads, which config makes its key."""
 
     name: str
-    run: str
+    run: str | Callable[["StageContext"], dict[str, float]]  # "module:function" or the function
     inputs: Callable[[DictConfig], tuple[str, ...]]
     config_keys: tuple[str, ...]
 
@@ -156,6 +156,8 @@ def validate_stages(stages: list[Any]) -> list[str]:
 
 
 def load_stage_function(stage: Stage) -> Callable[[StageContext], dict[str, float]]:
+    if callable(stage.run):
+        return stage.run
     module, _, attr = stage.run.partition(":")
     return getattr(importlib.import_module(module), attr)
 

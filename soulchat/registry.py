@@ -147,9 +147,13 @@ class Registry:
         """
         text = str(path)
         if text.startswith("pkg://"):
-            import importlib.resources
+            import importlib.util
 
-            folder = Path(str(importlib.resources.files(text[len("pkg://"):])))
+            package, *sub = text[len("pkg://"):].split(".")
+            spec = importlib.util.find_spec(package)
+            if spec is None or not spec.submodule_search_locations:
+                raise ModuleNotFoundError(f"config folder {text}: package {package!r} is not installed")
+            folder = Path(list(spec.submodule_search_locations)[0]).joinpath(*sub)
         else:
             folder = Path(text.removeprefix("file://")).resolve()
         if not folder.is_dir():
