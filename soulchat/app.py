@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from soulchat import pipeline
 from soulchat.config import CONF_DIR
+from soulchat.io import write_json
 from soulchat.tracking import open_tracker
 from soulchat.tracking.tracker import git_state
 
@@ -51,6 +52,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     plan = pipeline.plan(cfg)
     tags = job_tags(cfg)
+    write_json(run_dir / "run.json", {"stages": stages, "seed": cfg.seed, "keys": plan.keys,
+                                      "cache": {k: str(v) for k, v in plan.paths.items()},
+                                      **{k: v for k, v in tags.items() if k.startswith("git_")}})
     tracker = open_tracker(cfg, run_name=cfg.tracking.run_name, tags=tags)
     log.info("stages %s; outputs %s; mlflow run %s", stages, run_dir, tracker.run_id)
     tracker.log_params({"seed": cfg.seed, "stages": ",".join(stages),
