@@ -1,0 +1,363 @@
+"""The one async OpenAI-compatible client: store first, then the network, validated answers out.
+
+See the package docstring (:mod:`soulchat.llm`) for the API and an example.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+from soulchat.io import stable_hash
+from soulchat.llm.limits import RateLimiter, SpendGuard, parse_retry_after, retry_delay
+from soulchat.llm.progress import Progress
+from soulchat.llm.store import ResponseStore, Stored, StoreStack, request_key
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = {408, 409, 429}  # and every 5xx
+FATAL_STATUS = {401, 403}  # a bad key or no access: no other request can succeed either
+
+
+class InvalidOutput(ValueError):
+    """Raised by a validator: the answer is not acceptable; ``str(exc)`` is the reason."""
+
+
+class StoreMiss(LookupError):
+    """Offline (no ``base_url``) and a request is not in any store."""
+
+
+class FatalEndpointError(RuntimeError):
+    """The endpoint refuses every request (401/403) or is misconfigured; the run stops."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One chat-completions request.
+
+    Attributes:
+        id: the caller's record id (results, logs, the store's ``item`` column, batch files).
+        messages: OpenAI chat messages.
+        key: what the answer depends on besides model, sampling parameters and attempt, e.g.
+            ``{"template": <prompt template hash>, "source": <source record hash>}``. None: a hash
+            of ``messages``.
+        params: extra request parameters (``response_format``, ``seed``, ...); part of the key.
+    """
+
+    id: str
+    messages: list
+    key: Optional[dict] = None
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    """The outcome of one request.
+
+    ``status``: ``ok`` (accepted by the validator), ``invalid`` (every attempt rejected),
+    ``failed`` (a non-retryable error, or retries exhausted), ``skipped`` (a spend guard or a fatal
+    error stopped the run first). ``errors`` lists each rejected or failed attempt's reason.
+    """
+
+    id: str
+    status: str
+    text: Optional[str] = None
+    value: Any = None
+    attempts: int = 0
+    key: Optional[str] = None
+    from_store: int = 0
+    from_network: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    errors: list = field(default_factory=list)
+    model: str = ""
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class Stats:
+    """Counts for logs and MLflow (``as_metrics``)."""
+
+    items: int = 0
+    ok: int = 0
+    invalid: int = 0
+    failed: int = 0
+    skipped: int = 0
+    store_hits: int = 0
+    network: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    seconds: float = 0.0
+    stopped_by: Optional[str] = None
+    reasons: Counter = field(default_factory=Counter)
+
+    def as_metrics(self) -> dict[str, float]:
+        out = {k: float(getattr(self, k)) for k in (
+            "items", "ok", "invalid", "failed", "skipped", "store_hits", "network", "retries",
+            "prompt_tokens", "completion_tokens", "cost", "seconds")}
+        out["requests_per_s"] = self.network / self.seconds if self.seconds else 0.0
+        return out
+
+
+Validator = Callable[[str, Request], Any]
+
+
+class _ItemFailed(Exception):
+    pass
+
+
+def sampling_params(cfg: Any) -> dict[str, Any]:
+    """The endpoint's sampling parameters (part of every store key)."""
+    return {"temperature": float(cfg.temperature), "top_p": float(cfg.top_p), "max_tokens": int(cfg.max_tokens)}
+
+
+def open_stores(cfg: Any) -> StoreStack:
+    """The endpoint's writable store plus its recorded (read-only) stores that exist."""
+    recorded = [ResponseStore(p, readonly=True) for p in (cfg.recorded or []) if Path(p).exists()]
+    return StoreStack(ResponseStore(cfg.store), recorded)
+
+
+class LLMClient:
+    """Answers :class:`Request` lists from the store or an OpenAI-compatible endpoint.
+
+    Args:
+        cfg: an ``endpoint`` config (:class:`soulchat.llm.components.EndpointConfig`).
+        concurrency: requests in flight at once.
+        progress: show a progress bar.
+        desc: the progress bar's label.
+        store: a store to use instead of ``cfg.store`` + ``cfg.recorded``.
+
+    Raises:
+        FatalEndpointError: ``base_url`` is set and the env var ``api_key_env`` is not.
+    """
+
+    def __init__(self, cfg: Any, concurrency: int = 32, progress: bool = True, desc: str = "llm",
+                 store: StoreStack | ResponseStore | None = None):
+        self.cfg = cfg
+        self.concurrency = max(1, int(concurrency))
+        self.progress = progress
+        self.desc = desc
+        self.offline = not cfg.base_url
+        self.model = str(cfg.model)
+        self.sampling = sampling_params(cfg)
+        self.store = store if store is not None else open_stores(cfg)
+        self.api_key = None
+        if not self.offline:
+            self.api_key = os.environ.get(cfg.api_key_env)
+            if not self.api_key:
+                raise FatalEndpointError(
+                    f"endpoint.base_url={cfg.base_url} needs an API key in the environment variable "
+                    f"{cfg.api_key_env} (endpoint.api_key_env); export it (any value for a server "
+                    f"that needs none, e.g. {cfg.api_key_env}=none)")
+        self.stats = Stats()
+
+    # -- keys -------------------------------------------------------------------------------------
+
+    def params_for(self, req: Request) -> dict[str, Any]:
+        return {**self.sampling, **req.params}
+
+    def key_for(self, req: Request, attempt: int) -> str:
+        """The store key of ``req`` at ``attempt`` (1-based)."""
+        parts = req.key if req.key is not None else {"messages": stable_hash(req.messages, 32)}
+        return request_key(self.model, parts, self.params_for(req), attempt)
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def run(self, requests: Iterable[Request], validate: Optional[Validator] = None,
+            max_attempts: int = 1, on_result: Optional[Callable[[Result], None]] = None) -> list[Result]:
+        """Synchronous :meth:`arun` (starts its own event loop)."""
+        return asyncio.run(self.arun(requests, validate, max_attempts, on_result))
+
+    async def arun(self, requests: Iterable[Request], validate: Optional[Validator] = None,
+                   max_attempts: int = 1, on_result: Optional[Callable[[Result], None]] = None) -> list[Result]:
+        """Answer every request; results come back in the requests' order.
+
+        Each request is looked up in the store at attempt 1, 2, ...; a miss is sent to the endpoint
+        and persisted the moment it arrives. ``validate(text, request)`` returns the parsed value
+        or raises :class:`InvalidOutput`, which re-asks at the next attempt up to ``max_attempts``.
+
+        Raises:
+            StoreMiss: offline and a first attempt is not stored (nothing more is sent).
+            FatalEndpointError: the endpoint answered 401/403.
+        """
+        reqs = list(requests)
+        cfg = self.cfg
+        self.stats = stats = Stats(items=len(reqs))
+        self.guard = SpendGuard(cfg.max_requests, cfg.max_total_tokens, cfg.max_cost,
+                                dict(cfg.prices_per_1k or {}))
+        self.limiter = RateLimiter(cfg.rpm, cfg.tpm)
+        self._fatal: Optional[BaseException] = None
+        self.api = None if self.offline else self._open_api()
+        results: list[Optional[Result]] = [None] * len(reqs)
+        queue = iter(range(len(reqs)))
+        bar = Progress(len(reqs), self.desc, stats, enabled=self.progress)
+        t0 = time.perf_counter()
+
+        async def worker() -> None:
+            for i in queue:
+                if self._fatal is not None:
+                    results[i] = Result(reqs[i].id, "skipped", errors=[f"run stopped: {self._fatal}"])
+                else:
+                    try:
+                        results[i] = await self._one(reqs[i], validate, max_attempts)
+                    except (StoreMiss, FatalEndpointError) as exc:
+                        self._fatal = exc
+                        results[i] = Result(reqs[i].id, "skipped", errors=[str(exc)])
+                res = results[i]
+                setattr(stats, res.status, getattr(stats, res.status) + 1)
+                for reason in res.errors:
+                    stats.reasons[reason.split(":", 1)[0]] += 1
+                stats.cost = self.guard.cost
+                stats.prompt_tokens, stats.completion_tokens = self.guard.prompt_tokens, self.guard.completion_tokens
+                bar.advance()
+                if on_result is not None:
+                    on_result(res)
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, max(1, len(reqs))))))
+        finally:
+            stats.seconds = time.perf_counter() - t0
+            bar.close()
+            if self.api is not None:
+                await self.api.close()
+        stats.stopped_by = self.guard.tripped
+        log.info("%s: %d items: %d ok, %d invalid, %d failed, %d skipped; %d from the store, %d from "
+                 "the network (%d retries); %d tokens, cost %.4f", self.desc, stats.items, stats.ok,
+                 stats.invalid, stats.failed, stats.skipped, stats.store_hits, stats.network,
+                 stats.retries, stats.prompt_tokens + stats.completion_tokens, stats.cost)
+        if self._fatal is not None:
+            raise self._fatal
+        return results  # type: ignore[return-value]
+
+    async def _one(self, req: Request, validate: Optional[Validator], max_attempts: int) -> Result:
+        res = Result(req.id, "invalid", model=self.model, params=self.params_for(req))
+        for attempt in range(1, max(1, max_attempts) + 1):
+            key = self.key_for(req, attempt)
+            res.attempts, res.key = attempt, key
+            got = self.store.get(key)
+            if got is not None:
+                res.from_store += 1
+                self.stats.store_hits += 1
+            elif self.offline:
+                if attempt == 1:
+                    raise StoreMiss(
+                        f"no stored answer for {req.id!r} (key {key}, model {self.model}) in "
+                        f"{self.store.describe()}; endpoint=recorded answers only from the store. "
+                        f"To call an API: endpoint=openai endpoint.base_url=<url> endpoint.model=<model> "
+                        f"with the key in ${self.cfg.api_key_env}")
+                res.errors.append(f"no_recording: attempt {attempt} is not in the store (offline)")
+                return res
+            elif not self.guard.allow():
+                res.status = "skipped"
+                res.errors.append(f"spend_guard: {self.guard.tripped} reached")
+                return res
+            else:
+                try:
+                    got = await self._fetch(req, key, attempt)
+                except _ItemFailed as exc:
+                    res.status = "failed"
+                    res.errors.append(str(exc))
+                    return res
+                res.from_network += 1
+            res.text = got.text
+            res.prompt_tokens += got.prompt_tokens
+            res.completion_tokens += got.completion_tokens
+            if got.finish_reason == "content_filter":
+                res.status = "failed"
+                res.errors.append(f"content_filter: attempt {attempt} was filtered by the endpoint")
+                return res
+            if validate is None:
+                res.status = "ok"
+                return res
+            try:
+                res.value = validate(got.text or "", req)
+            except InvalidOutput as exc:
+                res.errors.append(f"{exc}")
+                continue
+            res.status = "ok"
+            return res
+        return res
+
+    # -- the network ------------------------------------------------------------------------------
+
+    def _open_api(self) -> Any:
+        from openai import AsyncOpenAI
+
+        for name in ("httpx", "httpx2", "openai"):  # one INFO line per request drowns the run's log
+            logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
+
+        # retries are ours (Retry-After, counts, per-item errors), so the SDK's are off
+        return AsyncOpenAI(base_url=self.cfg.base_url, api_key=self.api_key, max_retries=0,
+                           timeout=float(self.cfg.timeout_s))
+
+    def _estimate_tokens(self, req: Request) -> int:
+        chars = sum(len(str(m.get("content", ""))) for m in req.messages)
+        return chars + int(self.params_for(req).get("max_tokens", 0))
+
+    async def _fetch(self, req: Request, key: str, attempt: int) -> Stored:
+        """Send one request with retries; persist and return the answer.
+
+        Raises:
+            _ItemFailed: a non-retryable error (400, 404, 422, ...) or retries exhausted.
+            FatalEndpointError: 401 or 403.
+        """
+        import openai
+
+        cfg = self.cfg
+        estimate = self._estimate_tokens(req)
+        params = self.params_for(req)
+        for retry in range(int(cfg.max_retries) + 1):
+            await self.limiter.acquire(estimate)
+            self.stats.network += 1
+            try:
+                resp = await self.api.chat.completions.create(model=self.model, messages=req.messages, **params)
+            except openai.APIStatusError as exc:
+                code = exc.status_code
+                if code in FATAL_STATUS:
+                    raise FatalEndpointError(f"endpoint {cfg.base_url} answered {code} for {req.id!r}: "
+                                             f"{_short(exc)}; check {cfg.api_key_env} and endpoint.model") from None
+                if code not in RETRYABLE_STATUS and code < 500:
+                    raise _ItemFailed(f"http_{code}: {_short(exc)}") from None
+                reason, after = f"http_{code}", parse_retry_after(exc.response.headers)
+            except openai.APITimeoutError:
+                reason, after = "timeout", None
+            except openai.APIConnectionError as exc:
+                reason, after = "connection", None
+                log.debug("connection error for %s: %s", req.id, exc)
+            except (openai.APIError, ValueError) as exc:  # a body that is not a chat completion
+                reason, after = "bad_response", None
+                log.debug("bad response for %s: %s", req.id, exc)
+            else:
+                return self._persist(req, key, attempt, resp, estimate)
+            if retry == int(cfg.max_retries):
+                raise _ItemFailed(f"{reason}: gave up after {retry + 1} tries")
+            self.stats.retries += 1
+            await asyncio.sleep(retry_delay(retry, float(cfg.backoff_s), float(cfg.max_backoff_s), after))
+        raise AssertionError("unreachable")
+
+    def _persist(self, req: Request, key: str, attempt: int, resp: Any, estimate: int) -> Stored:
+        choice = resp.choices[0] if resp.choices else None
+        text = choice.message.content if choice is not None else None
+        usage = getattr(resp, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else estimate - int(self.sampling["max_tokens"])
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0) if usage else len(text or "")
+        stored = Stored(key, req.id, attempt, self.model, text,
+                        getattr(choice, "finish_reason", None), prompt_tokens, completion_tokens,
+                        {"parts": req.key, "params": self.params_for(req)})
+        self.store.put(stored)
+        self.guard.add_usage(prompt_tokens, completion_tokens)
+        self.limiter.settle(estimate, prompt_tokens + completion_tokens)
+        return stored
+
+
+def _short(exc: Exception, limit: int = 200) -> str:
+    text = str(getattr(exc, "message", None) or exc)
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -1,0 +1,324 @@
+"""A local OpenAI-compatible server for tests and benchmarks (aiohttp, 127.0.0.1, a free port).
+
+It speaks ``POST /v1/chat/completions`` and the batch files API (``POST /v1/files``,
+``GET /v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches/{id}``), and misbehaves on
+request: latency, 429 with Retry-After, 5xx, 400/401, hanging past the client's timeout, dropped
+connections, bodies that are not JSON, answers that are not dialogues, dialogues that break the
+prompt's constraints, content filtering. Every request is logged (``server.log``).
+
+In a test::
+
+    with TestServer(latency=0.01) as server:            # runs in a background thread
+        server.fail_next("429", n=2)                     # the next two chat requests get 429
+        ... endpoint.base_url=server.url ...
+        assert server.count() == 3
+
+As its own process (benchmarks): ``python -m soulchat.llm.testserver --latency 0.2`` prints
+``URL http://127.0.0.1:<port>/v1`` and serves until killed; ``GET /_stats`` returns the counts.
+
+Fault kinds (``fail_next(kind)`` or ``faults={kind: probability}``): ``429``, ``500``, ``503``,
+``400``, ``401``, ``timeout``, ``drop``, ``garbage`` (a 200 whose body is not JSON), ``malformed``
+(an answer that is not a dialogue), ``short`` (a 2-utterance dialogue), ``meta`` (a dialogue
+prefixed with 改写结果), ``content_filter``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from aiohttp import web
+
+Responder = Callable[[dict], str]
+FAULTS = ("429", "500", "503", "400", "401", "timeout", "drop", "garbage", "malformed", "short",
+          "meta", "content_filter")
+
+
+def _snippets(text: str) -> list[str]:
+    parts = [p.strip() for p in re.split(r"[。！？!?\n]+", text) if len(p.strip()) >= 2]
+    return parts or ["嗯"]
+
+
+def default_responder(body: dict) -> str:
+    """A deterministic answer: for a rewrite prompt, a 10-utterance dialogue built from the source
+    (用户/心理咨询师, or 求助者/支持者 when the prompt asks for those); otherwise a short reply."""
+    prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+    if "改写" not in prompt:
+        digest = hashlib.sha256(prompt.encode()).hexdigest()[:8]
+        return f"我能理解你的感受，谢谢你愿意说出来。({digest})"
+    user, counsellor = ("求助者", "支持者") if "求助者" in prompt else ("用户", "心理咨询师")
+    bits = _snippets(prompt.split("】：", 1)[-1] if "】：" in prompt else prompt)
+    lines = []
+    for i in range(5):
+        lines.append(f"{user}：{bits[i % len(bits)][:60]}，我该怎么办？")
+        lines.append(f"{counsellor}：我理解你的感受，{bits[(i + 1) % len(bits)][:60]}。")
+    return "\n".join(lines)
+
+
+@dataclass
+class LogEntry:
+    """One request the server received."""
+
+    n: int
+    path: str
+    body: Any
+    fault: Optional[str]
+    status: int = 0
+    start: float = 0.0
+    end: Optional[float] = None  # None: the response was never finished (dropped, hung, killed)
+
+
+@dataclass
+class TestServer:
+    """An OpenAI-compatible server on 127.0.0.1 (see the module docstring).
+
+    Args:
+        latency: seconds every chat request waits before answering.
+        responder: body -> answer text (default: :func:`default_responder`).
+        faults: kind -> probability, drawn per chat request with ``seed``.
+        retry_after: the Retry-After header (seconds) sent with 429s.
+        hang_s: how long a ``timeout`` fault hangs.
+        port: 0 picks a free port.
+    """
+
+    __test__ = False  # not a pytest class
+
+    latency: float = 0.0
+    responder: Responder = default_responder
+    faults: dict = field(default_factory=dict)
+    retry_after: float = 1.0
+    hang_s: float = 30.0
+    seed: int = 0
+    port: int = 0
+    keep_bodies: bool = True
+    log: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._queue: deque[str] = deque()
+        self._rng = random.Random(self.seed)
+        self._files: dict[str, bytes] = {}
+        self._batches: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._runner: Optional[web.AppRunner] = None
+
+    # -- control ----------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The base URL for ``endpoint.base_url`` (ends in /v1)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def fail_next(self, kind: str, n: int = 1) -> None:
+        """Make the next ``n`` chat requests fail with ``kind`` (one of :data:`FAULTS`)."""
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; known: {FAULTS}")
+        with self._lock:
+            self._queue.extend([kind] * n)
+
+    def count(self, path: str = "/v1/chat/completions", fault: Any = "any") -> int:
+        """Requests received on ``path`` (only those with ``fault`` unless "any"; None = clean)."""
+        return sum(1 for e in list(self.log) if e.path == path and (fault == "any" or e.fault == fault))
+
+    def chat_bodies(self) -> list[dict]:
+        return [e.body for e in list(self.log) if e.path == "/v1/chat/completions"]
+
+    # -- serving ----------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/files", self._upload)
+        app.router.add_get("/v1/files/{id}/content", self._file_content)
+        app.router.add_post("/v1/batches", self._create_batch)
+        app.router.add_get("/v1/batches/{id}", self._get_batch)
+        app.router.add_get("/_stats", self._stats)
+        return app
+
+    async def start_async(self) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def start(self) -> "TestServer":
+        """Serve from a background thread; returns once the port is open."""
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self.start_async())
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
+            pending = [t for t in asyncio.all_tasks(self._loop) if not t.done()]
+            for task in pending:  # handlers still hanging (timeout faults)
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.close()
+
+        self._thread = threading.Thread(target=serve, name="llm-testserver", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the test server did not start within 10 s")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> "TestServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- handlers ---------------------------------------------------------------------------------
+
+    def _next_fault(self) -> Optional[str]:
+        with self._lock:
+            if self._queue:
+                return self._queue.popleft()
+        for kind, prob in self.faults.items():
+            if self._rng.random() < prob:
+                return kind
+        return None
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        fault = self._next_fault()
+        entry = LogEntry(len(self.log), request.path, body if self.keep_bodies else None, fault, start=time.time())
+        self.log.append(entry)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        resp = await self._chat_response(body, fault, request)
+        entry.status = resp.status
+        entry.end = time.time()
+        return resp
+
+    async def _chat_response(self, body: dict, fault: Optional[str], request: web.Request) -> web.StreamResponse:
+        if fault == "timeout":
+            await asyncio.sleep(self.hang_s)
+        if fault == "drop":
+            request.transport.close()  # type: ignore[union-attr]
+            raise asyncio.CancelledError()
+        if fault in ("429", "500", "503", "400", "401"):
+            headers = {"retry-after": str(self.retry_after)} if fault == "429" else {}
+            err = {"error": {"message": f"test server fault {fault}", "type": "test_fault", "code": fault}}
+            return web.json_response(err, status=int(fault), headers=headers)
+        if fault == "garbage":
+            return web.Response(text="<html>bad gateway, not json", content_type="application/json")
+        return web.json_response(self.completion(body, fault))
+
+    def completion(self, body: dict, fault: Optional[str] = None) -> dict:
+        """A chat.completion object for ``body`` (used for chat requests and batch lines)."""
+        text: Optional[str] = self.responder(body)
+        finish = "stop"
+        if fault == "malformed":
+            text = "抱歉，我无法完成这个请求。"
+        elif fault == "short":
+            text = "用户：你好\n心理咨询师：你好，请说。"
+        elif fault == "meta":
+            text = "改写结果：\n" + (text or "")
+        elif fault == "content_filter":
+            text, finish = None, "content_filter"
+        prompt_tokens = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
+        completion_tokens = len(text or "")
+        return {
+            "id": f"chatcmpl-{len(self.log)}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "test"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        }
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form["file"]
+        data = upload.file.read()  # type: ignore[union-attr]
+        fid = f"file-{len(self._files) + 1}"
+        self._files[fid] = data
+        self.log.append(LogEntry(len(self.log), request.path, None, None, 200, time.time(), time.time()))
+        return web.json_response({"id": fid, "object": "file", "bytes": len(data), "created_at": int(time.time()),
+                                  "filename": getattr(upload, "filename", "input.jsonl"),
+                                  "purpose": form.get("purpose", "batch"), "status": "processed"})
+
+    async def _file_content(self, request: web.Request) -> web.Response:
+        fid = request.match_info["id"]
+        if fid not in self._files:
+            return web.json_response({"error": {"message": f"no file {fid}"}}, status=404)
+        return web.Response(body=self._files[fid], content_type="application/octet-stream")
+
+    def _batch_object(self, bid: str) -> dict:
+        return self._batches[bid]
+
+    async def _create_batch(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.log.append(LogEntry(len(self.log), request.path, body, None, 200, time.time(), time.time()))
+        lines = self._files[body["input_file_id"]].decode("utf-8").splitlines()
+        out = []
+        for i, line in enumerate(filter(str.strip, lines)):
+            req = json.loads(line)
+            out.append(json.dumps({"id": f"batch_req_{i}", "custom_id": req["custom_id"],
+                                   "response": {"status_code": 200, "request_id": f"req_{i}",
+                                                "body": self.completion(req["body"])},
+                                   "error": None}, ensure_ascii=False))
+        out_id = f"file-{len(self._files) + 1}"
+        self._files[out_id] = ("\n".join(out) + "\n").encode("utf-8")
+        bid = f"batch_{len(self._batches) + 1}"
+        self._batches[bid] = {
+            "id": bid, "object": "batch", "endpoint": body["endpoint"], "input_file_id": body["input_file_id"],
+            "completion_window": body.get("completion_window", "24h"), "status": "in_progress",
+            "output_file_id": None, "created_at": int(time.time()),
+            "request_counts": {"total": len(out), "completed": 0, "failed": 0}, "_out": out_id,
+        }
+        return web.json_response({k: v for k, v in self._batches[bid].items() if not k.startswith("_")})
+
+    async def _get_batch(self, request: web.Request) -> web.Response:
+        batch = self._batches[request.match_info["id"]]
+        # the first poll sees it in progress, the next one completed (so pollers really poll)
+        if batch["status"] == "in_progress" and batch.get("_polled"):
+            batch.update(status="completed", output_file_id=batch["_out"],
+                         request_counts={**batch["request_counts"], "completed": batch["request_counts"]["total"]})
+        batch["_polled"] = True
+        return web.json_response({k: v for k, v in batch.items() if not k.startswith("_")})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"chat": self.count(), "clean": self.count(fault=None), "total": len(self.log)})
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the soulchat LLM test server until killed.")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = TestServer(latency=args.latency, port=args.port, keep_bodies=False)
+
+    async def serve() -> None:
+        await server.start_async()
+        print(f"URL {server.url}", flush=True)
+        await asyncio.Event().wait()
+
+    try:
+        import uvloop  # type: ignore[import-not-found]
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
