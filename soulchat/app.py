@@ -8,13 +8,14 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from soulchat import pipeline
 from soulchat.config import CONF_DIR
 from soulchat.io import write_json
-from soulchat.tracking import open_tracker
-from soulchat.tracking.tracker import git_state
+from soulchat.tracking import open_job_run, task_wrapper
+from soulchat.tracking.meta import job_tags
+from soulchat.tracking.redact import config_yaml
 
 log = logging.getLogger("soulchat")
 
@@ -29,45 +30,29 @@ def seed_everything(seed: int) -> None:
         pass
 
 
-def job_tags(cfg: DictConfig) -> dict[str, str]:
-    """Tags for the MLflow run: experiment, every group's chosen option, scale, git state."""
-    tags = {"soulchat.stages": ",".join(pipeline.validate_stages(list(cfg.stages)))}
-    if HydraConfig.initialized():
-        for group, option in HydraConfig.get().runtime.choices.items():
-            if not group.startswith("hydra/") and not group.startswith("schema/"):
-                tags[f"choice.{group}"] = str(option)
-        tags["experiment"] = str(HydraConfig.get().runtime.choices.get("experiment") or "default")
-        tags["scale"] = str(HydraConfig.get().runtime.choices.get("scale"))
-    tags.update(git_state())
-    return tags
-
-
 def run(cfg: DictConfig) -> dict[str, float]:
     """Run the pipeline for one composed config and return all stage metrics."""
     stages = pipeline.validate_stages(list(cfg.stages))
     seed_everything(cfg.seed)
     run_dir = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path(cfg.paths.outputs)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    (run_dir / "config.resolved.yaml").write_text(config_yaml(cfg), encoding="utf-8")  # secrets redacted
 
     plan = pipeline.plan(cfg)
     tags = job_tags(cfg)
     write_json(run_dir / "run.json", {"stages": stages, "seed": cfg.seed, "keys": plan.keys,
                                       "cache": {k: str(v) for k, v in plan.paths.items()},
                                       **{k: v for k, v in tags.items() if k.startswith("git_")}})
-    tracker = open_tracker(cfg, run_name=cfg.tracking.run_name, tags=tags)
+    tracker = open_job_run(cfg)  # tags, curated params, resolved config (all redacted)
     log.info("stages %s; outputs %s; mlflow run %s", stages, run_dir, tracker.run_id)
-    tracker.log_params({"seed": cfg.seed, "stages": ",".join(stages),
-                        **{f"key.{k}": v for k, v in plan.keys.items()}})
-    tracker.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/resolved.yaml")
+    tracker.log_params({f"key.{k}": v for k, v in plan.keys.items()})
 
     needed = set(stages)
     for name in reversed(list(pipeline.STAGES)):  # upstream stages the selected ones read
         if name in needed:
             needed.update(pipeline.STAGES[name].inputs(cfg))
     metrics: dict[str, float] = {}
-    status = "FAILED"
-    try:
+    with tracker:  # FAILED with the error as tag and error.txt if a stage raises, else FINISHED
         for name in pipeline.STAGES:
             if name not in needed:
                 continue
@@ -78,13 +63,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
             metrics.update(stage_metrics)
             log.info("stage %s %s in %.1fs -> %s", name, "cached" if result.cached else "done",
                      result.seconds, result.path)
-        status = "FINISHED"
-    finally:
-        tracker.finish(status)
     return metrics
 
 
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
+@task_wrapper  # in a multirun a failed job is logged and the sweep goes on
 def main(cfg: DictConfig) -> float | None:
     metrics = run(cfg)
     # a sweeper (e.g. optuna) optimises the metric the config names

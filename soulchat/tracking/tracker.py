@@ -2,20 +2,36 @@
 
 Uses :class:`mlflow.MlflowClient` with an explicit run id everywhere (never the fluent active-run
 stack or ``MLFLOW_RUN_ID``), so a sweep's parent run is never hijacked and a job can be nested
-under it by id.
+under it by id (:data:`PARENT_ENV`, set by :class:`soulchat.tracking.sweep.MlflowSweepCallback`).
+Everything logged goes through :mod:`soulchat.tracking.redact` first.
+
+Use it as a context manager: on an exception the run is marked FAILED with the error as the
+``error`` tag and the traceback as ``error.txt``; on Ctrl-C it is KILLED; otherwise FINISHED.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
+import tempfile
+import time
+import traceback
 from pathlib import Path
 from typing import Any, Mapping
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+
+from soulchat.tracking import redact
 
 log = logging.getLogger(__name__)
+
+#: the sweep's parent run id, set by the sweep callback before jobs are launched (our own name:
+#: ``MLFLOW_RUN_ID`` would make every job *resume* the parent instead of nesting under it)
+PARENT_ENV = "SOULCHAT_PARENT_RUN_ID"
+MAX_PARAM_LEN = 6000
+MAX_TAG_LEN = 5000
 
 
 def git_state(repo: Path | None = None) -> dict[str, str]:
@@ -31,10 +47,46 @@ def git_state(repo: Path | None = None) -> dict[str, str]:
         return {"git_commit": "unknown", "git_dirty": "unknown"}
 
 
+def store_location(tracking: Any) -> tuple[str, str | None]:
+    """``(tracking_uri, artifact_root)`` of a ``tracking`` config section, local paths made absolute.
+
+    A relative SQLite path or artifact folder would otherwise depend on the current directory, and
+    ``soulchat ui`` started elsewhere would not find the artifacts.
+    """
+    uri = str(tracking.uri)
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
+    artifacts = tracking.get("artifacts") if hasattr(tracking, "get") else None
+    if artifacts and "://" not in str(artifacts):
+        artifacts = str(Path(str(artifacts)).resolve())
+    return uri, (str(artifacts) if artifacts else None)
+
+
 def ensure_store(uri: str) -> None:
-    """Create a local SQLite store's folder (and its schema) before parallel jobs race for it."""
+    """Create a local SQLite store (folder and schema) now.
+
+    Several jobs opening a fresh SQLite store at the same moment race on creating its tables; the
+    sweep callback calls this once before any job is launched.
+    """
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+
+
+def experiment_id(client: Any, name: str, artifact_root: str | None) -> str:
+    """The id of MLflow experiment ``name``, created (artifacts under ``artifact_root``) if new."""
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = f"{artifact_root}/{name}" if artifact_root else None
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except MlflowException:  # created by a parallel job meanwhile
+        return client.get_experiment_by_name(name).experiment_id
 
 
 class NullTracker:
@@ -47,48 +99,51 @@ class NullTracker:
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None: ...
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None: ...
     def log_text(self, text: str, artifact_file: str) -> None: ...
+    def log_config(self, cfg: Any) -> None: ...
+    def fail(self, exc: BaseException) -> None: ...
     def finish(self, status: str = "FINISHED") -> None: ...
+
+    def __enter__(self) -> "NullTracker":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            self.fail(exc)
+        self.finish("FINISHED" if exc is None else "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
 
 
 class Tracker(NullTracker):
-    """One MLflow run, addressed by id."""
+    """One MLflow run, addressed by id. Every value is redacted before it is sent."""
 
     def __init__(self, uri: str, experiment: str, artifact_root: str | None, run_name: str | None,
                  parent_run_id: str | None = None, tags: Mapping[str, Any] | None = None):
-        import mlflow
         from mlflow import MlflowClient
 
-        ensure_store(uri)
         self.client = MlflowClient(tracking_uri=uri)
-        exp = self.client.get_experiment_by_name(experiment)
-        if exp is None:
-            try:
-                exp_id = self.client.create_experiment(experiment, artifact_location=artifact_root)
-            except mlflow.exceptions.MlflowException:  # created by a parallel job meanwhile
-                exp_id = self.client.get_experiment_by_name(experiment).experiment_id
-        else:
-            exp_id = exp.experiment_id
-        all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        self.uri = uri
+        self.experiment_id = experiment_id(self.client, experiment, artifact_root)
+        all_tags = {str(k): redact.redact_text(str(v))[:MAX_TAG_LEN] for k, v in (tags or {}).items()}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
-        run = self.client.create_run(exp_id, run_name=run_name, tags=all_tags)
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
         self.run_id = run.info.run_id
-        self.experiment_id = exp_id
+        self._finished = False
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(str(k), str(v)[:6000]) for k, v in params.items()]
+        items = [Param(str(k), redact.redact_text(str(v))[:MAX_PARAM_LEN]) for k, v in params.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[i:i + 100])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        for k, v in tags.items():
-            self.client.set_tag(self.run_id, str(k), str(v))
+        from mlflow.entities import RunTag
+
+        items = [RunTag(str(k), redact.redact_text(str(v))[:MAX_TAG_LEN]) for k, v in tags.items()]
+        if items:
+            self.client.log_batch(self.run_id, tags=items)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        import time
-
         from mlflow.entities import Metric
 
         ts = int(time.time() * 1000)
@@ -97,28 +152,55 @@ class Tracker(NullTracker):
             self.client.log_batch(self.run_id, metrics=items[i:i + 500])
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Upload a file or folder; text files holding a secret are uploaded as redacted copies."""
         path = Path(path)
+        if redact.needs_redaction(path):
+            with tempfile.TemporaryDirectory(prefix="soulchat-redact-") as tmp:
+                copy = Path(tmp) / path.name
+                shutil.copytree(path, copy) if path.is_dir() else shutil.copy2(path, copy)
+                redact.redact_tree([copy])
+                self._upload(copy, artifact_path)
+        else:
+            self._upload(path, artifact_path)
+
+    def _upload(self, path: Path, artifact_path: str | None) -> None:
         if path.is_dir():
             self.client.log_artifacts(self.run_id, str(path), artifact_path)
         else:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
+        self.client.log_text(self.run_id, redact.redact_text(text), artifact_file)
+
+    def log_config(self, cfg: Any) -> None:
+        """The fully resolved config, secrets redacted, as ``config/resolved.yaml``."""
+        self.client.log_text(self.run_id, redact.config_yaml(cfg), "config/resolved.yaml")
+
+    def fail(self, exc: BaseException) -> None:
+        """Record an error: ``error`` tag (type and message) and ``error.txt`` (the traceback)."""
+        try:
+            self.set_tags({"error": f"{type(exc).__name__}: {exc}"})
+            self.log_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), "error.txt")
+        except Exception as log_exc:  # the store itself may be the problem; keep the original error
+            log.warning("could not record the error in MLflow run %s: %s", self.run_id, log_exc)
 
     def finish(self, status: str = "FINISHED") -> None:
-        self.client.set_terminated(self.run_id, status=status)
+        if not self._finished:
+            self.client.set_terminated(self.run_id, status=status)
+            self._finished = True
 
 
 def open_tracker(cfg: DictConfig, run_name: str | None = None, tags: Mapping[str, Any] | None = None,
                  parent_run_id: str | None = None) -> NullTracker:
-    """Open the run for one job, or a :class:`NullTracker` when tracking is off."""
+    """Open the MLflow run for one job, or a :class:`NullTracker` when ``tracking.enabled=false``.
+
+    The run is nested under ``parent_run_id``, else under :data:`PARENT_ENV` when a sweep set it.
+    """
     t = cfg.tracking
     if not t.enabled:
         return NullTracker()
-    parent = parent_run_id or os.environ.get("SOULCHAT_PARENT_RUN_ID") or None
-    return Tracker(t.uri, t.experiment, t.artifacts, run_name, parent, tags)
-
-
-def resolved_yaml(cfg: DictConfig) -> str:
-    return OmegaConf.to_yaml(cfg, resolve=True)
+    uri, artifacts = store_location(t)
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    parent = parent_run_id or os.environ.get(PARENT_ENV) or None
+    return Tracker(uri, t.experiment, artifacts, run_name, parent, tags)
