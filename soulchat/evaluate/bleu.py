@@ -1,0 +1,112 @@
+"""BLEU, computed the way the reference libraries do, without them.
+
+- :func:`sentence_bleu`: NLTK's ``sentence_bleu`` for one reference, all cumulative orders
+  (BLEU-1 … BLEU-n) from one pass over the n-grams, with NLTK's smoothing method 1 (add epsilon
+  0.1 to zero counts) or method 3 (NIST geometric: 1/2^k for the k-th zero order).
+- :func:`corpus_stats` / :func:`corpus_bleu`: sacreBLEU's corpus BLEU (sufficient statistics summed
+  over segments, ``exp`` smoothing, 4-grams), on already tokenised segments.
+
+Sequences are strings (one token per character) or lists/tuples of words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Sequence
+
+MAX_ORDER = 4
+#: NLTK ``SmoothingFunction.epsilon`` (method 1)
+EPSILON = 0.1
+#: NLTK's cumulative weights for BLEU-1 … BLEU-4
+CUMULATIVE = tuple(tuple([1.0 / n] * n + [0.0] * (MAX_ORDER - n)) for n in range(1, MAX_ORDER + 1))
+
+
+def _ngrams(seq: Sequence, n: int) -> Counter:
+    if n == 1:
+        return Counter(seq)
+    return Counter(zip(*[seq[k:] for k in range(n)]))
+
+
+def matches(hyp: Sequence, ref: Sequence, max_order: int = MAX_ORDER) -> tuple[list[int], list[int]]:
+    """Clipped n-gram matches and hypothesis n-gram counts for orders 1..max_order (one reference)."""
+    correct, total = [], []
+    for n in range(1, max_order + 1):
+        if len(hyp) < n:
+            correct.append(0)
+            total.append(0)
+            continue
+        h = _ngrams(hyp, n)
+        r = _ngrams(ref, n) if len(ref) >= n else {}
+        hits = 0
+        for gram, c in h.items():
+            rc = r.get(gram)
+            if rc:
+                hits += c if c < rc else rc
+        correct.append(hits)
+        total.append(len(hyp) - n + 1)
+    return correct, total
+
+
+def sentence_bleu(hyp: Sequence, ref: Sequence, smoothing: int = 3,
+                  weights: Sequence[Sequence[float]] = CUMULATIVE) -> list[float]:
+    """NLTK ``sentence_bleu([ref], hyp, weights, SmoothingFunction().method<smoothing>)``, 0–1.
+
+    Args:
+        hyp, ref: the hypothesis and the one reference, as token sequences.
+        smoothing: 1 or 3 (NLTK's method number).
+        weights: one weight tuple per score returned (default: cumulative BLEU-1..4).
+
+    Raises:
+        ValueError: an unsupported smoothing method.
+    """
+    if smoothing not in (1, 3):
+        raise ValueError(f"smoothing method {smoothing} is not implemented (use 1 or 3)")
+    order = max(len(w) for w in weights)
+    correct, total = matches(hyp, ref, order)
+    if correct[0] == 0:  # NLTK: no unigram match -> 0, whatever the smoothing
+        return [0.0] * len(weights)
+    hyp_len, ref_len = len(hyp), len(ref)
+    bp = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
+    logs = []
+    k = 1
+    for c, t in zip(correct, total):
+        den = max(1, t)
+        if c:
+            p = c / den
+        elif smoothing == 3:
+            p = 1 / (2**k * den)
+            k += 1
+        else:
+            p = EPSILON / den
+        logs.append(math.log(p))
+    return [bp * math.exp(math.fsum(w * lg for w, lg in zip(ws, logs))) for ws in weights]
+
+
+def corpus_stats(hyp: Sequence[str], ref: Sequence[str], max_order: int = MAX_ORDER) -> list[int]:
+    """sacreBLEU's per-segment statistics ``[hyp_len, ref_len, correct_1..n, total_1..n]``."""
+    correct, total = matches(hyp, ref, max_order)
+    return [len(hyp), len(ref), *correct, *total]
+
+
+def corpus_bleu(stats: Sequence[float], max_order: int = MAX_ORDER) -> float:
+    """sacreBLEU's corpus BLEU (0–100) from summed :func:`corpus_stats` (``exp`` smoothing)."""
+    sys_len, ref_len = stats[0], stats[1]
+    correct, total = stats[2:2 + max_order], stats[2 + max_order:2 + 2 * max_order]
+    bp = 1.0
+    if sys_len < ref_len:
+        bp = math.exp(1 - ref_len / sys_len) if sys_len > 0 else 0.0
+    if not any(correct):
+        return 0.0
+    precisions = [0.0] * max_order
+    smooth = 1.0
+    for n in range(max_order):
+        if total[n] == 0:
+            break
+        if correct[n] == 0:
+            smooth *= 2
+            precisions[n] = 100.0 / (smooth * total[n])
+        else:
+            precisions[n] = 100.0 * correct[n] / total[n]
+    # sacreBLEU floors log(0) at -9999999999
+    return bp * math.exp(sum(math.log(p) if p else -9999999999 for p in precisions) / max_order)

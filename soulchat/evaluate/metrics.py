@@ -1,0 +1,176 @@
+"""The ``metric_set`` components: torchmetrics Metrics that return ``dict[str, float]``.
+
+Each set accumulates per batch (``update(predictions, references)``) in tensor states that are
+summed across processes, and ``compute()`` returns plain floats:
+
+- ``paper`` (default): BLEU-1..4 = NLTK sentence BLEU on characters, cumulative weights, smoothing
+  method 3, averaged over samples; ROUGE-1/2/L = rouge_chinese F1 on jieba words, averaged; 0–100.
+  ChatGLM-6B's p-tuning evaluation extended to BLEU-1..3. An empty prediction scores 0 (the
+  reference libraries raise on it).
+- ``chatglm``: exactly ChatGLM-6B ``ptuning/main.py``: bleu-4 and rouge-1/2/l, each sample's score
+  rounded to 4 decimals (0–100) before averaging.
+- ``emollm``: EmoLLM ``evaluate/metric.py``'s BLEU-1..4: spaces removed, jieba words, smoothing
+  method 1.
+- ``sacrebleu_zh``: sacreBLEU corpus BLEU with its ``zh`` tokenizer.
+- ``diversity``: Distinct-1/2 on characters and on jieba words (corpus level), mean reply length.
+- ``empathy``: rates (%) of the expressions in :mod:`soulchat.evaluate.empathy`.
+
+All are implemented here (:mod:`.bleu`, :mod:`.rouge`, :mod:`.text`); the reference libraries are
+used only by the tests, which check equality to 1e-6.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torchmetrics import Metric
+
+from soulchat.evaluate import bleu, empathy, rouge
+from soulchat.evaluate.text import rouge_words, words, zh_tokens
+
+PAPER_KEYS = ("bleu-1", "bleu-2", "bleu-3", "bleu-4", "rouge-1", "rouge-2", "rouge-l")
+
+
+def _check(predictions: Sequence[str], references: Sequence[str]) -> None:
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+    for i, (p, r) in enumerate(zip(predictions, references)):
+        if not isinstance(p, str) or not isinstance(r, str):
+            raise TypeError(f"sample {i}: prediction and reference must be str, got "
+                            f"{type(p).__name__} and {type(r).__name__}")
+
+
+class SampleMean(Metric):
+    """Per-sample scores averaged over samples; the sums and the count are synced (summed)."""
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, keys: Sequence[str], row: Callable[[str, str], Sequence[float]], **kwargs):
+        super().__init__(**kwargs)
+        self.keys = tuple(keys)
+        self.row = row
+        self.add_state("total", default=torch.zeros(len(self.keys), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, predictions: Sequence[str], references: Sequence[str]) -> None:
+        _check(predictions, references)
+        if not predictions:
+            return
+        rows = torch.tensor([self.row(p, r) for p, r in zip(predictions, references)], dtype=torch.float64)
+        self.total += rows.sum(0)
+        self.count += len(predictions)
+
+    def compute(self) -> dict[str, float]:
+        n = float(self.count)
+        return {k: (float(v) / n if n else 0.0) for k, v in zip(self.keys, self.total.tolist())}
+
+
+def paper_row(prediction: str, reference: str) -> list[float]:
+    """One sample's ``paper`` scores (0–100), in :data:`PAPER_KEYS` order."""
+    b = bleu.sentence_bleu(prediction, reference, smoothing=3)
+    r = rouge.rouge_f(rouge_words(words(prediction)), rouge_words(words(reference)))
+    return [100.0 * x for x in (*b, *r)]
+
+
+def chatglm_row(prediction: str, reference: str) -> list[float]:
+    b4 = bleu.sentence_bleu(prediction, reference, smoothing=3, weights=(bleu.CUMULATIVE[3],))[0]
+    r = rouge.rouge_f(rouge_words(words(prediction)), rouge_words(words(reference)))
+    return [round(x * 100, 4) for x in (b4, *r)]
+
+
+def _emollm_tokens(text: str) -> list[str]:
+    return " ".join(words(text.replace(" ", ""))).split(" ")
+
+
+def emollm_row(prediction: str, reference: str) -> list[float]:
+    b = bleu.sentence_bleu(_emollm_tokens(prediction), _emollm_tokens(reference), smoothing=1)
+    return [100.0 * x for x in b]
+
+
+class CorpusBleu(Metric):
+    """sacreBLEU corpus BLEU (``zh`` tokenizer): sufficient statistics summed, then one score."""
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.add_state("stats", default=torch.zeros(2 + 2 * bleu.MAX_ORDER, dtype=torch.float64),
+                       dist_reduce_fx="sum")
+
+    def update(self, predictions: Sequence[str], references: Sequence[str]) -> None:
+        _check(predictions, references)
+        for p, r in zip(predictions, references):
+            self.stats += torch.tensor(bleu.corpus_stats(zh_tokens(p), zh_tokens(r)), dtype=torch.float64)
+
+    def compute(self) -> dict[str, float]:
+        return {"sacrebleu": bleu.corpus_bleu([int(x) for x in self.stats.tolist()])}
+
+
+class Diversity(Metric):
+    """Distinct-1/2 (distinct n-grams / all n-grams over every reply) on characters and on jieba
+    words, and the mean reply length in characters. References are not used.
+
+    The replies themselves are the state (UTF-8 bytes, concatenated across processes), because
+    distinct counts cannot be summed.
+    """
+
+    full_state_update = False
+    higher_is_better = True
+    KEYS = ("distinct-1", "distinct-2", "distinct-1-words", "distinct-2-words", "length")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.add_state("blobs", default=[], dist_reduce_fx="cat")
+
+    def update(self, predictions: Sequence[str], references: Sequence[str] | None = None) -> None:
+        if references is not None:
+            _check(predictions, references)
+        if predictions:
+            blob = "".join(p.replace("\0", " ") + "\0" for p in predictions).encode("utf-8")
+            self.blobs.append(torch.frombuffer(bytearray(blob), dtype=torch.uint8))
+
+    def compute(self) -> dict[str, float]:
+        data = self.blobs if isinstance(self.blobs, torch.Tensor) else (
+            torch.cat(self.blobs) if self.blobs else torch.zeros(0, dtype=torch.uint8))
+        replies = bytes(data.tolist()).decode("utf-8").split("\0")[:-1]
+        out = {}
+        for unit, seqs in (("", replies), ("-words", [words(r) for r in replies])):
+            for n in (1, 2):
+                grams = [tuple(s[i:i + n]) for s in seqs for i in range(len(s) - n + 1)]
+                out[f"distinct-{n}{unit}"] = 100.0 * len(set(grams)) / len(grams) if grams else 0.0
+        out["length"] = sum(map(len, replies)) / len(replies) if replies else 0.0
+        return out
+
+
+def _empathy_row(prediction: str, reference: str) -> list[float]:
+    return [100.0 * x for x in empathy.indicators(prediction)]
+
+
+# ---- factories (registered in soulchat/evaluate/components.py) -------------------------------
+
+
+def paper(cfg=None) -> Metric:
+    return SampleMean(PAPER_KEYS, paper_row)
+
+
+def chatglm(cfg=None) -> Metric:
+    return SampleMean(("bleu-4", "rouge-1", "rouge-2", "rouge-l"), chatglm_row)
+
+
+def emollm(cfg=None) -> Metric:
+    return SampleMean(PAPER_KEYS[:4], emollm_row)
+
+
+def sacrebleu_zh(cfg=None) -> Metric:
+    return CorpusBleu()
+
+
+def diversity(cfg=None) -> Metric:
+    return Diversity()
+
+
+def empathy_rates(cfg=None) -> Metric:
+    return SampleMean(empathy.KEYS, _empathy_row)

@@ -1,0 +1,88 @@
+"""The metric sets equal the reference libraries to 1e-6, on written and on real pairs."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from soulchat.evaluate import build_metric, score
+from soulchat.evaluate.text import _ZH_RANGES, _zh_table
+
+_spec = importlib.util.spec_from_file_location("reference", Path(__file__).with_name("reference.py"))
+reference = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reference)
+
+# written to hit the corner cases: repeats, punctuation runs, latin/digits, whitespace and newlines,
+# sentence cutting on 。！？, very short texts, no overlap at all
+WRITTEN = [
+    ("我能理解你的感受，这种情况确实让人很难受。", "我理解你现在的感受，这确实很不容易。"),
+    ("你愿意和我说说发生了什么吗？我会一直在这里。", "能和我聊聊最近发生的事情吗？"),
+    ("哈哈哈哈哈哈哈哈", "哈哈"),
+    ("好", "好的"),
+    ("嗯", "完全不同的一句话。"),
+    ("I think 3.5 hours of sleep is not enough, 你需要休息。", "Sleep 8 hours, 好吗?"),
+    ("第一句。\n第二句！  第三句？“引号。”后面", "第一句。第二句！第三句？"),
+    ("等等........然后呢……………", "等等......然后……"),
+    ("以下是一些建议：1. 运动 2. 早睡 3. 倾诉", "我很抱歉听到这些。以下是一些建议：1、运动；2、休息。"),
+    ("　全角空格\t和制表符\r\n换行", "全角空格和换行"),
+]
+
+
+def _close(ours, ref, tol=1e-6):
+    assert ours.keys() == ref.keys()
+    for k in ours:
+        assert ours[k] == pytest.approx(ref[k], abs=tol), k
+
+
+@pytest.mark.parametrize("name", ["paper", "chatglm", "emollm", "sacrebleu_zh"])
+def test_written_pairs_equal_reference(name):
+    preds, refs = zip(*WRITTEN)
+    _close(score(preds, refs, name), getattr(reference, name)(preds, refs))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["paper", "chatglm", "emollm", "sacrebleu_zh"])
+def test_real_pairs_equal_reference(name, real_pairs):
+    assert len(real_pairs) >= 1000
+    preds, refs = zip(*real_pairs)
+    _close(score(preds, refs, name), getattr(reference, name)(preds, refs))
+
+
+def test_empty_prediction_scores_zero():
+    result = score(["", "   "], ["我理解你的感受。", "好的"], "paper")
+    assert result == {k: 0.0 for k in result}
+
+
+def test_batches_accumulate_like_one_update():
+    preds, refs = zip(*WRITTEN)
+    m = build_metric("paper")
+    m.update(list(preds[:3]), list(refs[:3]))
+    m.update(list(preds[3:]), list(refs[3:]))
+    _close(m.compute(), score(preds, refs, "paper"), tol=1e-9)
+
+
+def test_zh_table_covers_astral_plane_as_sacrebleu_does():
+    # sacreBLEU's ranges written as 6-digit escapes are 2-char strings; no astral char is inside
+    for cp in (0x20000, 0x2A6D6, 0x2F800, 0x1F600):
+        assert not any(lo <= chr(cp) <= hi for lo, hi in _ZH_RANGES)
+    assert ord("中") in _zh_table() and ord("a") not in _zh_table()
+
+
+def test_unknown_metric_set_lists_valid_ones():
+    with pytest.raises(KeyError, match="paper"):
+        score(["a"], ["a"], "nope")
+
+
+def test_length_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="2 predictions but 1 references"):
+        score(["a", "b"], ["a"])
+
+
+def test_diversity_and_empathy_values():
+    div = score(["哈哈哈", "哈哈"], ["", ""], "diversity")
+    assert div["distinct-1"] == pytest.approx(100 * 1 / 5)
+    assert div["distinct-2"] == pytest.approx(100 * 1 / 3)
+    assert div["length"] == pytest.approx(2.5)
+    emp = score(["听起来你很难过，能和我说说吗？", "我很抱歉。以下是一些建议：1. 运动 2. 早睡"], ["", ""], "empathy")
+    assert emp["listening"] == 50.0 and emp["questioning"] == 50.0 and emp["question-rate"] == 50.0
+    assert emp["advice-list"] == 50.0 and emp["trust"] == 0.0
