@@ -19,7 +19,7 @@ As its own process (benchmarks): ``python -m soulchat.llm.testserver --latency 0
 Fault kinds (``fail_next(kind)`` or ``faults={kind: probability}``): ``429``, ``500``, ``503``,
 ``400``, ``401``, ``timeout``, ``drop``, ``garbage`` (a 200 whose body is not JSON), ``malformed``
 (an answer that is not a dialogue), ``short`` (a 2-utterance dialogue), ``meta`` (a dialogue
-prefixed with 改写结果), ``content_filter``.
+followed by a remark about the rewrite), ``content_filter``.
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ class TestServer:
         elif fault == "short":
             text = "用户：你好\n心理咨询师：你好，请说。"
         elif fault == "meta":
-            text = "改写结果：\n" + (text or "")
+            text = (text or "") + "\n以上是改写后的多轮对话。"
         elif fault == "content_filter":
             text, finish = None, "content_filter"
         prompt_tokens = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))

@@ -7,12 +7,13 @@ from soulchat.registry import ComponentConfig, Registry
 
 @dataclass
 class PromptConfig(ComponentConfig):
-    """A rewrite prompt: a template with ``{single_turn}`` and the speakers it asks for."""
+    """A rewrite prompt: a template with ``{single_turn}`` and the constraints its answers must meet."""
 
-    template: str = ""
+    template: str = ""  # the whole user message; {single_turn} is replaced by the rendered Q&A
+    single_turn: str = "用户：{question}\n心理咨询师：{answer}"  # one Q&A as the template's {single_turn}
     user_speaker: str = "用户"
     counsellor_speaker: str = "心理咨询师"
-    min_turns: int = 8
+    min_turns: int = 8  # utterances (see soulchat.rewrite.parse)
     max_turns: int = 20
     rewrite: bool = True  # false: keep the single-turn pair as one turn (no API call)
 

@@ -1,0 +1,105 @@
+"""The rewrite stage: single-turn Q&A -> multi-turn dialogues through the LLM client.
+
+Reads ``rewrite.source`` (PsyQA layout), renders the ``prompt`` for every answer, asks the
+``endpoint`` (the store first: the bundled recordings make the default run offline), validates
+every answer against the prompt's constraints (re-asking up to ``rewrite.max_attempts``) and writes:
+
+- ``dialogues.jsonl``: the canonical dialogues (docs/ARCHITECTURE.md), with ``meta`` saying which
+  prompt, template hash, model and attempt produced each;
+- ``results.jsonl``: one line per answer, every status: the rendered prompt, template hash,
+  sampling parameters, store key, attempts, store/network counts, errors and the raw text;
+- ``invalid.jsonl``: the answers not turned into dialogues, with the reasons;
+- ``rewrite_stats.json``: counts, tokens, cost, store hits vs network, rejects by reason.
+
+Raises:
+    SpendLimitReached: a spend guard stopped the run (outputs so far are written, the stage is not
+        marked finished; raise the guard and run the same command again to continue).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections import Counter
+from typing import Any
+
+from soulchat.io import JsonlAppender, write_json, write_jsonl
+from soulchat.llm.limits import SpendLimitReached
+from soulchat.registry import build
+from soulchat.rewrite.prompts import QA, Prompt
+from soulchat.rewrite.source import read_qa
+
+log = logging.getLogger(__name__)
+
+
+def load(cfg: Any) -> tuple[Prompt, list[QA]]:
+    """The prompt and the Q&A a config selects (shared with the batch command)."""
+    prompt = build("prompt", cfg.prompt)
+    qas = read_qa(cfg.rewrite.source, cfg.rewrite.limit)
+    log.info("rewrite: %d answers from %s, prompt %s (template %s)", len(qas), cfg.rewrite.source,
+             prompt.name, prompt.template_hash)
+    return prompt, qas
+
+
+def dialogue(qa: QA, messages: list, source: str, meta: dict) -> dict:
+    return {"id": qa.id, "source": source, "topic": qa.topic, "messages": messages, "meta": meta}
+
+
+def run(ctx: Any) -> dict[str, float]:
+    cfg = ctx.cfg
+    prompt, qas = load(cfg)
+    source = f"rewrite-{prompt.name}"
+    if not prompt.rewrite:
+        n = write_jsonl(ctx.out / "dialogues.jsonl", (
+            dialogue(qa, prompt.single_turn_dialogue(qa), source, {"prompt": prompt.name}) for qa in qas))
+        write_jsonl(ctx.out / "invalid.jsonl", [])
+        write_json(ctx.out / "rewrite_stats.json", {"items": n, "ok": n, "prompt": prompt.name})
+        return {"items": n, "ok": n, "store_hits": 0, "network": 0}
+
+    client = build("endpoint", cfg.endpoint, concurrency=cfg.rewrite.concurrency, desc="rewrite")
+    requests = [prompt.request(qa) for qa in qas]
+    results = client.run(requests, validate=prompt.validate, max_attempts=cfg.rewrite.max_attempts)
+
+    by_id = {qa.id: qa for qa in qas}
+    reasons: Counter = Counter()
+    ok = []
+    with JsonlAppender(ctx.out / "results.jsonl.tmp") as all_results, \
+            JsonlAppender(ctx.out / "invalid.jsonl.tmp") as invalid:
+        for req, res in zip(requests, results):
+            qa = by_id[res.id]
+            all_results.write({
+                "id": res.id, "status": res.status, "prompt": prompt.name, "template_hash": prompt.template_hash,
+                "rendered_prompt": req.messages[0]["content"], "model": res.model, "params": res.params,
+                "key": res.key, "attempts": res.attempts, "from_store": res.from_store,
+                "from_network": res.from_network, "errors": res.errors, "text": res.text})
+            if res.status == "ok":
+                ok.append(dialogue(qa, res.value, source, {
+                    "prompt": prompt.name, "template_hash": prompt.template_hash, "model": res.model,
+                    "attempt": res.attempts, "key": res.key}))
+            else:
+                reason = res.errors[-1].split(":", 1)[0] if res.errors else res.status
+                reasons[reason] += 1
+                invalid.write({"id": res.id, "status": res.status, "reason": reason, "errors": res.errors,
+                               "text": res.text})
+    for name in ("results.jsonl", "invalid.jsonl"):
+        (ctx.out / f"{name}.tmp").replace(ctx.out / name)
+    write_jsonl(ctx.out / "dialogues.jsonl", ok)
+
+    stats = client.stats
+    summary = {"prompt": prompt.name, "template_hash": prompt.template_hash, "model": client.model,
+               "source": str(cfg.rewrite.source), **stats.as_metrics(), "stopped_by": stats.stopped_by,
+               "rejects": dict(reasons), "reasons_per_attempt": dict(stats.reasons)}
+    write_json(ctx.out / "rewrite_stats.json", summary)
+    shutil.copy(ctx.out / "rewrite_stats.json", ctx.run_dir / "rewrite_stats.json")
+    log.info("rewrite: %d dialogues, %d not; %d answers from the store, %d requests to the network; "
+             "rejects %s", len(ok), len(qas) - len(ok), stats.store_hits, stats.network, dict(reasons) or "none")
+    if stats.stopped_by:
+        raise SpendLimitReached(
+            f"rewrite stopped by the spend guard {stats.stopped_by}: {stats.ok + stats.invalid + stats.failed} "
+            f"of {stats.items} answers done ({stats.network} requests, cost {stats.cost:.4f}). Every "
+            f"answer received is in {client.store.describe()}: raise endpoint.{stats.stopped_by.split('=')[0]} "
+            f"and run the same command again to continue")
+    metrics = stats.as_metrics()
+    metrics.update({f"rejects_{k}": float(v) for k, v in reasons.items()})
+    metrics["dialogues"] = float(len(ok))
+    return metrics
