@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "ui": "soulchat.tracking.ui:main",
     "compare": "soulchat.tracking.compare:main",
     "score": "soulchat.evaluate.cli:main",
+    "batch": "soulchat.rewrite.batch:main",
 }
 
 

@@ -195,7 +195,7 @@ class LLMClient:
                                 dict(cfg.prices_per_1k or {}))
         self.limiter = RateLimiter(cfg.rpm, cfg.tpm)
         self._fatal: Optional[BaseException] = None
-        self.api = None if self.offline else self._open_api()
+        self.api = None if self.offline else self.open_api()
         results: list[Optional[Result]] = [None] * len(reqs)
         queue = iter(range(len(reqs)))
         bar = Progress(len(reqs), self.desc, stats, enabled=self.progress)
@@ -288,7 +288,8 @@ class LLMClient:
 
     # -- the network ------------------------------------------------------------------------------
 
-    def _open_api(self) -> Any:
+    def open_api(self) -> Any:
+        """A fresh ``openai.AsyncOpenAI`` for this endpoint (close it with ``await api.close()``)."""
         from openai import AsyncOpenAI
 
         for name in ("httpx", "httpx2", "openai"):  # one INFO line per request drowns the run's log

@@ -130,6 +130,23 @@ class TestServer:
         """Requests received on ``path`` (only those with ``fault`` unless "any"; None = clean)."""
         return sum(1 for e in list(self.log) if e.path == path and (fault == "any" or e.fault == fault))
 
+    def overrides(self, **extra: Any) -> list[str]:
+        """Hydra overrides pointing ``endpoint`` at this server: no recordings, fast retries, no
+        rate or cost limits (set the env var ``OPENAI_API_KEY`` to anything)."""
+        values = {"base_url": self.url, "recorded": "[]", "backoff_s": 0.01, "max_backoff_s": 0.1,
+                  "timeout_s": 5.0, "rpm": "null", "tpm": "null", "max_cost": "null", **extra}
+        return ["endpoint=openai"] + [f"endpoint.{k}={v}" for k, v in values.items()]
+
+    def endpoint(self, store: Any, **extra: Any) -> Any:
+        """An ``endpoint`` config (DictConfig) for this server, as :meth:`overrides`, storing in ``store``."""
+        from omegaconf import OmegaConf
+
+        from soulchat.llm.components import EndpointConfig
+
+        fields = {"name": "openai", "base_url": self.url, "recorded": [], "backoff_s": 0.01,
+                  "max_backoff_s": 0.1, "timeout_s": 5.0, "store": str(store), **extra}
+        return OmegaConf.structured(EndpointConfig(**fields))
+
     def chat_bodies(self) -> list[dict]:
         return [e.body for e in list(self.log) if e.path == "/v1/chat/completions"]
 
@@ -158,6 +175,7 @@ class TestServer:
 
         def serve() -> None:
             self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
             self._loop.run_until_complete(self.start_async())
             ready.set()
             self._loop.run_forever()

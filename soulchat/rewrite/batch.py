@@ -1,0 +1,64 @@
+"""``soulchat batch {prepare,submit,ingest} [--file F] [overrides...]``: the rewrite via OpenAI's Batch API.
+
+The overrides are the pipeline's (``prompt=smile endpoint=openai rewrite.limit=1000 ...``), so the
+requests are exactly those the rewrite stage would send, with the same store keys:
+
+    soulchat batch prepare endpoint=openai                 # write <outputs>/batches/rewrite-<hash>.jsonl
+    soulchat batch submit  endpoint=openai                 # upload, poll, download, ingest into the store
+    soulchat batch ingest  endpoint=openai --output F      # ingest an output file fetched elsewhere
+    soulchat endpoint=openai                               # the stage: every answer from the store
+
+Only requests whose answer is not yet stored are written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+
+log = logging.getLogger("soulchat.batch")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="soulchat batch", description=__doc__.split("\n")[0])
+    parser.add_argument("action", choices=("prepare", "submit", "ingest"))
+    parser.add_argument("--file", type=Path, default=None, help="the batch input file (default under paths.outputs)")
+    parser.add_argument("--output", type=Path, default=None, help="the batch output file (default: <file>.output.jsonl)")
+    parser.add_argument("--poll", type=float, default=30.0, help="seconds between polls")
+    parser.add_argument("overrides", nargs="*", help="config overrides, as for the pipeline")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    from hydra import compose, initialize_config_dir
+
+    from soulchat.config import CONF_DIR, setup
+    from soulchat.llm import batch
+    from soulchat.registry import build
+    from soulchat.rewrite.stage import load
+
+    setup()
+    with initialize_config_dir(str(CONF_DIR), version_base=None):
+        cfg = compose("config", overrides=args.overrides)
+    prompt, qas = load(cfg)
+    client = build("endpoint", cfg.endpoint, progress=False)
+    file = args.file or Path(cfg.paths.outputs) / "batches" / f"rewrite-{prompt.name}-{prompt.template_hash}.jsonl"
+    output = args.output or file.with_suffix(".output.jsonl")
+
+    if args.action in ("prepare", "submit"):
+        n = batch.write_requests(client, (prompt.request(qa) for qa in qas), file)
+        print(f"{n} requests not yet stored -> {file}")
+        if args.action == "prepare" or n == 0:
+            return 0
+    if args.action == "submit":
+        final = asyncio.run(batch.submit(client, file, output, args.poll))
+        print(f"batch {final['id']} {final['status']}: output -> {output}")
+    counts = batch.ingest_output(client, output)
+    print(f"ingested {output}: {counts['stored']} answers stored in {client.store.describe()}, "
+          f"{counts['failed']} failed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

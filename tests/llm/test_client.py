@@ -1,0 +1,188 @@
+"""The LLM client against the real local server through the real openai package."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from soulchat.llm import (FatalEndpointError, InvalidOutput, LLMClient, Request, ResponseStore,
+                          StoreMiss, open_stores)
+from soulchat.llm.limits import RateLimiter, SpendGuard, retry_delay
+
+
+def reqs(n, prefix="q"):
+    return [Request(id=f"{prefix}{i}", messages=[{"role": "user", "content": f"你好 {prefix}{i}"}]) for i in range(n)]
+
+
+def client(server, tmp_path, concurrency=4, **kw):
+    return LLMClient(server.endpoint(tmp_path / "store.sqlite", **kw), concurrency=concurrency, progress=False)
+
+
+def test_answers_are_stored_and_reused(server, tmp_path):
+    c = client(server, tmp_path)
+    first = c.run(reqs(10))
+    assert [r.status for r in first] == ["ok"] * 10
+    assert [r.id for r in first] == [f"q{i}" for i in range(10)]
+    assert c.stats.network == 10 and c.stats.store_hits == 0 and server.count() == 10
+    assert all(r.text.startswith("我能理解你的感受") for r in first)
+    again = c.run(reqs(10))
+    assert server.count() == 10, "a stored answer was asked again"
+    assert c.stats.store_hits == 10 and c.stats.network == 0
+    assert [r.text for r in again] == [r.text for r in first]
+    # the sampling parameters are part of the key: another temperature is another question
+    hotter = client(server, tmp_path, temperature=0.5)
+    hotter.run(reqs(2))
+    assert server.count() == 12 and server.chat_bodies()[-1]["temperature"] == 0.5
+    assert len(ResponseStore(tmp_path / "store.sqlite")) == 12
+
+
+def test_transient_faults_are_retried(server, tmp_path):
+    for kind in ("429", "500", "503", "drop", "garbage", "timeout"):
+        server.fail_next(kind)
+    server.hang_s = 3.0
+    c = client(server, tmp_path, concurrency=1, timeout_s=0.5)
+    results = c.run(reqs(3))
+    assert [r.status for r in results] == ["ok"] * 3
+    assert c.stats.retries == 6
+    assert server.count() == 9 and server.count(fault=None) == 3
+
+
+def test_retry_after_is_honoured(server, tmp_path):
+    server.retry_after = 0.6
+    server.fail_next("429")
+    c = client(server, tmp_path, concurrency=1, backoff_s=0.01)
+    t0 = time.perf_counter()
+    assert c.run(reqs(1))[0].status == "ok"
+    assert time.perf_counter() - t0 >= 0.6
+    assert server.count() == 2
+
+
+def test_retries_are_bounded(server, tmp_path):
+    server.fail_next("500", n=10)
+    c = client(server, tmp_path, concurrency=1, max_retries=2)
+    res = c.run(reqs(1))[0]
+    assert res.status == "failed" and res.errors == ["http_500: gave up after 3 tries"]
+    assert server.count() == 3
+
+
+def test_non_retryable_errors_are_recorded_per_item(server, tmp_path):
+    server.fail_next("400")
+    c = client(server, tmp_path, concurrency=1)
+    results = c.run(reqs(3))
+    assert [r.status for r in results] == ["failed", "ok", "ok"]
+    assert results[0].errors[0].startswith("http_400")
+    assert server.count() == 3, "a 400 must not be retried"
+    assert c.stats.reasons["http_400"] == 1
+
+
+def test_content_filter_fails_the_item_and_is_not_paid_twice(server, tmp_path):
+    server.fail_next("content_filter")
+    c = client(server, tmp_path, concurrency=1)
+    assert [r.status for r in c.run(reqs(2))] == ["failed", "ok"]
+    assert [r.status for r in c.run(reqs(2))] == ["failed", "ok"]
+    assert server.count() == 2
+
+
+def test_bad_key_stops_the_run(server, tmp_path, caplog):
+    server.fail_next("401")
+    c = client(server, tmp_path, concurrency=1)
+    with caplog.at_level(logging.DEBUG), pytest.raises(FatalEndpointError, match="401"):
+        c.run(reqs(5))
+    assert server.count() == 1
+    assert "sk-test-secret-123" not in caplog.text
+
+
+def test_missing_key_names_the_variable(server, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(FatalEndpointError, match="OPENAI_API_KEY"):
+        client(server, tmp_path)
+
+
+def test_validator_reasks_with_a_new_attempt(server, tmp_path):
+    def validate(text, req):
+        if "以上是改写" in text:
+            raise InvalidOutput("meta_text: remark about the rewrite")
+        return len(text)
+
+    server.fail_next("meta")
+    c = client(server, tmp_path, concurrency=1)
+    res = c.run(reqs(1), validate=validate, max_attempts=2)[0]
+    assert res.status == "ok" and res.attempts == 2 and res.value == len(res.text)
+    assert res.errors == ["meta_text: remark about the rewrite"]
+    server.fail_next("meta")
+    res = c.run(reqs(1, "other"), validate=validate, max_attempts=1)[0]
+    assert res.status == "invalid" and res.attempts == 1
+    # both attempts of the first request are stored: nothing is asked again
+    c.run(reqs(1), validate=validate, max_attempts=2)
+    assert server.count() == 3
+
+
+def test_spend_guard_stops_cleanly_and_resumes(server, tmp_path):
+    c = client(server, tmp_path, concurrency=1, max_requests=3)
+    results = c.run(reqs(8))
+    assert [r.status for r in results].count("ok") == 3
+    assert [r.status for r in results].count("skipped") == 5
+    assert c.stats.stopped_by == "max_requests=3" and server.count() == 3
+    c = client(server, tmp_path, concurrency=1)
+    assert all(r.status == "ok" for r in c.run(reqs(8)))
+    assert server.count() == 8 and c.stats.store_hits == 3
+
+
+def test_cost_guard(server, tmp_path):
+    # every answer costs about 30 completion tokens at 1.0 per 1k: 0.05 allows two requests
+    c = client(server, tmp_path, concurrency=1, max_cost=0.05, prices_per_1k={"input": 0.0, "output": 1.0})
+    c.run(reqs(6))
+    assert c.stats.stopped_by == "max_cost=0.05"
+    assert 1 <= server.count() <= 3 and c.stats.cost >= 0.05
+
+
+def test_offline_miss_says_how_to_go_live(tmp_path):
+    from omegaconf import OmegaConf
+
+    from soulchat.llm.components import EndpointConfig
+
+    cfg = OmegaConf.structured(EndpointConfig(name="recorded", store=str(tmp_path / "s.sqlite"), recorded=[]))
+    with pytest.raises(StoreMiss, match=r"endpoint=openai endpoint.base_url="):
+        LLMClient(cfg, progress=False).run(reqs(3))
+
+
+def test_readonly_recordings_are_consulted(server, tmp_path):
+    c = client(server, tmp_path / "a")
+    c.run(reqs(4))
+    c.store.close()
+    recorded = tmp_path / "a" / "store.sqlite"
+    cfg = server.endpoint(tmp_path / "b.sqlite", recorded=[str(recorded)], base_url=None)
+    offline = LLMClient(cfg, progress=False, store=open_stores(cfg))
+    assert all(r.status == "ok" and r.from_store == 1 for r in offline.run(reqs(4)))
+    assert offline.stats.network == 0 and server.count() == 4
+
+
+def test_rate_limiter_paces_requests():
+    import asyncio
+
+    async def go():
+        limiter = RateLimiter(rpm=1200, tpm=None)  # 20/s, bursts of 120
+        t0 = time.perf_counter()
+        for _ in range(130):
+            await limiter.acquire(0)
+        return time.perf_counter() - t0
+
+    elapsed = asyncio.run(go())
+    assert 0.4 <= elapsed < 1.5
+
+
+def test_backoff_grows_with_jitter_and_retry_after_wins():
+    delays = [retry_delay(k, 1.0, 60.0, None) for k in range(4)]
+    assert all(0.5 * 2 ** k <= d <= 2 ** k for k, d in enumerate(delays))
+    assert retry_delay(0, 1.0, 60.0, 5.0) == 5.0
+    assert retry_delay(10, 1.0, 8.0, None) <= 8.0
+
+
+def test_spend_guard_counts():
+    guard = SpendGuard(max_total_tokens=100, prices_per_1k={"input": 1.0, "output": 2.0})
+    assert guard.allow()
+    guard.add_usage(60, 50)
+    assert guard.cost == pytest.approx(0.16)
+    assert not guard.allow() and guard.tripped == "max_total_tokens=100"
