@@ -19,7 +19,8 @@ As its own process (benchmarks): ``python -m soulchat.llm.testserver --latency 0
 Fault kinds (``fail_next(kind)`` or ``faults={kind: probability}``): ``429``, ``500``, ``503``,
 ``400``, ``401``, ``timeout``, ``drop``, ``garbage`` (a 200 whose body is not JSON), ``malformed``
 (an answer that is not a dialogue), ``short`` (a 2-utterance dialogue), ``meta`` (a dialogue
-followed by a remark about the rewrite), ``content_filter``.
+followed by a remark about the rewrite), ``content_filter``; ``ok`` queues a normal answer
+(to aim a later fault at a given request).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from aiohttp import web
 
 Responder = Callable[[dict], str]
 FAULTS = ("429", "500", "503", "400", "401", "timeout", "drop", "garbage", "malformed", "short",
-          "meta", "content_filter")
+          "meta", "content_filter", "ok")
 
 
 def _snippets(text: str) -> list[str]:
@@ -217,6 +218,7 @@ class TestServer:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         fault = self._next_fault()
+        fault = None if fault == "ok" else fault
         entry = LogEntry(len(self.log), request.path, body if self.keep_bodies else None, fault, start=time.time())
         self.log.append(entry)
         if self.latency:

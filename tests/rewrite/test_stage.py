@@ -1,0 +1,75 @@
+"""The rewrite stage end to end: offline from the bundled store, live against the local server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from soulchat.io import read_jsonl
+from soulchat.llm import SpendLimitReached, StoreMiss
+
+
+def records(path):
+    return [rec for _, rec in read_jsonl(path)]
+
+
+@pytest.mark.parametrize("prompt, demo", [("soulchat", "dialogues.jsonl"), ("smile", "dialogues_smile.jsonl")])
+def test_default_runs_offline_from_the_bundled_store(run_rewrite, prompt, demo):
+    from soulchat.config import DATA_DIR
+
+    result, out = run_rewrite([f"prompt={prompt}"])
+    assert result.metrics["store_hits"] == 300 and result.metrics["network"] == 0
+    assert result.metrics["dialogues"] == 300
+    got = {d["id"]: d for d in records(out / "dialogues.jsonl")}
+    want = {d["id"]: d["messages"] for d in records(DATA_DIR / "demo" / demo)}
+    assert {k: d["messages"] for k, d in got.items()} == want
+    one = next(iter(got.values()))
+    assert set(one) >= {"id", "source", "topic", "messages"} and one["meta"]["prompt"] == prompt
+    assert records(out / "invalid.jsonl") == []
+    stats = json.loads((out / "rewrite_stats.json").read_text(encoding="utf-8"))
+    assert stats["store_hits"] == 300 and stats["network"] == 0
+
+
+def test_plain_keeps_the_single_turn(run_rewrite):
+    result, out = run_rewrite(["prompt=plain", "rewrite.limit=5"])
+    assert [len(d["messages"]) for d in records(out / "dialogues.jsonl")] == [2] * 5
+
+
+def test_offline_miss_is_a_clear_error(run_rewrite):
+    with pytest.raises(StoreMiss, match="endpoint=openai endpoint.base_url=<url>"):
+        run_rewrite(["endpoint.model=some-other-model", "rewrite.limit=3"])
+
+
+def test_live_run_validates_reasks_and_records_everything(run_rewrite, server):
+    # one request at a time, so the faults hit known items: item 0 is rejected twice (invalid),
+    # item 1 once (accepted at attempt 2), item 2 fails with a non-retryable 400
+    for kind in ("short", "meta", "malformed", "ok", "400"):
+        server.fail_next(kind)
+    result, out = run_rewrite(server.overrides() + ["rewrite.limit=12", "rewrite.concurrency=1",
+                                                    "rewrite.max_attempts=2"])
+    m = result.metrics
+    assert (m["dialogues"], m["invalid"], m["failed"], m["network"], m["store_hits"]) == (10, 1, 1, 14, 0)
+    assert m["rejects_meta_text"] == 1 and m["rejects_http_400"] == 1
+    assert server.count() == 14
+    results = records(out / "results.jsonl")
+    assert len(results) == 12
+    first = results[0]
+    assert first["rendered_prompt"].startswith("请扮演一个心理咨询领域的文本改写员")
+    assert first["params"] == {"temperature": 1.0, "top_p": 1.0, "max_tokens": 2048}
+    assert len(first["template_hash"]) == 16 and first["key"]
+    assert [e.split(":")[0] for e in first["errors"]] == ["too_few_turns", "meta_text"]
+    assert results[1]["attempts"] == 2 and results[1]["status"] == "ok"
+    invalid = records(out / "invalid.jsonl")
+    assert [(r["status"], r["reason"]) for r in invalid] == [("invalid", "meta_text"), ("failed", "http_400")]
+    assert invalid[0]["text"].endswith("以上是改写后的多轮对话。")
+
+
+def test_spend_guard_stops_the_stage_and_the_rerun_continues(run_rewrite, server):
+    overrides = server.overrides() + ["rewrite.limit=10", "rewrite.concurrency=2"]
+    with pytest.raises(SpendLimitReached, match=r"max_requests=4: 4 of 10 answers done"):
+        run_rewrite(overrides + ["endpoint.max_requests=4"])
+    assert server.count() == 4
+    result, out = run_rewrite(overrides + ["endpoint.max_requests=20"])
+    assert result.metrics["store_hits"] == 4 and result.metrics["network"] == 6
+    assert server.count() == 10 and len(records(out / "dialogues.jsonl")) == 10
