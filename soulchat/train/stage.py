@@ -1,0 +1,98 @@
+"""The train stage: fine-tune the base model on the corpus stage's samples.
+
+Reads ``<corpus>/samples/{train,val}``; writes into its folder ``checkpoints/`` (resumable),
+``curve.json`` + ``curves.png`` (loss, learning rate, tokens/s, padding efficiency per step),
+``hf/`` (model + tokenizer, LoRA merged, ZeRO shards gathered) and ``metrics.json``. Returns the
+validation loss of the untrained and the trained model, and throughput figures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from soulchat.io import write_json
+from soulchat.pipeline import StageContext
+from soulchat.train import fit as fitting
+from soulchat.train.launch import forward_curve, needs_own_process, run_workers
+from soulchat.train.plan import dry_run_report, make_plan
+
+log = logging.getLogger(__name__)
+
+
+def run(ctx: StageContext) -> dict[str, float]:
+    cfg, out = ctx.cfg, ctx.out
+    corpus = ctx.inputs["corpus"]
+    train_ds, val_ds = fitting.open_splits(corpus)
+
+    report, info = dry_run_report(cfg, train_ds.lengths)
+    log.info("train plan:\n%s", report)
+    if cfg.train.dry_run:
+        print(report)
+        write_json(out / "dry_run.json", info)
+        return {"dry_run": 1.0, "global_batch_size": info["plan"]["global_batch_size"]}
+
+    t0 = time.perf_counter()
+    if not (out / fitting.DONE).exists():
+        if needs_own_process(cfg):
+            run_workers(cfg, corpus, out)
+        else:
+            fitting.fit(cfg, corpus, out, log_fn=ctx.tracker.log_metrics if ctx.tracker else None)
+    history = json.loads((out / "curve.json").read_text(encoding="utf-8"))
+    if needs_own_process(cfg) and ctx.tracker is not None:
+        forward_curve(history, ctx.tracker)
+    fit_seconds = time.perf_counter() - t0
+
+    metrics = export_and_score(cfg, out, val_ds)
+    metrics.update(curve_summary(history))
+    metrics["fit_seconds"] = fit_seconds
+    write_json(out / "metrics.json", metrics)
+    publish(ctx, history)
+    return metrics
+
+
+def export_and_score(cfg, out: Path, val_ds) -> dict[str, float]:
+    """Write ``hf/`` from the final checkpoint; score the untrained and the trained model on val."""
+    from soulchat.train.export import load_trained, save_hf, validation_loss
+    from soulchat.train.fit import build_model
+
+    t = cfg.train
+    trained, tokenizer = load_trained(cfg, out / "checkpoints" / fitting.FINAL)
+    save_hf(trained, tokenizer, out / "hf")
+    _, _, untrained = build_model(cfg)
+    kwargs = {"pad_id": tokenizer.pad_token_id, "batch_size": int(t.micro_batch_size),
+              "max_samples": t.val_max_samples}
+    return {
+        "val_loss_untrained": validation_loss(untrained, val_ds, **kwargs),
+        "val_loss": validation_loss(trained, val_ds, **kwargs),
+        "parameters": float(sum(p.numel() for p in trained.parameters())),
+    }
+
+
+def curve_summary(history: list[dict]) -> dict[str, float]:
+    """Totals over the run: steps, tokens, mean tokens/s and padding efficiency."""
+    rows = [r for r in history if "loss" in r]
+    if not rows:
+        return {}
+    tokens = sum(r["tokens"] for r in rows)
+    padded = sum(r["padded"] for r in rows)
+    seconds = sum(r["seconds"] for r in rows)
+    return {"steps": float(rows[-1]["step"]), "final_train_loss": rows[-1]["loss"],
+            "tokens": float(tokens), "tokens_per_s": tokens / max(seconds, 1e-9),
+            "padding_efficiency": tokens / max(padded, 1)}
+
+
+def publish(ctx: StageContext, history: list[dict]) -> None:
+    """Plot the curves; copy them and the metrics to the run folder and MLflow."""
+    from soulchat.train.curves import plot_curves
+
+    plot = ctx.out / "curves.png"
+    plot_curves(history, plot)
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("curves.png", "metrics.json"):
+        shutil.copy2(ctx.out / name, ctx.run_dir / f"train_{name}")
+        if ctx.tracker is not None:
+            ctx.tracker.log_artifact(ctx.out / name, "train")
