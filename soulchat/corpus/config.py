@@ -1,19 +1,57 @@
-"""The corpus stage's config section."""
+"""The corpus stage's config section (``corpus.*``).
 
-from dataclasses import dataclass
+Everything that changes the corpus lives here (reader options and the filter chain included), so the
+stage's cache key, which hashes ``corpus``, ``topic`` and ``model.tokenizer``, covers all of it.
+"""
 
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, Optional
+
+from soulchat.corpus.components import FILTERS
 from soulchat.stage_config import StageConfig
+
+
+class SampleMode(str, Enum):
+    """How dialogues become training sequences."""
+
+    sample = "sample"  # one sequence per counsellor reply: its history -> the reply (the paper's)
+    dialogue = "dialogue"  # one sequence per dialogue, loss on every counsellor reply
+
+
+def default_filters() -> Dict[str, Any]:
+    """The default chain, in order; each entry is its filter's schema (typos fail at compose time)."""
+    return {name: schema(name=name) for name, schema in FILTERS.items()}
+
+
+@dataclass
+class StatsConfig:
+    """Corpus statistics and charts (stats.json, topics.png, words.png)."""
+
+    charts: bool = True
+    top_words: int = 40  # rows of the counsellor word-frequency table
+    wordfreq_utterances: int = 20000  # counsellor utterances segmented with jieba (evenly sampled)
 
 
 @dataclass
 class CorpusConfig(StageConfig):
-    """Read, clean and expand dialogues into training samples."""
+    """Read, clean and expand dialogues into training samples.
 
-    source: str = "rewrite"  # "rewrite" (the rewrite stage's output) or a path to a dialogue file
-    format: str = "auto"  # reader name; auto = detect
-    on_error: str = "raise"  # raise | skip (bad records go to rejects.jsonl)
-    mode: str = "sample"  # sample: one sample per counsellor reply | dialogue: one per dialogue
-    max_input_tokens: int = 1536
-    max_target_tokens: int = 512
-    val_size: float = 0.05
-    test_size: float = 0.05
+    One command builds a corpus from any file (docs/corpus.md):
+    ``python -m soulchat stages=[corpus] corpus.source=/path/to/file [corpus.format=<reader>]``.
+    """
+
+    source: str = "rewrite"  # "rewrite" (the rewrite stage's dialogues.jsonl) or a file / folder path
+    format: str = "auto"  # reader name (soulchat plugins lists them); auto = detect from the file
+    reader: Dict[str, Any] = field(default_factory=dict)  # options of the chosen reader's schema
+    on_error: str = "raise"  # raise: stop at the first bad record | skip: record it in rejects.jsonl
+    filters: Dict[str, Any] = field(default_factory=default_filters)  # the cleaning chain, in order
+    mode: SampleMode = SampleMode.sample
+    max_input_tokens: int = 1536  # oldest whole turns are dropped to fit (paper: 1,536)
+    max_target_tokens: int = 512  # the reply is cut to fit, eos included (paper: 512)
+    max_history_turns: Optional[int] = None  # keep only the last N earlier turns in an input; None = all
+    val_size: float = 0.05  # < 1: fraction of dialogues; >= 1: number of samples (whole dialogues)
+    test_size: float = 0.05  # as val_size (the paper sampled 10,000 test samples)
+    split_seed: int = 0  # the split is a hash of (split_seed, dialogue id): stable across runs
+    export: list[str] = field(default_factory=list)  # also write export/<reader>.jsonl (messages, sharegpt, llama_factory)
+    stats: StatsConfig = field(default_factory=StatsConfig)

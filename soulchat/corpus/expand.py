@@ -1,0 +1,169 @@
+"""Expand clean dialogues into tokenised samples, fast.
+
+Every utterance is tokenised exactly once, in large batches (:func:`tokenize_texts`); a dialogue's
+sequence is then assembled from those ids and each sample is a slice of it plus the counsellor
+prefix and the target (:mod:`soulchat.corpus.format` decides what is kept). Samples stream into
+:class:`~soulchat.corpus.samples.SampleWriter` per split, so memory stays flat however large the
+corpus is.
+
+Modes (``corpus.mode``):
+
+- ``sample`` (the paper's): one sample per counsellor reply, input = the kept history, target = the
+  reply + eos. Truncation drops the oldest whole turns; a sample whose newest user message alone
+  exceeds ``max_input_tokens`` is dropped and counted (``dropped_overlong``).
+- ``dialogue``: one sequence per dialogue with the loss on every counsellor reply and its eos; the
+  same supervised targets with far fewer tokens processed. It differs from ``sample`` mode in that
+  (1) the history a reply sees contains the eos ids that end earlier replies, (2) the budget is one
+  sequence of ``max_input_tokens + max_target_tokens``: a longer dialogue is cut into several
+  sequences at turn boundaries and a later piece does not see the earlier one, and
+  (3) ``max_history_turns`` does not apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from soulchat.corpus.format import Template, history_start, render_input
+from soulchat.corpus.samples import SampleWriter
+from soulchat.corpus.split import SPLITS
+
+
+def tokenize_texts(tokenizer: Any, texts: Sequence[str], batch_size: int = 8192,
+                   progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Tokenise every text once, batched; return ``(flat int32 ids, int64 offsets[n + 1])``.
+
+    ``progress`` is an optional callable receiving the number of texts done in each batch.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    encode = getattr(backend, "encode_batch_fast", None) or getattr(backend, "encode_batch", None)
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    chunks: list[np.ndarray] = []
+    for lo in range(0, len(texts), batch_size):
+        batch = list(texts[lo: lo + batch_size])
+        if encode is not None:
+            lists = [e.ids for e in encode(batch, add_special_tokens=False)]
+        else:  # a slow (Python) tokenizer
+            lists = tokenizer(batch, add_special_tokens=False)["input_ids"]
+        n = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        lengths[lo: lo + len(batch)] = n
+        chunks.append(np.fromiter(chain.from_iterable(lists), dtype=np.int32, count=int(n.sum())))
+        if progress is not None:
+            progress(len(batch))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return (np.concatenate(chunks) if chunks else np.zeros(0, np.int32)), offsets
+
+
+@dataclass
+class ExpandResult:
+    """What expansion produced: per-split meta, the test split's text samples, counts."""
+
+    meta: dict[str, dict] = field(default_factory=dict)
+    test: list[dict] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def expand(dialogues: Sequence[dict], splits: Sequence[str], tokenizer: Any, cfg: Any, out: Path,
+           progress: Any = None) -> ExpandResult:
+    """Tokenise and write ``out/samples/<split>/`` for every split; collect test text samples.
+
+    Args:
+        dialogues: clean canonical dialogues (user first, counsellor last).
+        splits: each dialogue's split.
+        tokenizer: from :func:`soulchat.model.tokenizer.get_tokenizer`.
+        cfg: the ``corpus`` config section.
+        out: the stage folder.
+        progress: optional ``callable(n)`` advanced as utterances are tokenised.
+    """
+    mode = getattr(cfg.mode, "value", cfg.mode)
+    max_in, max_t, max_hist = int(cfg.max_input_tokens), int(cfg.max_target_tokens), cfg.max_history_turns
+    texts = [m["content"] for d in dialogues for m in d["messages"]]
+    flat, offs = tokenize_texts(tokenizer, texts, progress=progress)
+    tpl = Template.of(tokenizer)
+    U, P, NL = (a.astype(np.int32) for a in (tpl.user, tpl.counsellor, tpl.newline))
+    EOS = np.array([tpl.eos], dtype=np.int32)
+    writers = {s: SampleWriter(out / "samples" / s, mode, len(tokenizer)) for s in SPLITS}
+    res = ExpandResult(counts={"dialogue_tokens": int(offs[-1]), "dropped_overlong": 0, "input_tokens": 0,
+                               "target_tokens": 0})
+    c = res.counts
+    g = 0  # index of the dialogue's first message in ``texts``
+    for d, split in zip(dialogues, splits):
+        msgs = d["messages"]
+        n = len(msgs)
+        contents = [flat[offs[g + i]: offs[g + i + 1]] for i in range(n)]
+        roles = [m["role"] for m in msgs]
+        g += n
+        seg = tpl.segment_lengths(roles, [len(x) for x in contents])
+        cum = [0] + np.cumsum(seg).tolist()
+        users = [i for i, r in enumerate(roles) if r == "user"]
+        replies = [i for i, r in enumerate(roles) if r == "assistant"]
+        if mode == "sample":
+            seq = np.concatenate([p for i in range(n) for p in (U if roles[i] == "user" else P, contents[i], NL)])
+            w = writers[split]
+            for a in replies:
+                s = history_start(cum, users, a, len(P), max_in, max_hist)
+                if s is None:
+                    c["dropped_overlong"] += 1
+                    continue
+                tgt = contents[a][: max_t - 1]
+                n_in = cum[a] - cum[s] + len(P)
+                w.add([seq[cum[s]: cum[a]], P, tgt, EOS], n_in + len(tgt) + 1, target_start=n_in)
+                c["input_tokens"] += n_in
+                c["target_tokens"] += len(tgt) + 1
+        else:
+            _dialogue_sequences(writers[split], roles, contents, (U, P, NL, EOS), max_in, max_t, c)
+        if split == "test":
+            for k, a in enumerate(replies):
+                s = history_start(cum, users, a, len(P), max_in, max_hist)
+                if s is not None:
+                    hist = msgs[s:a]
+                    res.test.append({"id": f"{d['id']}#{k}", "dialogue_id": d["id"], "topic": d.get("topic"),
+                                     "history": hist, "input": render_input(hist), "reference": msgs[a]["content"]})
+    extra = {"max_input_tokens": max_in, "max_target_tokens": max_t, "eos_token_id": tpl.eos,
+             "pad_token_id": tokenizer.pad_token_id}
+    for s, w in writers.items():
+        res.meta[s] = w.close(extra)
+    return res
+
+
+def _dialogue_sequences(w: SampleWriter, roles: list[str], contents: list[np.ndarray],
+                        pieces: tuple[np.ndarray, ...], max_in: int, max_t: int, c: dict[str, int]) -> None:
+    """Dialogue mode: whole turns, packed into sequences of at most ``max_in + max_t`` tokens."""
+    U, P, NL, EOS = pieces
+    budget = max_in + max_t
+    turns: list[tuple[list[np.ndarray], list[np.ndarray], int]] = []  # (ids pieces, mask pieces, length)
+    cur_ids: list[np.ndarray] = []
+    cur_mask: list[np.ndarray] = []
+    for role, ids in zip(roles, contents):
+        if role == "user":
+            cur_ids += [U, ids, NL]
+            cur_mask.append(np.zeros(len(U) + len(ids) + len(NL), np.uint8))
+        else:
+            tgt = ids[: max_t - 1 - len(NL)]  # the turn's trailing newline fits the budget too
+            n_user = sum(len(x) for x in cur_ids)
+            if n_user + len(P) > max_in:
+                c["dropped_overlong"] += 1
+            elif cur_ids:
+                cur_ids += [P, tgt, EOS, NL]
+                cur_mask += [np.zeros(len(P), np.uint8), np.ones(len(tgt) + 1, np.uint8), np.zeros(len(NL), np.uint8)]
+                turns.append((cur_ids, cur_mask, n_user + len(P) + len(tgt) + 1 + len(NL)))
+                c["input_tokens"] += n_user + len(P)
+                c["target_tokens"] += len(tgt) + 1
+            cur_ids, cur_mask = [], []
+    seq_ids: list[np.ndarray] = []
+    seq_mask: list[np.ndarray] = []
+    length = 0
+    for ids, mask, n in turns:
+        if length and length + n > budget:
+            w.add(seq_ids, length, mask=seq_mask)
+            seq_ids, seq_mask, length = [], [], 0
+        seq_ids += ids
+        seq_mask += mask
+        length += n
+    if length:
+        w.add(seq_ids, length, mask=seq_mask)

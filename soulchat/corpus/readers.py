@@ -1,0 +1,448 @@
+"""Readers: every published counselling-dialogue format -> canonical dialogue records.
+
+A canonical record is ``{"id", "source", "topic", "messages": [{"role": "user"|"assistant",
+"content"}]}`` (docs/ARCHITECTURE.md). Each reader yields :class:`Item` objects, one per record:
+either the canonical dialogue, or the located :class:`~soulchat.io.InputError` that says why the
+record could not be read (file, line, field), so the stage can raise it or keep it as a reject.
+
+Formats are detected from the file's first record (:func:`detect`); ``corpus.format`` forces one.
+The ``messages``, ``sharegpt`` and ``llama_factory`` readers can also write their format
+(``export``), so a built corpus can be taken to other trainers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from soulchat.io import InputError
+
+#: raw role names (lower-cased) -> canonical role; ``None`` = dropped (system prompts)
+ROLES: dict[str, str | None] = {
+    "user": "user", "client": "user", "human": "user", "seeker": "user", "求助者": "user", "来访者": "user", "用户": "user",
+    "assistant": "assistant", "counselor": "assistant", "counsellor": "assistant", "gpt": "assistant",
+    "supporter": "assistant", "支持者": "assistant", "心理咨询师": "assistant", "咨询师": "assistant",
+    "system": None,
+}
+COLONS = ("：", ":")
+
+
+@dataclass
+class Item:
+    """One record read: ``dialogue`` or ``error`` is set; ``raw`` is what the file held."""
+
+    path: str
+    line: int | None
+    dialogue: dict | None = None
+    error: InputError | None = None
+    raw: Any = None
+
+
+@dataclass
+class Peek:
+    """What detection looks at: the first JSON record (if the file is JSON) and the first lines."""
+
+    path: Path
+    record: Any
+    lines: list[str]
+
+
+# ---------------------------------------------------------------------------------------- raw IO
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _decode(raw: bytes, path: Path, line: int | None) -> str:
+    try:
+        return raw.decode("utf-8-sig" if line in (None, 1) else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, line, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                           "re-encode the file as UTF-8") from None
+
+
+def json_records(path: Path) -> Iterator[tuple[int | None, Any, InputError | None]]:
+    """``(line, record, error)`` for a JSON Lines file, or ``(None, element, error)`` for a JSON array.
+
+    Raises:
+        InputError: the file is empty, or a JSON array file is not valid JSON / not UTF-8.
+    """
+    with _open_bytes(path) as fh:
+        head = fh.read(64).lstrip()
+    if not head:
+        raise InputError(path, None, None, "empty file: no records to read")
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:].lstrip()
+    if head.startswith(b"["):  # one JSON document holding a list
+        with _open_bytes(path) as fh:
+            text = _decode(fh.read(), path, None)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, exc.lineno, None, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        for rec in data:
+            yield None, rec, None
+        return
+    with _open_bytes(path) as fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                yield n, json.loads(_decode(raw, path, n)), None
+            except InputError as exc:
+                yield n, raw, exc
+            except json.JSONDecodeError as exc:
+                yield n, raw, InputError(path, n, None, f"not valid JSON ({exc.msg} at column {exc.colno})")
+
+
+def peek(path: str | Path) -> Peek:
+    """Read just enough of ``path`` (a file, or the first file of a folder) to detect its format."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise InputError(path, None, None, "empty folder: no dialogue files in it")
+        path = files[0]
+    with _open_bytes(path) as fh:
+        head = fh.read(1 << 16)
+    text = head.decode("utf-8-sig", errors="replace")
+    lines = [ln for ln in text.splitlines() if ln.strip()][:20]
+    record = None
+    try:
+        if lines:
+            _, first, err = next(iter(json_records(path)))
+            record = first if err is None else None
+    except (InputError, StopIteration):
+        pass
+    return Peek(path, record, lines)
+
+
+def _files(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(suffixes))
+    if not path.exists():
+        raise InputError(path, None, None, "file not found; check corpus.source")
+    return [path]
+
+
+# ------------------------------------------------------------------------------------ canonical
+def dialogue(pairs: list[tuple[Any, Any]], *, path: Path, line: int | None, rid: Any, source: str,
+             topic: Any = None, where: str = "messages") -> dict:
+    """Build a canonical record from ``(raw role, content)`` pairs, validating every field.
+
+    Raises:
+        InputError: no messages, an unknown role, or empty / non-text content (names the field).
+    """
+    messages = []
+    for i, (role, content) in enumerate(pairs):
+        canon = ROLES.get(str(role).strip().lower(), "?") if role is not None else "?"
+        if canon == "?":
+            raise InputError(path, line, f"{where}[{i}].role", f"unknown role {role!r}; expected one of "
+                             "user/assistant (or client/counselor, human/gpt, 求助者/支持者)")
+        if canon is None:
+            continue
+        if not isinstance(content, str) or not content.strip():
+            raise InputError(path, line, f"{where}[{i}].content", "empty content" if isinstance(content, str) or content is None
+                             else f"content must be text, not {type(content).__name__}")
+        messages.append({"role": canon, "content": content.strip()})
+    if not messages:
+        raise InputError(path, line, where, "no messages")
+    rec = {"id": str(rid), "source": source, "topic": topic if isinstance(topic, str) and topic else None,
+           "messages": messages}
+    return rec
+
+
+def _field(rec: Any, key: str, kind: type, path: Path, line: int | None) -> Any:
+    if not isinstance(rec, dict):
+        raise InputError(path, line, None, f"expected a JSON object, got {type(rec).__name__}")
+    value = rec.get(key)
+    if not isinstance(value, kind):
+        raise InputError(path, line, key, f"missing or not a {kind.__name__}")
+    return value
+
+
+class Reader:
+    """Base: JSON/JSONL files where each record converts on its own (:meth:`convert`)."""
+
+    name = "reader"
+    suffixes: tuple[str, ...] = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
+
+    def __init__(self, cfg: Any):
+        self.cfg = cfg
+        self.source = getattr(cfg, "source", "") or self.name
+
+    def detect(self, p: Peek) -> bool:
+        raise NotImplementedError
+
+    def convert(self, rec: Any, path: Path, line: int | None, index: int) -> list[dict]:
+        raise NotImplementedError
+
+    def read(self, path: str | Path) -> Iterator[Item]:
+        for f in _files(Path(path), self.suffixes):
+            try:
+                for index, (line, rec, err) in enumerate(json_records(f)):
+                    if err is None:
+                        try:
+                            for d in self.convert(rec, f, line, index):
+                                yield Item(str(f), line, dialogue=d, raw=rec)
+                            continue
+                        except InputError as exc:
+                            err = exc
+                    yield Item(str(f), line, error=err, raw=rec if not isinstance(rec, bytes) else None)
+            except InputError as exc:  # the whole file (empty, not JSON, not UTF-8)
+                yield Item(str(f), exc.line, error=exc)
+
+    def _id(self, rec: dict, path: Path, line: int | None, index: int) -> str:
+        return str(rec.get("id") or f"{path.stem}-{line if line is not None else index}")
+
+
+class MessagesReader(Reader):
+    """OpenAI-style ``{"messages": [{role, content}]}``: canonical records, SoulChatCorpus, SMILECHAT jsonl."""
+
+    name = "messages"
+
+    def detect(self, p: Peek) -> bool:
+        return isinstance(p.record, dict) and isinstance(p.record.get("messages"), list)
+
+    def convert(self, rec, path, line, index):
+        msgs = _field(rec, "messages", list, path, line)
+        pairs = [(m.get("role"), m.get("content")) if isinstance(m, dict) else (None, None) for m in msgs]
+        return [dialogue(pairs, path=path, line=line, rid=self._id(rec, path, line, index),
+                         source=rec.get("source") or self.source, topic=rec.get("topic"))]
+
+    def export(self, d: dict) -> dict:
+        return {"id": d["id"], "source": d.get("source"), "topic": d.get("topic"), "messages": d["messages"]}
+
+
+class ShareGPTReader(Reader):
+    """ShareGPT ``{"conversations": [{"from": "human"|"gpt", "value"}]}``."""
+
+    name = "sharegpt"
+
+    def detect(self, p: Peek) -> bool:
+        return isinstance(p.record, dict) and isinstance(p.record.get("conversations"), list)
+
+    def convert(self, rec, path, line, index):
+        conv = _field(rec, "conversations", list, path, line)
+        pairs = [(m.get("from"), m.get("value")) if isinstance(m, dict) else (None, None) for m in conv]
+        return [dialogue(pairs, path=path, line=line, rid=self._id(rec, path, line, index), source=self.source,
+                         topic=rec.get("topic"), where="conversations")]
+
+    def export(self, d: dict) -> dict:
+        role = {"user": "human", "assistant": "gpt"}
+        return {"id": d["id"], "topic": d.get("topic"),
+                "conversations": [{"from": role[m["role"]], "value": m["content"]} for m in d["messages"]]}
+
+
+class LlamaFactoryReader(Reader):
+    """LLaMA-Factory (alpaca) ``{"instruction", "input", "output", "history": [[user, reply], ...]}``."""
+
+    name = "llama_factory"
+
+    def detect(self, p: Peek) -> bool:
+        return isinstance(p.record, dict) and "instruction" in p.record and "output" in p.record
+
+    def convert(self, rec, path, line, index):
+        instruction = _field(rec, "instruction", str, path, line)
+        history = rec.get("history") or []
+        if not isinstance(history, list) or not all(isinstance(h, list) and len(h) == 2 for h in history):
+            raise InputError(path, line, "history", "must be a list of [user, reply] pairs")
+        pairs = [p for u, a in history for p in (("user", u), ("assistant", a))]
+        query = instruction + (("\n" + rec["input"]) if rec.get("input") else "")
+        pairs += [("user", query), ("assistant", rec.get("output"))]
+        return [dialogue(pairs, path=path, line=line, rid=self._id(rec, path, line, index), source=self.source,
+                         topic=rec.get("topic"), where="history+instruction+output")]
+
+    def export(self, d: dict) -> dict:
+        msgs = d["messages"]
+        history = [[msgs[i]["content"], msgs[i + 1]["content"]] for i in range(0, len(msgs) - 2, 2)]
+        return {"instruction": msgs[-2]["content"], "input": "", "output": msgs[-1]["content"],
+                "history": history, "id": d["id"]}
+
+
+class PsyQAReader(Reader):
+    """Single-turn long Q&A (PsyQA): each answer becomes a one-turn dialogue ``<id>-<answer index>``."""
+
+    name = "psyqa"
+
+    def detect(self, p: Peek) -> bool:
+        return isinstance(p.record, dict) and "question" in p.record and isinstance(p.record.get("answers"), list)
+
+    def convert(self, rec, path, line, index):
+        question = _field(rec, "question", str, path, line).strip()
+        answers = _field(rec, "answers", list, path, line)
+        if not answers:
+            raise InputError(path, line, "answers", "no answers")
+        user = question + (rec.get("description") or "").strip()
+        rid, out = self._id(rec, path, line, index), []
+        for j, ans in enumerate(answers):
+            text = ans.get("answer_text") if isinstance(ans, dict) else ans
+            out.append(dialogue([("user", user), ("assistant", text)], path=path, line=line,
+                                rid=rid if len(answers) == 1 else f"{rid}-{j}", source=self.source,
+                                topic=rec.get("topic"), where=f"answers[{j}]"))
+        return out
+
+
+class SmilechatReader(Reader):
+    """SMILECHAT as released: one JSON file per dialogue holding a list of ``{role: client|counselor,
+    content, annotation}``, or its older form, a list of strings prefixed ``求助者：`` / ``支持者：``.
+    A folder is read file by file (id ``smile-<file stem>``); a JSONL file holds one list per line."""
+
+    name = "smilechat"
+
+    def detect(self, p: Peek) -> bool:
+        r = p.record
+        if not isinstance(r, list) or not r:
+            return False
+        first = r[0]
+        return (isinstance(first, dict) and "role" in first and "content" in first) or (
+            isinstance(first, str) and first.startswith(("求助者", "支持者")))
+
+    def read(self, path: str | Path) -> Iterator[Item]:
+        path = Path(path)
+        if path.is_dir() or not path.name.endswith((".jsonl", ".jsonl.gz")):
+            for f in _files(path, (".json",)):  # one dialogue per file
+                try:
+                    with _open_bytes(f) as fh:
+                        text = _decode(fh.read(), f, None)
+                    if not text.strip():
+                        raise InputError(f, None, None, "empty file: no dialogue")
+                    try:
+                        rec = json.loads(text)
+                    except json.JSONDecodeError as exc:
+                        raise InputError(f, exc.lineno, None, f"not valid JSON ({exc.msg})") from None
+                    yield Item(str(f), None, dialogue=self._one(rec, f, None, f"smile-{f.stem}"), raw=rec)
+                except InputError as exc:
+                    yield Item(str(f), exc.line, error=exc)
+            return
+        yield from super().read(path)
+
+    def convert(self, rec, path, line, index):
+        return [self._one(rec, path, line, f"{path.name.split('.')[0]}-{line}")]
+
+    def _one(self, rec: Any, path: Path, line: int | None, rid: str) -> dict:
+        if isinstance(rec, dict) and isinstance(rec.get("messages"), list):
+            rid, rec = rec.get("id", rid), rec["messages"]
+        if not isinstance(rec, list):
+            raise InputError(path, line, None, f"expected a list of utterances, got {type(rec).__name__}")
+        pairs = []
+        for i, m in enumerate(rec):
+            if isinstance(m, dict):
+                pairs.append((m.get("role"), m.get("content")))
+            elif isinstance(m, str):
+                pairs.append(split_speaker(m, path, line, f"[{i}]"))
+            else:
+                pairs.append((None, None))
+        return dialogue(pairs, path=path, line=line, rid=rid, source=self.source or "smilechat", where="")
+
+
+def split_speaker(text: str, path: Path, line: int | None, where: str,
+                  speakers: dict[str, str] | None = None) -> tuple[str, str]:
+    """``"求助者：内容"`` -> ``("求助者", "内容")`` (full- or half-width colon).
+
+    Raises:
+        InputError: no known speaker prefix.
+    """
+    head = text.lstrip()
+    for name in (speakers or ROLES):
+        if head.startswith(name) and head[len(name):len(name) + 1] in COLONS:
+            return name, head[len(name) + 1:]
+    raise InputError(path, line, where or None, f"no speaker prefix (such as 求助者： or 用户：) in {text[:30]!r}")
+
+
+class TextReader(Reader):
+    """Plain-text dialogues with speaker prefixes (see :class:`~soulchat.corpus.components.TextReaderConfig`)."""
+
+    name = "text"
+    suffixes = (".txt", ".txt.gz")
+
+    def __init__(self, cfg: Any):
+        super().__init__(cfg)
+        self.speakers = {s: "user" for s in cfg.user_speakers} | {s: "assistant" for s in cfg.counsellor_speakers}
+        self.speakers = dict(sorted(self.speakers.items(), key=lambda kv: -len(kv[0])))  # longest prefix first
+
+    def _speaker(self, line: str) -> tuple[str, str] | None:
+        for name, role in self.speakers.items():
+            if line.startswith(name) and line[len(name):len(name) + 1] in COLONS:
+                return role, line[len(name) + 1:]
+        return None
+
+    def detect(self, p: Peek) -> bool:
+        return p.record is None and bool(p.lines) and self._speaker(p.lines[0].strip()) is not None
+
+    def read(self, path: str | Path) -> Iterator[Item]:
+        for f in _files(Path(path), self.suffixes if Path(path).is_dir() else ("",)):
+            try:
+                yield from self._read_file(f)
+            except InputError as exc:
+                yield Item(str(f), exc.line, error=exc)
+
+    def _read_file(self, f: Path) -> Iterator[Item]:
+        with _open_bytes(f) as fh:
+            raw_lines = fh.read().split(b"\n")
+        if not any(r.strip() for r in raw_lines):
+            raise InputError(f, None, None, "empty file: no dialogue")
+        pairs: list[list[str]] = []
+        start, count = 1, 0
+
+        def flush(end_line: int) -> Iterator[Item]:
+            nonlocal pairs, count
+            if pairs:
+                count += 1
+                try:
+                    d = dialogue([(r, "\n".join(c).strip()) for r, c in pairs], path=f, line=start,
+                                 rid=f"{f.name.split('.')[0]}-{count}", source=self.source)
+                    yield Item(str(f), start, dialogue=d, raw="\n".join(f"{r}：{' '.join(c)}" for r, c in pairs))
+                except InputError as exc:
+                    yield Item(str(f), start, error=exc)
+            pairs = []
+
+        for n, raw in enumerate(raw_lines, 1):
+            try:
+                text = _decode(raw, f, n).strip()
+            except InputError as exc:
+                yield Item(str(f), n, error=exc)
+                continue
+            if text in ("---", "===") or (text and set(text) <= {"-", "="} and len(text) >= 3):
+                yield from flush(n)
+                start = n + 1
+                continue
+            if not text:
+                continue
+            sp = self._speaker(text)
+            if sp is not None:
+                if not pairs:
+                    start = n
+                pairs.append([sp[0], [sp[1]]])
+            elif pairs:
+                pairs[-1][1].append(text)  # a continuation line
+            else:
+                yield Item(str(f), n, error=InputError(f, n, None, f"no speaker prefix (such as 用户：) in "
+                                                                     f"{text[:30]!r}"))
+        yield from flush(len(raw_lines))
+
+
+READER_CLASSES: dict[str, Callable[[Any], Reader]] = {
+    c.name: c for c in (MessagesReader, SmilechatReader, TextReader, PsyQAReader, ShareGPTReader, LlamaFactoryReader)
+}
+
+
+def build(cfg: Any) -> Reader:
+    """The ``reader`` factory: the reader class named by ``cfg.name``."""
+    return READER_CLASSES[cfg.name](cfg)
+
+
+def detect(path: str | Path, readers: dict[str, Reader]) -> str:
+    """Name of the first reader whose ``detect`` accepts ``path``.
+
+    Raises:
+        InputError: no reader recognises the file (the message lists the names to force one with).
+    """
+    p = peek(path)
+    for name, reader in readers.items():
+        if reader.detect(p):
+            return name
+    raise InputError(path, None, None, "cannot tell the format from its first record; set corpus.format "
+                     f"to one of {sorted(readers)}")

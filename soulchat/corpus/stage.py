@@ -1,0 +1,188 @@
+"""The corpus stage: read -> clean -> topics -> split -> expand -> statistics.
+
+Reads ``corpus.source`` (a file or folder in any format a ``reader`` knows, or ``rewrite``: the
+rewrite stage's ``dialogues.jsonl``) and writes into its folder:
+
+- ``dialogues.jsonl``: the clean canonical dialogues, each with its ``topic`` and ``split``;
+- ``rejects.jsonl``: every record that was unreadable or filtered out, with the reason;
+- ``samples/<split>/``: the tokenised samples (:class:`~soulchat.corpus.samples.SampleSet`);
+- ``test.jsonl``: the test split's samples as text, for generation
+  (``{id, dialogue_id, topic, history, input, reference}``);
+- ``stats.json``, ``report.md``, ``topics.png``, ``words.png``; ``export/<format>/<split>.jsonl``
+  for each of ``corpus.export``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from soulchat.corpus import readers as rd
+from soulchat.corpus.expand import expand
+from soulchat.corpus.filters import Reject, build_chain
+from soulchat.corpus.split import SPLITS, assign_splits
+from soulchat.corpus.stats import dialogue_stats, word_frequencies, write_report
+from soulchat.io import InputError, JsonlAppender, write_json, write_jsonl
+from soulchat.model.tokenizer import get_tokenizer
+from soulchat.registry import registry
+
+log = logging.getLogger(__name__)
+
+
+def resolve_source(cfg: Any, inputs: dict[str, Path]) -> Path:
+    """The file or folder to read. Raises ``FileNotFoundError`` naming ``corpus.source``."""
+    if cfg.source == "rewrite":
+        return Path(inputs["rewrite"]) / "dialogues.jsonl"
+    path = Path(cfg.source).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"corpus.source={cfg.source!r} does not exist (a file, a folder, or 'rewrite')")
+    return path
+
+
+def build_readers(cfg: Any) -> dict[str, rd.Reader]:
+    """Every registered reader; ``corpus.reader`` options go to the readers whose schema has them."""
+    reg, out = registry(), {}
+    options = cfg.reader or {}
+    for name, comp in reg.families["reader"].items():
+        node = OmegaConf.structured(comp.schema(name=name))
+        if name == cfg.format:  # the forced reader takes the options strictly (typos fail)
+            node = OmegaConf.merge(node, options)
+        elif options and all(k in node for k in options):
+            node = OmegaConf.merge(node, options)
+        out[name] = comp.load_factory()(node)
+    if cfg.format != "auto" and cfg.format not in out:
+        raise KeyError(f"corpus.format={cfg.format!r} is not a reader; valid: auto, {sorted(out)}")
+    return out
+
+
+def read_and_clean(reader: rd.Reader, source: Path, chain: list, topic: Any, on_error: str,
+                   rejects: JsonlAppender) -> tuple[list[dict], dict[str, Any]]:
+    """Read every record, run the filter chain, classify topics; rejects go to ``rejects``.
+
+    Raises:
+        InputError: a bad record when ``on_error=raise``.
+    """
+    dialogues, ids = [], set()
+    errors: Counter[str] = Counter()
+    records = 0
+    rejected_samples: Counter[str] = Counter()
+    for item in tqdm(reader.read(source), desc="corpus: read + clean", unit=" dialogues", disable=None,
+                     mininterval=2):
+        records += 1
+        if item.error is not None:
+            if on_error == "raise":
+                raise item.error
+            errors[item.error.reason.split(" (")[0][:60]] += 1
+            rejects.write({"stage": "read", "reason": str(item.error), "file": item.path, "line": item.line,
+                           "field": item.error.field, "record": item.raw if isinstance(item.raw, (dict, list, str)) else None})
+            continue
+        d = item.dialogue
+        step = None
+        try:
+            for step in chain:
+                d = step(d)
+        except Reject as r:
+            rejected_samples[step.name] += sum(m["role"] == "assistant" for m in d["messages"])
+            rejects.write({"stage": "filter", "filter": step.name, "reason": r.reason, "file": item.path,
+                           "line": item.line, "id": d["id"], "dialogue": d})
+            continue
+        if d["id"] in ids:  # ids must be unique: test samples and splits are keyed by them
+            d = {**d, "id": f"{d['id']}~{records}"}
+        ids.add(d["id"])
+        d["topic"] = topic(d)
+        dialogues.append(d)
+    info = {"records": records, "errors": sum(errors.values()), "error_reasons": dict(errors),
+            "rejected_samples": dict(rejected_samples)}
+    return dialogues, info
+
+
+def run(ctx: Any) -> dict[str, float]:
+    cfg = ctx.cfg.corpus
+    if cfg.on_error not in ("raise", "skip"):
+        raise ValueError(f"corpus.on_error={cfg.on_error!r}; expected raise or skip")
+    out: Path = ctx.out
+    for stale in ("samples", "export"):  # a resumed run recomputes everything (it is fast)
+        shutil.rmtree(out / stale, ignore_errors=True)
+
+    source = resolve_source(cfg, ctx.inputs)
+    readers = build_readers(cfg)
+    fmt = cfg.format if cfg.format != "auto" else rd.detect(source, readers)
+    log.info("corpus: reading %s as %s", source, fmt)
+    chain = build_chain(cfg.filters)
+    topic = registry().build("topic", ctx.cfg.topic)
+    tokenizer = get_tokenizer(ctx.cfg.model, ctx.cfg.paths.cache)
+
+    with JsonlAppender(out / "rejects.jsonl.tmp") as rejects:
+        dialogues, read_info = read_and_clean(readers[fmt], source, chain, topic, cfg.on_error, rejects)
+    (out / "rejects.jsonl.tmp").replace(out / "rejects.jsonl")
+    if not dialogues:
+        raise InputError(source, None, None, f"no dialogues left after reading and cleaning (see {out / 'rejects.jsonl'})")
+
+    replies = [sum(m["role"] == "assistant" for m in d["messages"]) for d in dialogues]
+    splits = assign_splits([d["id"] for d in dialogues], replies, cfg.val_size, cfg.test_size, cfg.split_seed)
+    with tqdm(total=sum(len(d["messages"]) for d in dialogues), desc="corpus: tokenise", unit=" utterances",
+              disable=None, mininterval=2) as bar:
+        result = expand(dialogues, splits, tokenizer, cfg, out, progress=bar.update)
+    write_jsonl(out / "dialogues.jsonl", ({**d, "split": s} for d, s in zip(dialogues, splits)))
+    write_jsonl(out / "test.jsonl", result.test)
+    for name in cfg.export:
+        reader = readers.get(name)
+        if reader is None or not hasattr(reader, "export"):
+            raise ValueError(f"corpus.export: {name!r} cannot be written; use messages, sharegpt or llama_factory")
+        for s in SPLITS:
+            write_jsonl(out / "export" / name / f"{s}.jsonl",
+                        (reader.export(d) for d, sp in zip(dialogues, splits) if sp == s))
+
+    stats = corpus_stats(cfg, source, fmt, chain, read_info, dialogues, splits, result)
+    write_json(out / "stats.json", stats)
+    files = write_report(out, stats, topic.names if hasattr(topic, "names") else {}, cfg.stats.charts)
+    report_dir = Path(ctx.run_dir) / "corpus"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    for f in files + [out / "stats.json"]:
+        shutil.copy2(f, report_dir / f.name)
+        if ctx.tracker is not None:
+            ctx.tracker.log_artifact(f, "corpus")
+    log.info("corpus: %d dialogues kept, %d removed; samples %s", len(dialogues),
+             sum(f["rejected"] for f in stats["filters"]) + read_info["errors"],
+             {s: result.meta[s]["samples"] for s in SPLITS})
+    return {
+        "records": read_info["records"], "read_errors": read_info["errors"],
+        "rejected": sum(f["rejected"] for f in stats["filters"]), "dialogues": len(dialogues),
+        **{f"samples_{s}": result.meta[s]["samples"] for s in SPLITS},
+        "dialogue_tokens": result.counts["dialogue_tokens"], "sample_tokens": stats["tokens"]["sample_tokens"],
+        "dropped_overlong": result.counts["dropped_overlong"],
+    }
+
+
+def corpus_stats(cfg: Any, source: Path, fmt: str, chain: list, read_info: dict, dialogues: list[dict],
+                 splits: list[str], result: Any) -> dict[str, Any]:
+    """Everything stats.json holds (see docs/corpus.md)."""
+    topics = Counter(d["topic"] for d in dialogues)
+    per_split = {s: {"dialogues": splits.count(s), "samples": result.meta[s]["samples"],
+                     "tokens": result.meta[s]["tokens"]} for s in SPLITS}
+    sample_tokens = sum(v["tokens"] for v in per_split.values())
+    c = result.counts
+    n_samples = max(1, sum(v["samples"] for v in per_split.values()))
+    return {
+        "read": {"source": str(source), "format": fmt, "records": read_info["records"],
+                 "errors": read_info["errors"], "error_reasons": read_info["error_reasons"]},
+        "filters": [{"filter": f.name, "seen": f.counts["seen"], "rejected": f.counts["rejected"],
+                     "rejected_samples": read_info["rejected_samples"].get(f.name, 0),
+                     "details": {k: v for k, v in f.counts.items() if k not in ("seen", "rejected")}} for f in chain],
+        "dialogues": dialogue_stats(dialogues),
+        "splits": per_split,
+        "mode": getattr(cfg.mode, "value", cfg.mode),
+        "tokens": {"dialogue_tokens": c["dialogue_tokens"], "sample_tokens": sample_tokens,
+                   "sample_to_dialogue_ratio": round(sample_tokens / max(1, c["dialogue_tokens"]), 3),
+                   "input_mean": round(c["input_tokens"] / n_samples, 1),
+                   "target_mean": round(c["target_tokens"] / n_samples, 1),
+                   "dropped_overlong": c["dropped_overlong"]},
+        "topics": dict(topics.most_common()),
+        "words": word_frequencies(dialogues, cfg.stats.wordfreq_utterances, cfg.stats.top_words),
+    }

@@ -1,0 +1,154 @@
+"""Corpus statistics, tables and charts (the paper's Figures 3 and 4).
+
+- :func:`dialogue_stats`: dialogues, turns, lengths in characters (JSON-ready);
+- :func:`word_frequencies`: counsellor words segmented with jieba (an even sample of utterances);
+- :func:`write_report`: ``report.md`` (filter table like the paper's "removed 105,134 low-quality
+  samples", topic table, word table), ``topics.png`` and ``words.png``.
+
+Charts use a CJK font when one is installed (the ``noto-cjk-sans-otc`` package, or a system font such
+as WenQuanYi); without one they fall back to the English topic names and numbered word bars (the
+words are in the tables), so a missing font never fails a run.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+STOPWORDS = set(
+    "我们 你们 他们 她们 自己 一个 一些 一下 一点 这个 那个 这样 那样 这些 那些 什么 怎么 怎么样 为什么 如何 因为 所以 但是 "
+    "可是 而且 并且 或者 如果 虽然 然后 还是 就是 只是 不是 没有 可以 可能 应该 需要 能够 已经 非常 真的 其实 时候 现在 "
+    "这种 那种 有些 有点 一直 还有 通过 进行 这是 那么 以及 并不 也许 然而 同时 首先 其次 另外 比如 例如 对于 关于 方面".split()
+)
+
+
+def _summary(values: Sequence[float]) -> dict[str, float]:
+    if not len(values):
+        return {"count": 0}
+    a = np.asarray(values, dtype=np.float64)
+    return {"count": int(a.size), "mean": round(float(a.mean()), 2), "min": float(a.min()),
+            "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "max": float(a.max())}
+
+
+def dialogue_stats(dialogues: Sequence[dict]) -> dict[str, Any]:
+    """Messages, turns and utterance lengths (characters) of the clean dialogues."""
+    user_chars, coun_chars, messages, turns = [], [], [], []
+    for d in dialogues:
+        msgs = d["messages"]
+        messages.append(len(msgs))
+        turns.append(sum(m["role"] == "assistant" for m in msgs))
+        for m in msgs:
+            (user_chars if m["role"] == "user" else coun_chars).append(len(m["content"]))
+    return {"dialogues": len(dialogues), "messages": _summary(messages), "turns": _summary(turns),
+            "user_chars": _summary(user_chars), "counsellor_chars": _summary(coun_chars),
+            "total_chars": int(sum(user_chars) + sum(coun_chars))}
+
+
+def word_frequencies(dialogues: Sequence[dict], max_utterances: int, top: int) -> list[tuple[str, int]]:
+    """Most frequent words (2+ characters, CJK, not stop words) in counsellor utterances (jieba)."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    utts = [m["content"] for d in dialogues for m in d["messages"] if m["role"] == "assistant"]
+    if len(utts) > max_utterances > 0:  # an even, deterministic sample
+        step = len(utts) / max_utterances
+        utts = [utts[int(i * step)] for i in range(max_utterances)]
+    counts: Counter[str] = Counter()
+    for u in utts:
+        counts.update(w for w in jieba.lcut(u) if len(w) > 1 and "\u4e00" <= w[0] <= "\u9fff" and w not in STOPWORDS)
+    return counts.most_common(top)
+
+
+@functools.lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """The name of a CJK-capable font matplotlib can use, or None."""
+    from matplotlib import font_manager as fm
+
+    try:
+        import noto_cjk_sans_otc
+
+        fm.fontManager.addfont(str(noto_cjk_sans_otc.FONT_PATH))
+    except Exception:  # the font package is optional
+        pass
+    names = [f.name for f in fm.fontManager.ttflist]
+    for want in ("Noto Sans CJK SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Source Han Sans SC",
+                 "SimHei", "Microsoft YaHei", "PingFang SC", "Noto Sans CJK JP"):
+        if want in names:
+            return want
+    return next((n for n in names if "CJK" in n), None)
+
+
+def _barh(path: Path, labels: list[str], values: list[int], title: str, font: str | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context({"font.sans-serif": [font, "DejaVu Sans"] if font else ["DejaVu Sans"],
+                         "font.family": "sans-serif", "axes.unicode_minus": False}):
+        fig, ax = plt.subplots(figsize=(8, max(3, 0.32 * len(labels) + 1)))
+        ax.barh(range(len(values)), values, color="#4C72B0")
+        ax.set_yticks(range(len(values)), labels)
+        ax.invert_yaxis()
+        ax.set_title(title)
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v}", va="center", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+
+def md_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_report(out: Path, stats: dict[str, Any], topic_names: dict[str, str], charts: bool) -> list[Path]:
+    """Write report.md (and topics.png, words.png when ``charts``); return the files written."""
+    filt = stats["filters"]
+    read = stats["read"]
+    removed = sum(f["rejected"] for f in filt) + read["errors"]
+    removed_samples = sum(f["rejected_samples"] for f in filt)
+    parts = [
+        "# Corpus report", "",
+        f"Read {read['records']} records from `{read['source']}` ({read['format']}): "
+        f"{read['errors']} unreadable. Cleaning removed {removed - read['errors']} dialogues "
+        f"({removed_samples} samples); {stats['dialogues']['dialogues']} dialogues remain.", "",
+        "## Cleaning", "",
+        md_table(["filter", "dialogues in", "removed", "samples removed", "changed / details"],
+                 [[f["filter"], f["seen"], f["rejected"], f["rejected_samples"],
+                   ", ".join(f"{k} {v}" for k, v in f["details"].items()) or "-"] for f in filt]), "",
+        "## Splits", "",
+        md_table(["split", "dialogues", "samples", "tokens"],
+                 [[s, stats["splits"][s]["dialogues"], stats["splits"][s]["samples"], stats["splits"][s]["tokens"]]
+                  for s in stats["splits"]]), "",
+        "## Topics (Figure 3)", "",
+        md_table(["topic", "English", "dialogues", "share"],
+                 [[t, topic_names.get(t, t), n, f"{100 * n / max(1, stats['dialogues']['dialogues']):.1f}%"]
+                  for t, n in stats["topics"].items()]), "",
+        "## Counsellor words (Figure 4)", "",
+        md_table(["rank", "word", "count"], [[i + 1, w, n] for i, (w, n) in enumerate(stats["words"])]), "",
+    ]
+    files = [out / "report.md"]
+    if charts:
+        font = cjk_font()
+        if font is None:
+            log.warning("no CJK font found (pip install noto-cjk-sans-otc): charts use English / numbered labels")
+        topics = list(stats["topics"].items())
+        _barh(out / "topics.png", [t if font else topic_names.get(t, t) for t, _ in topics], [n for _, n in topics],
+              "Counselling topics (dialogues)", font)
+        words = stats["words"][:30]
+        _barh(out / "words.png", [w if font else f"#{i + 1}" for i, (w, _) in enumerate(words)],
+              [n for _, n in words], "Counsellor words" + ("" if font else " (see report.md for the words)"), font)
+        files += [out / "topics.png", out / "words.png"]
+        parts += ["![topics](topics.png)", "", "![words](words.png)", ""]
+    (out / "report.md").write_text("\n".join(parts), encoding="utf-8")
+    return files
