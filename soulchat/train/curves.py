@@ -10,6 +10,7 @@ import time
 from typing import Any, Callable
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from soulchat.train.data import batch_stats
 
@@ -83,6 +84,28 @@ class CurveRecorder(pl.Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.history = list(state.get("history", []))
         self._reset()
+
+
+class StepCheckpoint(ModelCheckpoint):
+    """``last.ckpt`` every ``every`` optimizer steps, written after that step's validation if any.
+
+    Lightning calls ``on_train_batch_end`` before the validation of the same step; a checkpoint
+    taken there would lack the validation row of the curve, which the resumed run would not redo.
+    """
+
+    def __init__(self, dirpath: Any, every: int, val_every: int):
+        super().__init__(dirpath=dirpath, save_last=True, save_top_k=0, every_n_train_steps=every)
+        self.val_every = val_every
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        step = trainer.global_step
+        if step % self.val_every == 0 and trainer.val_dataloaders is not None and trainer.limit_val_batches:
+            return  # validation follows: on_validation_end saves
+        super().on_train_batch_end(trainer, pl_module, *args)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.global_step % self._every_n_train_steps == 0 and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
 def plot_curves(history: list[dict[str, float]], path: Any) -> None:

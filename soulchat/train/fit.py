@@ -55,14 +55,11 @@ def build_model(cfg: DictConfig) -> tuple[Any, Any, Any]:
 
 def build_callbacks(out: Path, cfg: DictConfig, log_fn: Any) -> list[Any]:
     """The curve recorder (first) and the periodic resumable checkpoint."""
-    from pytorch_lightning.callbacks import ModelCheckpoint
-
-    from soulchat.train.curves import CurveRecorder
+    from soulchat.train.curves import CurveRecorder, StepCheckpoint
 
     every = max(1, int(cfg.train.checkpoint_every_n_steps))
     return [CurveRecorder(log_fn),
-            ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0,
-                            every_n_train_steps=every)]
+            StepCheckpoint(out / "checkpoints", every, max(1, int(cfg.train.val_every_n_steps)))]
 
 
 def fit(cfg: DictConfig, corpus: Path, out: Path, log_fn: Any = None,

@@ -39,7 +39,12 @@ def toy_sets():
     return ListSampleSet(toy_samples(96, 200, 0)), ListSampleSet(toy_samples(24, 200, 1))
 
 
-#: overrides that make a run a few seconds long on the CPU
+@pytest.fixture
+def small():
+    """Overrides that make a run a few seconds long on the CPU."""
+    return list(SMALL)
+
+
 SMALL = ["train.max_steps=6", "train.global_batch_size=8", "train.micro_batch_size=4",
          "train.warmup_steps=2", "train.lr=3e-3", "train.val_every_n_steps=3",
          "train.checkpoint_every_n_steps=3", "model.hidden_size=64", "model.intermediate_size=128",
