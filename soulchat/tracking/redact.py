@@ -43,8 +43,8 @@ SECRET_SHAPES = [
     re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"),  # JWT
     re.compile(r"(?i)(?<=bearer )[A-Za-z0-9_\-.=+/]{8,}"),
 ]
-#: ``scheme://user:password@host``: only the password is masked
-URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]+:)(?P<pw>[^@\s/]+)(?=@)")
+#: ``scheme://user:password@host``: only the password is masked (Hydra writes ``\:`` in overrides)
+URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*\\?://[^/\s:@]+:)(?P<pw>[^@\s/]+)(?=@)")
 #: ``api_key: value`` / ``token=value`` / ``"password": "value"`` in YAML, JSON, logs, overrides
 KEY_VALUE = re.compile(
     r"(?P<key>[\w.\-]*(?:api_?key|apikey|secret|password|passwd|token|private_?key|access_?key"
@@ -162,19 +162,24 @@ def needs_redaction(path: Path) -> bool:
     return False
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts each record's message before any handler writes it."""
+def install_log_redaction() -> None:
+    """Redact every log record's message from now on, whatever handler writes it (console, the
+    job's log file). A record factory, unlike a handler filter, survives Hydra re-configuring
+    logging for each job. Idempotent."""
+    old = logging.getLogRecordFactory()
+    if getattr(old, "soulchat_redacting", False):
+        return
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = old(*args, **kwargs)
+        try:
+            msg = record.getMessage()
+        except Exception:  # a bad format string: leave it to the handler to report
+            return record
         clean = redact_text(msg)
         if clean != msg:
             record.msg, record.args = clean, None
-        return True
+        return record
 
-
-def install_log_filter() -> None:
-    """Attach :class:`RedactingFilter` to every handler of the root logger (once each)."""
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+    factory.soulchat_redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

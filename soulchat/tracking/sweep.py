@@ -72,7 +72,7 @@ class MlflowSweepCallback(Callback):
 
     # --- every job (single run or sweep) -----------------------------------------------------
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        redact.install_log_filter()
+        redact.install_log_redaction()
         hydra_dir = Path(config.hydra.runtime.output_dir) / str(config.hydra.output_subdir or ".hydra")
         targets = [hydra_dir]
         if config.hydra.mode is not None and str(config.hydra.mode).endswith("MULTIRUN"):
@@ -80,7 +80,11 @@ class MlflowSweepCallback(Callback):
         redact.redact_tree([t for t in targets if t.exists()])
 
     # --- a sweep -----------------------------------------------------------------------------
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        redact.install_log_redaction()
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        redact.install_log_redaction()
         if not config.tracking.enabled:
             return
         uri, artifacts = store_location(config.tracking)
@@ -126,6 +130,8 @@ class MlflowSweepCallback(Callback):
                 compare_runs(parent.client, [parent.run_id], sweep_dir / "compare", log_to=parent)
             except Exception as exc:  # the table is a convenience; the sweep's runs are what matter
                 log.warning("could not build the sweep's comparison table: %s", exc)
+        for result in sweep_dir.glob("optimization_results.yaml"):  # the optuna sweeper's best trial
+            parent.log_artifact(result, "sweep")
         parent.finish("FAILED" if failed else "FINISHED")
         if failed:
             lines = [f"  {r.info.run_name}: {r.info.status} {r.data.tags.get('error', '')}" for r in failed]
