@@ -6,6 +6,7 @@ See the package docstring (:mod:`soulchat.llm`) for the API and an example.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -319,7 +320,13 @@ class LLMClient:
             await self.limiter.acquire(estimate)
             self.stats.network += 1
             try:
-                resp = await self.api.chat.completions.create(model=self.model, messages=req.messages, **params)
+                # the raw response skips the SDK's pydantic models: the answer is persisted as JSON
+                # anyway, and this is the client's hottest path
+                raw = await self.api.chat.completions.with_raw_response.create(
+                    model=self.model, messages=req.messages, **params)
+                body = json.loads(raw.http_response.content)
+                choice = body["choices"][0]
+                text, finish = choice["message"].get("content"), choice.get("finish_reason")
             except openai.APIStatusError as exc:
                 code = exc.status_code
                 if code in FATAL_STATUS:
@@ -333,25 +340,26 @@ class LLMClient:
             except openai.APIConnectionError as exc:
                 reason, after = "connection", None
                 log.debug("connection error for %s: %s", req.id, exc)
-            except (openai.APIError, ValueError) as exc:  # a body that is not a chat completion
-                reason, after = "bad_response", None
+            except (openai.APIError, ValueError, LookupError, TypeError, AttributeError) as exc:
+                reason, after = "bad_response", None  # a body that is not a chat completion
                 log.debug("bad response for %s: %s", req.id, exc)
             else:
-                return self._persist(req, key, attempt, resp, estimate)
+                return self._persist(req, key, attempt, text, finish, body.get("usage"), estimate)
             if retry == int(cfg.max_retries):
                 raise _ItemFailed(f"{reason}: gave up after {retry + 1} tries")
             self.stats.retries += 1
             await asyncio.sleep(retry_delay(retry, float(cfg.backoff_s), float(cfg.max_backoff_s), after))
         raise AssertionError("unreachable")
 
-    def _persist(self, req: Request, key: str, attempt: int, resp: Any, estimate: int) -> Stored:
-        choice = resp.choices[0] if resp.choices else None
-        text = choice.message.content if choice is not None else None
-        usage = getattr(resp, "usage", None)
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else estimate - int(self.sampling["max_tokens"])
-        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0) if usage else len(text or "")
-        stored = Stored(key, req.id, attempt, self.model, text,
-                        getattr(choice, "finish_reason", None), prompt_tokens, completion_tokens,
+    def _persist(self, req: Request, key: str, attempt: int, text: Optional[str], finish: Optional[str],
+                 usage: Optional[dict], estimate: int) -> Stored:
+        if usage:
+            prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            completion_tokens = int(usage.get("completion_tokens") or 0)
+        else:  # a server that reports no usage: estimate from characters
+            prompt_tokens = estimate - int(self.params_for(req).get("max_tokens", 0))
+            completion_tokens = len(text or "")
+        stored = Stored(key, req.id, attempt, self.model, text, finish, prompt_tokens, completion_tokens,
                         {"parts": req.key, "params": self.params_for(req)})
         self.store.put(stored)
         self.guard.add_usage(prompt_tokens, completion_tokens)

@@ -1,0 +1,146 @@
+"""Rewrite throughput against a 200 ms server: the whole stage vs the bare openai client vs the bound.
+
+The local test server runs in its own process and answers every chat request after ``--latency``
+seconds. For each concurrency, the same number of fresh (unstored) requests goes through
+
+- ``bare``: ``openai.AsyncOpenAI`` alone, ``concurrency`` workers, nothing else;
+- ``stage``: the rewrite stage as the pipeline runs it (read the source, render the prompt, the LLM
+  client with its limits and retries, the SQLite store committing every answer, the parser and
+  validator, the output files).
+
+The bound is concurrency / latency (160 and 320 requests/s at 32 and 64). The goal is that the stage
+reaches at least 85% of it. Per-request overhead = concurrency * wall / requests - latency.
+
+    python benchmarks/rewrite_bench.py                      # concurrency 32 and 64, 15 rounds, median of 3
+    python benchmarks/rewrite_bench.py --rounds 5 --concurrency 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from soulchat.config import CONF_DIR, DATA_DIR, setup
+
+
+def start_server(latency: float) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "soulchat.llm.testserver", "--latency", str(latency)],
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # type: ignore[union-attr]
+    if not line.startswith("URL "):
+        raise RuntimeError(f"the test server did not start: {line!r}")
+    return proc, line.split()[1]
+
+
+def make_source(path: Path, n: int) -> None:
+    """n distinct Q&A records (the demo ones, repeated with a distinguishing suffix)."""
+    demo = [json.loads(x) for x in (DATA_DIR / "demo" / "qa.jsonl").read_text(encoding="utf-8").splitlines()]
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(n):
+            rec = dict(demo[i % len(demo)], id=f"bench-{i}")
+            rec["question"] = f"{rec['question']}（{i}）"
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+async def bare(url: str, prompts: list[str], concurrency: int) -> float:
+    from openai import AsyncOpenAI
+
+    api = AsyncOpenAI(base_url=url, api_key="bench", max_retries=0)
+    it = iter(prompts)
+
+    async def worker() -> None:
+        for p in it:
+            await api.chat.completions.create(model="gpt-3.5-turbo", messages=[{"role": "user", "content": p}],
+                                              temperature=1.0, top_p=1.0, max_tokens=2048)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - t0
+    await api.close()
+    return wall
+
+
+def stage(url: str, source: Path, n: int, concurrency: int, outputs: Path) -> tuple[float, dict]:
+    from hydra import compose, initialize_config_dir
+
+    from soulchat import pipeline
+    from soulchat.llm.testserver import TestServer
+
+    server = TestServer(port=int(url.rsplit(":", 1)[1].split("/")[0]))
+    overrides = ["stages=[rewrite]", "tracking.enabled=false", f"paths.outputs={outputs}",
+                 f"rewrite.source={source}", f"rewrite.limit={n}", f"rewrite.concurrency={concurrency}",
+                 *server.overrides(timeout_s=30)]
+    with initialize_config_dir(str(CONF_DIR), version_base=None):
+        cfg = compose("config", overrides=overrides)
+    plan = pipeline.plan(cfg)
+    t0 = time.perf_counter()
+    result = pipeline.run_stage("rewrite", cfg, plan, outputs)
+    return time.perf_counter() - t0, result.metrics
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--rounds", type=int, default=15, help="requests = rounds * concurrency")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each path; the median is shown")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("OPENAI_API_KEY", "bench")
+    setup()
+    from hydra import compose, initialize_config_dir
+
+    from soulchat.registry import build
+    from soulchat.rewrite.source import read_qa
+
+    with initialize_config_dir(str(CONF_DIR), version_base=None):
+        prompt = build("prompt", compose("config").prompt)
+    proc, url = start_server(args.latency)
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for c in args.concurrency:
+                n = args.rounds * c
+                source = Path(tmp) / f"qa-{c}.jsonl"
+                make_source(source, n)
+                prompts = [prompt.render(qa) for qa in read_qa(source)]
+                asyncio.run(bare(url, prompts[: c * 2], c))  # warm up connections and imports
+                bound = c / args.latency
+                # alternate the two paths and keep each one's median: other load on the machine
+                # then hits both alike
+                walls: dict[str, list[float]] = {"bare openai": [], "rewrite stage": []}
+                for rep in range(args.repeat):
+                    walls["bare openai"].append(asyncio.run(bare(url, prompts, c)))
+                    wall, metrics = stage(url, source, n, c, Path(tmp) / f"out-{c}-{rep}")
+                    assert metrics["network"] == n and metrics["dialogues"] == n, metrics
+                    walls["rewrite stage"].append(wall)
+                for name, ws in walls.items():
+                    rows.append((name, c, n, statistics.median(ws), bound))
+    finally:
+        proc.kill()
+    print(f"\nlatency {args.latency * 1000:.0f} ms, server in its own process; bound = concurrency / latency; "
+          f"median of {args.repeat} runs; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}\n")
+    print(f"{'path':<14} {'conc':>4} {'requests':>8} {'wall s':>7} {'req/s':>7} {'bound':>6} {'% bound':>8} "
+          f"{'overhead ms/req':>15}")
+    for name, c, n, wall, bound in rows:
+        rps = n / wall
+        overhead = (c * wall / n - args.latency) * 1000
+        print(f"{name:<14} {c:>4} {n:>8} {wall:>7.2f} {rps:>7.1f} {bound:>6.0f} {100 * rps / bound:>7.1f}% "
+              f"{overhead:>15.1f}")
+    for c in args.concurrency:
+        b, s = [r for r in rows if r[1] == c]
+        print(f"concurrency {c}: stage / bare = {b[3] / s[3]:.2f}; stage reaches {100 * s[2] / s[3] / s[4]:.1f}% "
+              f"of the bound (goal >= 85%)")
+
+
+if __name__ == "__main__":
+    main()
