@@ -48,22 +48,70 @@ def matches(hyp: Sequence, ref: Sequence, max_order: int = MAX_ORDER) -> tuple[l
     return correct, total
 
 
+def char_matches(hyps: Sequence[str], refs: Sequence[str], max_order: int = MAX_ORDER,
+                 chunk: int = 64) -> tuple[list[list[int]], list[list[int]]]:
+    """:func:`matches` on characters for many pairs at once (numpy; the same integers).
+
+    Each chunk of pairs is encoded as one int64 key per (pair, n-gram, side) — dense character
+    ids packed ``bits`` to a character — so one sort per order counts every n-gram of the chunk.
+    A chunk with too many distinct characters to pack falls back to :func:`matches`.
+    """
+    import numpy as np
+
+    correct: list[list[int]] = []
+    total: list[list[int]] = []
+    for start in range(0, len(hyps), chunk):
+        h, r = list(hyps[start:start + chunk]), list(refs[start:start + chunk])
+        texts = h + r
+        lens = np.fromiter(map(len, texts), np.int64, len(texts))
+        codes = np.frombuffer("".join(texts).encode("utf-32-le"), np.uint32)
+        uniq, ids = np.unique(codes, return_inverse=True)
+        bits = (len(uniq) + 1).bit_length()
+        pair_bits = len(h).bit_length()
+        if pair_bits + max_order * bits + 1 > 63:
+            for a, b in zip(h, r):
+                c, t = matches(a, b, max_order)
+                correct.append(c)
+                total.append(t)
+            continue
+        ids = ids.reshape(-1).astype(np.int64) + 1  # 0 is never a character
+        text_of = np.repeat(np.arange(len(texts), dtype=np.int64), lens)
+        pos = np.arange(codes.size, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+        room = np.repeat(lens, lens) - pos  # characters from here to the end of its text
+        tag = ((text_of % len(h)) << (max_order * bits + 1)) | (text_of >= len(h))  # pair, side
+        gram = ids.copy()
+        c_chunk = np.zeros((len(h), max_order), np.int64)
+        for n in range(1, max_order + 1):
+            if n > 1:
+                gram[:-(n - 1)] = (gram[:-(n - 1)] << bits) | ids[n - 1:]
+            ok = room >= n
+            keys, counts = np.unique(tag[ok] | (gram[ok] << 1), return_counts=True)
+            base = keys >> 1  # hypothesis (side 0) sorts right before reference (side 1)
+            both = np.flatnonzero(base[:-1] == base[1:])
+            hits = np.minimum(counts[both], counts[both + 1])
+            c_chunk[:, n - 1] = np.bincount(base[both] >> (max_order * bits), weights=hits, minlength=len(h))
+        correct.extend(c_chunk.tolist())
+        total.extend([[max(0, len(a) - n + 1) for n in range(1, max_order + 1)] for a in h])
+    return correct, total
+
+
 def sentence_bleu(hyp: Sequence, ref: Sequence, smoothing: int = 3,
-                  weights: Sequence[Sequence[float]] = CUMULATIVE) -> list[float]:
+                  weights: Sequence[Sequence[float]] = CUMULATIVE,
+                  counts: tuple[list[int], list[int]] | None = None) -> list[float]:
     """NLTK ``sentence_bleu([ref], hyp, weights, SmoothingFunction().method<smoothing>)``, 0–1.
 
     Args:
         hyp, ref: the hypothesis and the one reference, as token sequences.
         smoothing: 1 or 3 (NLTK's method number).
         weights: one weight tuple per score returned (default: cumulative BLEU-1..4).
+        counts: ``matches(hyp, ref)`` when already computed (e.g. by :func:`char_matches`).
 
     Raises:
         ValueError: an unsupported smoothing method.
     """
     if smoothing not in (1, 3):
         raise ValueError(f"smoothing method {smoothing} is not implemented (use 1 or 3)")
-    order = max(len(w) for w in weights)
-    correct, total = matches(hyp, ref, order)
+    correct, total = counts or matches(hyp, ref, max(len(w) for w in weights))
     if correct[0] == 0:  # NLTK: no unigram match -> 0, whatever the smoothing
         return [0.0] * len(weights)
     hyp_len, ref_len = len(hyp), len(ref)

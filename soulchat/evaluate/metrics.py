@@ -47,10 +47,10 @@ class SampleMean(Metric):
     full_state_update = False
     higher_is_better = True
 
-    def __init__(self, keys: Sequence[str], row: Callable[[str, str], Sequence[float]], **kwargs):
+    def __init__(self, keys: Sequence[str], rows: Callable[[Sequence[str], Sequence[str]], list], **kwargs):
         super().__init__(**kwargs)
         self.keys = tuple(keys)
-        self.row = row
+        self.rows = rows
         self.add_state("total", default=torch.zeros(len(self.keys), dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
@@ -58,7 +58,7 @@ class SampleMean(Metric):
         _check(predictions, references)
         if not predictions:
             return
-        rows = torch.tensor([self.row(p, r) for p, r in zip(predictions, references)], dtype=torch.float64)
+        rows = torch.tensor(self.rows(predictions, references), dtype=torch.float64)
         self.total += rows.sum(0)
         self.count += len(predictions)
 
@@ -67,26 +67,35 @@ class SampleMean(Metric):
         return {k: (float(v) / n if n else 0.0) for k, v in zip(self.keys, self.total.tolist())}
 
 
-def paper_row(prediction: str, reference: str) -> list[float]:
-    """One sample's ``paper`` scores (0–100), in :data:`PAPER_KEYS` order."""
-    b = bleu.sentence_bleu(prediction, reference, smoothing=3)
-    r = rouge.rouge_f(rouge_words(words(prediction)), rouge_words(words(reference)))
-    return [100.0 * x for x in (*b, *r)]
+def _rouge(prediction: str, reference: str) -> tuple[float, float, float]:
+    return rouge.rouge_f(rouge_words(words(prediction)), rouge_words(words(reference)))
 
 
-def chatglm_row(prediction: str, reference: str) -> list[float]:
-    b4 = bleu.sentence_bleu(prediction, reference, smoothing=3, weights=(bleu.CUMULATIVE[3],))[0]
-    r = rouge.rouge_f(rouge_words(words(prediction)), rouge_words(words(reference)))
-    return [round(x * 100, 4) for x in (b4, *r)]
+def paper_rows(predictions: Sequence[str], references: Sequence[str]) -> list[list[float]]:
+    """Per-sample ``paper`` scores (0–100), in :data:`PAPER_KEYS` order."""
+    correct, total = bleu.char_matches(predictions, references)
+    return [
+        [100.0 * x for x in (*bleu.sentence_bleu(p, r, 3, counts=(c, t)), *_rouge(p, r))]
+        for p, r, c, t in zip(predictions, references, correct, total)
+    ]
+
+
+def chatglm_rows(predictions: Sequence[str], references: Sequence[str]) -> list[list[float]]:
+    """ChatGLM-6B's per-sample scores: bleu-4 (chars, method 3), rouge-1/2/l, rounded like it."""
+    correct, total = bleu.char_matches(predictions, references)
+    return [
+        [round(x * 100, 4) for x in (*bleu.sentence_bleu(p, r, 3, (bleu.CUMULATIVE[3],), (c, t)), *_rouge(p, r))]
+        for p, r, c, t in zip(predictions, references, correct, total)
+    ]
 
 
 def _emollm_tokens(text: str) -> list[str]:
     return " ".join(words(text.replace(" ", ""))).split(" ")
 
 
-def emollm_row(prediction: str, reference: str) -> list[float]:
-    b = bleu.sentence_bleu(_emollm_tokens(prediction), _emollm_tokens(reference), smoothing=1)
-    return [100.0 * x for x in b]
+def emollm_rows(predictions: Sequence[str], references: Sequence[str]) -> list[list[float]]:
+    return [[100.0 * x for x in bleu.sentence_bleu(_emollm_tokens(p), _emollm_tokens(r), smoothing=1)]
+            for p, r in zip(predictions, references)]
 
 
 class CorpusBleu(Metric):
@@ -145,23 +154,23 @@ class Diversity(Metric):
         return out
 
 
-def _empathy_row(prediction: str, reference: str) -> list[float]:
-    return [100.0 * x for x in empathy.indicators(prediction)]
+def _empathy_rows(predictions: Sequence[str], references: Sequence[str]) -> list[list[float]]:
+    return [[100.0 * x for x in empathy.indicators(p)] for p in predictions]
 
 
 # ---- factories (registered in soulchat/evaluate/components.py) -------------------------------
 
 
 def paper(cfg=None) -> Metric:
-    return SampleMean(PAPER_KEYS, paper_row)
+    return SampleMean(PAPER_KEYS, paper_rows)
 
 
 def chatglm(cfg=None) -> Metric:
-    return SampleMean(("bleu-4", "rouge-1", "rouge-2", "rouge-l"), chatglm_row)
+    return SampleMean(("bleu-4", "rouge-1", "rouge-2", "rouge-l"), chatglm_rows)
 
 
 def emollm(cfg=None) -> Metric:
-    return SampleMean(PAPER_KEYS[:4], emollm_row)
+    return SampleMean(PAPER_KEYS[:4], emollm_rows)
 
 
 def sacrebleu_zh(cfg=None) -> Metric:
@@ -173,4 +182,4 @@ def diversity(cfg=None) -> Metric:
 
 
 def empathy_rates(cfg=None) -> Metric:
-    return SampleMean(empathy.KEYS, _empathy_row)
+    return SampleMean(empathy.KEYS, _empathy_rows)

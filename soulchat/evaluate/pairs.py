@@ -1,7 +1,8 @@
 """Real (prediction, reference)-like text pairs from a dialogue file, for benchmarks and checks.
 
-Each counsellor reply is paired with the next counsellor reply of the same dialogue: two real
-texts on one topic in one voice, which overlap the way a model's reply overlaps a reference.
+A dialogue's counsellor replies are paired in turn (1st with 2nd, 3rd with 4th, ...): two real
+texts on one topic in one voice, which overlap the way a model's reply overlaps a reference. No
+text is in two pairs, so a tokenisation cache cannot flatter a benchmark.
 Accepts the canonical roles (``assistant``) and SMILECHAT's (``counselor``).
 """
 
@@ -26,7 +27,7 @@ def reply_pairs(path: str | Path, n: int) -> list[tuple[str, str]]:
         if not isinstance(msgs, list):
             raise InputError(path, line, "messages", "expected a list of {role, content} messages")
         replies = [m.get("content", "") for m in msgs if m.get("role") in COUNSELLOR_ROLES]
-        for a, b in zip(replies, replies[1:]):
+        for a, b in zip(replies[0::2], replies[1::2]):
             pairs.append((b, a))
             if len(pairs) >= n:
                 return pairs

@@ -29,11 +29,9 @@ def rouge_f(hyp: list[str], ref: list[str]) -> tuple[float, float, float]:
         return 0.0, 0.0, 0.0
     h1, r1 = set(hyp), set(ref)
     h2, r2 = set(zip(hyp, hyp[1:])), set(zip(ref, ref[1:]))
-    # word ids shared by both sides, so LCSseq compares small integers
-    ids: dict[str, int] = {}
-    hyp_ids = [ids.setdefault(w, len(ids)) for w in hyp]
-    ref_ids = [ids.setdefault(w, len(ids)) for w in ref]
-    lcs = LCSseq.similarity(ref_ids, hyp_ids)
+    # exact word ids (no hashing), so LCSseq compares small integers
+    vocab = {w: i for i, w in enumerate(h1 | r1)}
+    lcs = LCSseq.similarity(list(map(vocab.__getitem__, ref)), list(map(vocab.__getitem__, hyp)))
     return (
         _f(len(h1 & r1), len(h1), len(r1)),
         _f(len(h2 & r2), len(h2), len(r2)),

@@ -53,6 +53,10 @@ def rouge_words(tokens: tuple[str, ...] | list[str]) -> list[str]:
     rouge_chinese would raise ``ValueError("Hypothesis is empty.")``.
     """
     para = " ".join(tokens)
+    # jieba tokens are all-whitespace or whitespace-free, and 。！？? are tokens of their own, so the
+    # sentence cutting changes nothing unless a line break or a run of dots is involved
+    if "\n" not in para and "......" not in para:
+        return para.split()
     for rx, repl in _CUT_SENT:
         para = rx.sub(repl, para)
     out: list[str] = []
