@@ -91,6 +91,8 @@ def run(ctx: Any) -> dict[str, float]:
                "rejects": dict(reasons), "reasons_per_attempt": dict(stats.reasons)}
     write_json(ctx.out / "rewrite_stats.json", summary)
     shutil.copy(ctx.out / "rewrite_stats.json", ctx.run_dir / "rewrite_stats.json")
+    if ctx.tracker is not None:
+        ctx.tracker.log_artifact(ctx.out / "rewrite_stats.json", "rewrite")
     log.info("rewrite: %d dialogues, %d not; %d answers from the store, %d requests to the network; "
              "rejects %s", len(ok), len(qas) - len(ok), stats.store_hits, stats.network, dict(reasons) or "none")
     if stats.stopped_by:

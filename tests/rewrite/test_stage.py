@@ -73,3 +73,19 @@ def test_spend_guard_stops_the_stage_and_the_rerun_continues(run_rewrite, server
     result, out = run_rewrite(overrides + ["endpoint.max_requests=20"])
     assert result.metrics["store_hits"] == 4 and result.metrics["network"] == 6
     assert server.count() == 10 and len(records(out / "dialogues.jsonl")) == 10
+
+
+@pytest.mark.slow
+def test_store_hits_and_network_counts_go_to_mlflow(compose, outputs):
+    from mlflow import MlflowClient
+
+    from soulchat import app
+
+    cfg = compose(["stages=[rewrite]", "rewrite.limit=20", "tracking.experiment=rewrite_test"])
+    metrics = app.run(cfg)
+    assert metrics["rewrite/store_hits"] == 20 and metrics["rewrite/network"] == 0
+    client = MlflowClient(cfg.tracking.uri)
+    run = client.search_runs([client.get_experiment_by_name("rewrite_test").experiment_id])[0]
+    assert run.data.metrics["rewrite/store_hits"] == 20 and run.data.metrics["rewrite/network"] == 0
+    assert run.data.metrics["rewrite/dialogues"] == 20
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "rewrite")] == ["rewrite/rewrite_stats.json"]
