@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None, help="the batch output file (default: <file>.output.jsonl)")
     parser.add_argument("--poll", type=float, default=30.0, help="seconds between polls")
     parser.add_argument("overrides", nargs="*", help="config overrides, as for the pipeline")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     from hydra import compose, initialize_config_dir
