@@ -125,6 +125,7 @@ class Tracker(NullTracker):
         all_tags = {str(k): redact.redact_text(str(v))[:MAX_TAG_LEN] for k, v in (tags or {}).items()}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
+        run_name = redact.redact_text(run_name) if run_name else None
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=all_tags)
         self.run_id = run.info.run_id
         self._finished = False

@@ -18,9 +18,10 @@ from pathlib import Path
 HOST = "127.0.0.1"  # never expose the runs (and their configs) beyond this machine by default
 
 
-def ui_command(uri: str, artifacts: str | None, port: int) -> list[str]:
-    """The ``mlflow ui`` command line for a store."""
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", HOST, "--port", str(port)]
+def ui_command(uri: str, artifacts: str | None, port: int, workers: int = 1) -> list[str]:
+    """The ``mlflow ui`` command line for a store (one worker: one person looks at it)."""
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", HOST, "--port", str(port),
+           "--workers", str(workers)]
     if artifacts:
         cmd += ["--default-artifact-root", artifacts]
     return cmd
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="soulchat ui", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (MLflow's default is 4)")
     args = parser.parse_args(rest)
     uri, artifacts, _ = tracking_store(overrides)
     if uri.startswith(("http://", "https://")):
@@ -46,6 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://{HOST}:{args.port}"
     print(f"MLflow UI for {uri}\n  open {url}   (Ctrl-C to stop)", flush=True)
     try:
-        return subprocess.call(ui_command(uri, artifacts, args.port))
+        return subprocess.call(ui_command(uri, artifacts, args.port, args.workers))
     except KeyboardInterrupt:
         return 0

@@ -1,0 +1,47 @@
+"""``soulchat ui`` serves the pipeline's store on 127.0.0.1 and says where."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from tracking_support import REPO
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ui_serves_the_store_on_localhost(outputs):
+    from soulchat.tracking.tracker import Tracker
+
+    with Tracker(f"sqlite:///{outputs}/mlflow.db", "ui_check", str(outputs / "mlartifacts"), "r1") as tr:
+        tr.log_metrics({"evaluate/bleu-1": 0.25})
+    port = free_port()
+    env = {**os.environ, "SOULCHAT_OUTPUTS": str(outputs)}
+    proc = subprocess.Popen([sys.executable, "-m", "soulchat", "ui", "--port", str(port)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=ui_check"
+        deadline, body = time.monotonic() + 90, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    body = json.loads(resp.read())
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert body is not None, f"the UI did not answer (exit {proc.poll()})"
+        assert body["experiment"]["name"] == "ui_check"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}" in out and str(outputs) in out
