@@ -23,7 +23,7 @@ import shutil
 from collections import Counter
 from typing import Any
 
-from soulchat.io import JsonlAppender, write_json, write_jsonl
+from soulchat.io import write_json, write_jsonl
 from soulchat.llm.limits import SpendLimitReached
 from soulchat.registry import build
 from soulchat.rewrite.prompts import QA, Prompt
@@ -62,27 +62,25 @@ def run(ctx: Any) -> dict[str, float]:
 
     by_id = {qa.id: qa for qa in qas}
     reasons: Counter = Counter()
-    ok = []
-    with JsonlAppender(ctx.out / "results.jsonl.tmp") as all_results, \
-            JsonlAppender(ctx.out / "invalid.jsonl.tmp") as invalid:
-        for req, res in zip(requests, results):
-            qa = by_id[res.id]
-            all_results.write({
-                "id": res.id, "status": res.status, "prompt": prompt.name, "template_hash": prompt.template_hash,
-                "rendered_prompt": req.messages[0]["content"], "model": res.model, "params": res.params,
-                "key": res.key, "attempts": res.attempts, "from_store": res.from_store,
-                "from_network": res.from_network, "errors": res.errors, "text": res.text})
-            if res.status == "ok":
-                ok.append(dialogue(qa, res.value, source, {
-                    "prompt": prompt.name, "template_hash": prompt.template_hash, "model": res.model,
-                    "attempt": res.attempts, "key": res.key}))
-            else:
-                reason = res.errors[-1].split(":", 1)[0] if res.errors else res.status
-                reasons[reason] += 1
-                invalid.write({"id": res.id, "status": res.status, "reason": reason, "errors": res.errors,
-                               "text": res.text})
-    for name in ("results.jsonl", "invalid.jsonl"):
-        (ctx.out / f"{name}.tmp").replace(ctx.out / name)
+    ok, invalid, everything = [], [], []
+    for req, res in zip(requests, results):
+        qa = by_id[res.id]
+        everything.append({
+            "id": res.id, "status": res.status, "prompt": prompt.name, "template_hash": prompt.template_hash,
+            "rendered_prompt": req.messages[0]["content"], "model": res.model, "params": res.params,
+            "key": res.key, "attempts": res.attempts, "from_store": res.from_store,
+            "from_network": res.from_network, "errors": res.errors, "text": res.text})
+        if res.status == "ok":
+            ok.append(dialogue(qa, res.value, source, {
+                "prompt": prompt.name, "template_hash": prompt.template_hash, "model": res.model,
+                "attempt": res.attempts, "key": res.key}))
+        else:
+            reason = res.errors[-1].split(":", 1)[0] if res.errors else res.status
+            reasons[reason] += 1
+            invalid.append({"id": res.id, "status": res.status, "reason": reason, "errors": res.errors,
+                            "text": res.text})
+    write_jsonl(ctx.out / "results.jsonl", everything)
+    write_jsonl(ctx.out / "invalid.jsonl", invalid)
     write_jsonl(ctx.out / "dialogues.jsonl", ok)
 
     stats = client.stats
