@@ -1,0 +1,131 @@
+"""The ``hf`` generator: the fine-tuned model, batched sampling with the KV cache.
+
+Inputs are encoded exactly as training saw them (:func:`soulchat.corpus.format.encode_input`,
+oldest whole turns dropped to fit ``corpus.max_input_tokens``), sorted by length and cut into
+batches of ``generate.batch_size``; each batch is left-padded (so every row's next token sits at
+the same position) and sampled with ``model.generate`` (top-p, temperature, ``max_new_tokens``,
+the KV cache on). The batches are formed over *all* samples before the ones already done are
+skipped, and each batch is seeded with ``seed + batch index``, so a resumed run produces the same
+replies as an uninterrupted one (on the same hardware).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def pick_dtype(name: str, device: str) -> Any:
+    import torch
+
+    if name == "auto":
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    except KeyError:
+        raise ValueError(f"generator.dtype={name!r}; expected auto, float32, bfloat16 or float16") from None
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, sort: bool = True) -> list[list[int]]:
+    """Indices grouped into batches, longest first when ``sort`` (ties keep input order)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i]) if sort else list(range(len(lengths)))
+    return [order[i:i + batch_size] for i in range(0, len(order), max(1, batch_size))]
+
+
+class HFGenerator:
+    """Samples replies from a Hugging Face causal LM folder.
+
+    Args:
+        model_dir: a folder ``AutoModelForCausalLM`` / ``AutoTokenizer`` load (train's ``hf/``).
+        max_input_tokens: the input budget (as in training).
+        max_new_tokens, top_p, temperature, top_k: sampling (the paper: top-p 0.75, temperature
+            0.95; top-k 50 is Hugging Face's default, kept by ChatGLM-6B's ``chat``).
+        batch_size: rows per ``generate`` call.
+        seed: base seed; batch ``b`` is sampled with ``seed + b``.
+        device, dtype, sort_by_length: see :class:`soulchat.generate.components.HFGeneratorConfig`.
+
+    Raises:
+        FileNotFoundError: ``model_dir`` has no model (the train stage did not finish).
+    """
+
+    def __init__(self, model_dir: str | Path, max_input_tokens: int | None, max_new_tokens: int,
+                 top_p: float, temperature: float, batch_size: int, seed: int, device: str = "auto",
+                 dtype: str = "auto", sort_by_length: bool = True, top_k: int = 50):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").exists():
+            raise FileNotFoundError(f"no Hugging Face model in {model_dir} (config.json missing): "
+                                    "run the train stage first, or point generate at a finished one")
+        self.model_dir = model_dir
+        self.device = pick_device(device)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=pick_dtype(dtype, self.device))
+        self.model.to(self.device).eval()
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        self.max_input_tokens = max_input_tokens
+        self.max_new_tokens, self.top_p, self.temperature = int(max_new_tokens), float(top_p), float(temperature)
+        self.batch_size, self.seed, self.sort_by_length = int(batch_size), int(seed), bool(sort_by_length)
+        self.top_k = int(top_k)
+
+    def settings(self) -> dict[str, Any]:
+        return {"generator": "hf", "model": str(self.model_dir), "top_p": self.top_p,
+                "temperature": self.temperature, "top_k": self.top_k, "max_new_tokens": self.max_new_tokens,
+                "max_input_tokens": self.max_input_tokens, "batch_size": self.batch_size, "seed": self.seed}
+
+    def encode(self, sample: dict) -> list[int]:
+        from soulchat.corpus.format import encode_input
+
+        return encode_input(self.tokenizer, sample["history"], self.max_input_tokens)
+
+    def generate_ids(self, inputs: Sequence[Sequence[int]], seed: int) -> list[list[int]]:
+        """Sample continuations for a batch of input id lists (left-padded); new ids, eos cut off."""
+        import torch
+
+        width = max(len(x) for x in inputs)
+        ids = torch.full((len(inputs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(inputs), width), dtype=torch.long)
+        for row, x in enumerate(inputs):
+            ids[row, width - len(x):] = torch.tensor(x, dtype=torch.long)
+            mask[row, width - len(x):] = 1
+        torch.manual_seed(seed)
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), do_sample=True,
+                top_p=self.top_p, temperature=self.temperature, top_k=self.top_k, max_new_tokens=self.max_new_tokens,
+                pad_token_id=self.pad_id, eos_token_id=self.tokenizer.eos_token_id, use_cache=True)
+        new = out[:, width:].tolist()
+        eos = self.tokenizer.eos_token_id
+        return [row[:row.index(eos)] if eos in row else row for row in new]
+
+    def generate(self, samples: Sequence[dict], done: set[str] = frozenset()) -> Iterator[list[tuple[dict, str]]]:
+        """Yield each finished batch as ``[(sample, reply), ...]``, skipping samples in ``done``."""
+        encoded = [self.encode(s) for s in samples]
+        for b, batch in enumerate(length_batches([len(e) for e in encoded], self.batch_size, self.sort_by_length)):
+            if all(samples[i]["id"] in done for i in batch):
+                continue
+            new = self.generate_ids([encoded[i] for i in batch], self.seed + b)
+            replies = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            yield [(samples[i], reply.strip()) for i, reply in zip(batch, replies) if samples[i]["id"] not in done]
+
+
+def build(cfg: Any, root: Any, model_dir: Path | None) -> HFGenerator:
+    """``generator=hf`` for the composed config ``root`` and the train stage's ``hf/`` folder."""
+    if model_dir is None:
+        raise ValueError("generator=hf needs the train stage's model (generator.uses_trained_model=true)")
+    g = root.generate
+    return HFGenerator(model_dir, root.corpus.max_input_tokens, g.max_new_tokens, g.top_p, g.temperature,
+                       g.batch_size, root.seed, cfg.device, cfg.dtype, cfg.sort_by_length, g.top_k)
