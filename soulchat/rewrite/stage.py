@@ -45,22 +45,10 @@ def dialogue(qa: QA, messages: list, source: str, meta: dict) -> dict:
     return {"id": qa.id, "source": source, "topic": qa.topic, "messages": messages, "meta": meta}
 
 
-def run(ctx: Any) -> dict[str, float]:
-    cfg = ctx.cfg
-    prompt, qas = load(cfg)
-    source = f"rewrite-{prompt.name}"
-    if not prompt.rewrite:
-        n = write_jsonl(ctx.out / "dialogues.jsonl", (
-            dialogue(qa, prompt.single_turn_dialogue(qa), source, {"prompt": prompt.name}) for qa in qas))
-        write_jsonl(ctx.out / "invalid.jsonl", [])
-        write_json(ctx.out / "rewrite_stats.json", {"items": n, "ok": n, "prompt": prompt.name})
-        return {"items": n, "ok": n, "store_hits": 0, "network": 0}
-
-    client = build("endpoint", cfg.endpoint, concurrency=cfg.rewrite.concurrency, desc="rewrite")
-    requests = [prompt.request(qa) for qa in qas]
-    results = client.run(requests, validate=prompt.validate, max_attempts=cfg.rewrite.max_attempts)
-
+def sort_results(prompt: Prompt, qas: list[QA], requests: list, results: list) -> tuple[list, list, list, Counter]:
+    """Dialogues, rejects (with the reason) and one record of every result, plus reject counts."""
     by_id = {qa.id: qa for qa in qas}
+    source = f"rewrite-{prompt.name}"
     reasons: Counter = Counter()
     ok, invalid, everything = [], [], []
     for req, res in zip(requests, results):
@@ -79,6 +67,26 @@ def run(ctx: Any) -> dict[str, float]:
             reasons[reason] += 1
             invalid.append({"id": res.id, "status": res.status, "reason": reason, "errors": res.errors,
                             "text": res.text})
+    return ok, invalid, everything, reasons
+
+
+def run(ctx: Any) -> dict[str, float]:
+    """Rewrite ``rewrite.source`` into ``ctx.out`` (see the module docstring); return the stats."""
+    cfg = ctx.cfg
+    prompt, qas = load(cfg)
+    source = f"rewrite-{prompt.name}"
+    if not prompt.rewrite:
+        n = write_jsonl(ctx.out / "dialogues.jsonl", (
+            dialogue(qa, prompt.single_turn_dialogue(qa), source, {"prompt": prompt.name}) for qa in qas))
+        write_jsonl(ctx.out / "invalid.jsonl", [])
+        write_json(ctx.out / "rewrite_stats.json", {"items": n, "ok": n, "prompt": prompt.name})
+        return {"items": n, "ok": n, "store_hits": 0, "network": 0}
+
+    client = build("endpoint", cfg.endpoint, concurrency=cfg.rewrite.concurrency, desc="rewrite")
+    requests = [prompt.request(qa) for qa in qas]
+    results = client.run(requests, validate=prompt.validate, max_attempts=cfg.rewrite.max_attempts)
+
+    ok, invalid, everything, reasons = sort_results(prompt, qas, requests, results)
     write_jsonl(ctx.out / "results.jsonl", everything)
     write_jsonl(ctx.out / "invalid.jsonl", invalid)
     write_jsonl(ctx.out / "dialogues.jsonl", ok)
