@@ -59,7 +59,7 @@ def test_experiments_set_what_they_say(compose):
     prompt = compose(["experiment=ablation_prompt"], return_hydra_config=True)
     assert dict(prompt.hydra.sweeper.params) == {"prompt": "soulchat,smile"}
     untrained = compose(["experiment=baselines", "+experiment/baseline=untrained"])
-    assert untrained.train.max_steps == 0
+    assert untrained.train.max_steps == 1 and untrained.train.lr == 0.0
     api = compose(["experiment=baselines", "+experiment/baseline=api_model"])
     assert api.generator.name == "openai" and not api.generator.uses_trained_model
 
