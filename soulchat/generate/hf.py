@@ -80,6 +80,7 @@ class HFGenerator:
         self.max_new_tokens, self.top_p, self.temperature = int(max_new_tokens), float(top_p), float(temperature)
         self.batch_size, self.seed, self.sort_by_length = int(batch_size), int(seed), bool(sort_by_length)
         self.top_k = int(top_k)
+        self.new_tokens = 0  # real tokens generated so far (eos and padding excluded)
 
     def settings(self) -> dict[str, Any]:
         return {"generator": "hf", "model": str(self.model_dir), "top_p": self.top_p,
@@ -109,7 +110,9 @@ class HFGenerator:
                 pad_token_id=self.pad_id, eos_token_id=self.tokenizer.eos_token_id, use_cache=True)
         new = out[:, width:].tolist()
         eos = self.tokenizer.eos_token_id
-        return [row[:row.index(eos)] if eos in row else row for row in new]
+        new = [row[:row.index(eos)] if eos in row else row for row in new]
+        self.new_tokens += sum(map(len, new))
+        return new
 
     def generate(self, samples: Sequence[dict], done: set[str] = frozenset()) -> Iterator[list[tuple[dict, str]]]:
         """Yield each finished batch as ``[(sample, reply), ...]``, skipping samples in ``done``."""

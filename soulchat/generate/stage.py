@@ -148,6 +148,8 @@ def run(ctx: Any) -> dict[str, float]:
     total = len(finished_ids(out))
     write_json(Path(ctx.out) / "generate_info.json",
                {"test_set": test_set, "model": label, "settings": settings, "samples": total})
-    return {"samples": total, "generated": produced, "seconds": seconds,
+    tokens = getattr(generator, "new_tokens", None)
+    extra = {"tokens_per_s": tokens / seconds} if tokens and seconds else {}
+    return {"samples": total, "generated": produced, "seconds": seconds, **extra,
             "replies_per_s": produced / seconds if seconds else 0.0,
             "mean_reply_chars": chars / produced if produced else 0.0}
