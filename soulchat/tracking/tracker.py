@@ -51,11 +51,16 @@ def store_location(tracking: Any) -> tuple[str, str | None]:
     """``(tracking_uri, artifact_root)`` of a ``tracking`` config section, local paths made absolute.
 
     A relative SQLite path or artifact folder would otherwise depend on the current directory, and
-    ``soulchat ui`` started elsewhere would not find the artifacts.
+    ``soulchat ui`` started elsewhere would not find the artifacts. A folder store (``file:...`` or
+    a plain path) is allowed explicitly (MLflow 3 refuses one otherwise); SQLite is the default.
     """
     uri = str(tracking.uri)
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
+    elif uri.startswith("file:") or "://" not in uri:  # a folder store (the old ./mlruns layout)
+        # MLflow 3 refuses one unless told; choosing it in tracking.uri is telling
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        uri = Path(uri[len("file://"):] if uri.startswith("file://") else uri).resolve().as_uri()
     artifacts = tracking.get("artifacts") if hasattr(tracking, "get") else None
     if artifacts and "://" not in str(artifacts):
         artifacts = str(Path(str(artifacts)).resolve())

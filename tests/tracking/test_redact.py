@@ -95,3 +95,18 @@ def test_tracker_records_the_error(tmp_path):
             raise ValueError("bad field 'x' in line 3")
     run = MlflowClient(uri).get_run(tr.run_id)
     assert run.info.status == "FAILED" and run.data.tags["error"] == "ValueError: bad field 'x' in line 3"
+
+
+def test_a_folder_store_works_when_chosen(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+    from omegaconf import OmegaConf
+
+    from soulchat.tracking.tracker import Tracker, store_location
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    uri, artifacts = store_location(OmegaConf.create({"uri": "mlruns", "artifacts": None}))
+    assert uri == (tmp_path / "mlruns").as_uri() and artifacts is None
+    with Tracker(uri, "folder", None, "r") as tr:
+        tr.log_metrics({"m": 1.0})
+    assert MlflowClient(uri).get_run(tr.run_id).data.metrics == {"m": 1.0}
