@@ -87,6 +87,9 @@ def experiment_id(client: Any, name: str, artifact_root: str | None) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
+    uri = client.tracking_uri
+    if artifact_root is None and uri.startswith("sqlite:///"):  # MLflow's default is ./mlruns in the cwd
+        artifact_root = str(Path(uri[len("sqlite:///"):]).parent / "mlartifacts")
     location = f"{artifact_root}/{name}" if artifact_root else None
     try:
         return client.create_experiment(name, artifact_location=location)
