@@ -113,7 +113,7 @@ def main() -> None:
                 n = args.rounds * c
                 source = Path(tmp) / f"qa-{c}.jsonl"
                 make_source(source, n)
-                prompts = [prompt.render(qa) for qa in read_qa(source)]
+                prompts = [prompt.render(qa) for qa in read_qa(source)[0]]
                 asyncio.run(bare(url, prompts[: c * 2], c))  # warm up connections and imports
                 bound = c / args.latency
                 # alternate the two paths and keep each one's median: other load on the machine

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         prompt = build("prompt", cfg.prompt)
         client = LLMClient(cfg.endpoint, progress=False, store=store)
         rewrites = {rec["id"]: rec["messages"] for _, rec in read_jsonl(path)}
-        qas = read_qa(cfg.rewrite.source)
+        qas, _ = read_qa(cfg.rewrite.source)
         missing = [qa.id for qa in qas if qa.id not in rewrites]
         if missing:
             sys.exit(f"{path}: no rewrite for {len(missing)} Q&A ids, e.g. {missing[:3]}")

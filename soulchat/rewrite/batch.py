@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     setup()
     with initialize_config_dir(str(CONF_DIR), version_base=None):
         cfg = compose("config", overrides=args.overrides)
-    prompt, qas = load(cfg)
+    prompt, qas, _ = load(cfg)
     client = build("endpoint", cfg.endpoint, progress=False)
     file = args.file or Path(cfg.paths.outputs) / "batches" / f"rewrite-{prompt.name}-{prompt.template_hash}.jsonl"
     output = args.output or file.with_suffix(".output.jsonl")

@@ -32,13 +32,15 @@ from soulchat.rewrite.source import read_qa
 log = logging.getLogger(__name__)
 
 
-def load(cfg: Any) -> tuple[Prompt, list[QA]]:
-    """The prompt and the Q&A a config selects (shared with the batch command)."""
+def load(cfg: Any) -> tuple[Prompt, list[QA], list[dict]]:
+    """The prompt, the Q&A a config selects and the unreadable records (shared with the batch command)."""
     prompt = build("prompt", cfg.prompt)
-    qas = read_qa(cfg.rewrite.source, cfg.rewrite.limit)
-    log.info("rewrite: %d answers from %s, prompt %s (template %s)", len(qas), cfg.rewrite.source,
-             prompt.name, prompt.template_hash)
-    return prompt, qas
+    qas, bad = read_qa(cfg.rewrite.source, cfg.rewrite.limit)
+    log.info("rewrite: %d answers from %s (%d records unreadable), prompt %s (template %s)", len(qas),
+             cfg.rewrite.source, len(bad), prompt.name, prompt.template_hash)
+    for rec in bad[:5]:
+        log.warning("rewrite: skipped %s", rec["reason"])
+    return prompt, qas, bad
 
 
 def dialogue(qa: QA, messages: list, source: str, meta: dict) -> dict:
@@ -73,12 +75,14 @@ def sort_results(prompt: Prompt, qas: list[QA], requests: list, results: list) -
 def run(ctx: Any) -> dict[str, float]:
     """Rewrite ``rewrite.source`` into ``ctx.out`` (see the module docstring); return the stats."""
     cfg = ctx.cfg
-    prompt, qas = load(cfg)
+    prompt, qas, bad = load(cfg)
+    unreadable = [{"id": None, "status": "unreadable", "reason": "bad_input", "errors": [rec["reason"]],
+                   "path": rec["path"], "line": rec["line"], "field": rec["field"]} for rec in bad]
     source = f"rewrite-{prompt.name}"
     if not prompt.rewrite:
         n = write_jsonl(ctx.out / "dialogues.jsonl", (
             dialogue(qa, prompt.single_turn_dialogue(qa), source, {"prompt": prompt.name}) for qa in qas))
-        write_jsonl(ctx.out / "invalid.jsonl", [])
+        write_jsonl(ctx.out / "invalid.jsonl", unreadable)
         write_json(ctx.out / "rewrite_stats.json", {"items": n, "ok": n, "prompt": prompt.name})
         return {"items": n, "ok": n, "store_hits": 0, "network": 0}
 
@@ -88,7 +92,9 @@ def run(ctx: Any) -> dict[str, float]:
 
     ok, invalid, everything, reasons = sort_results(prompt, qas, requests, results)
     write_jsonl(ctx.out / "results.jsonl", everything)
-    write_jsonl(ctx.out / "invalid.jsonl", invalid)
+    write_jsonl(ctx.out / "invalid.jsonl", unreadable + invalid)
+    if unreadable:
+        reasons["bad_input"] = len(unreadable)
     write_jsonl(ctx.out / "dialogues.jsonl", ok)
 
     stats = client.stats

@@ -25,7 +25,7 @@ N = 160
 def test_kill_9_then_rerun(tmp_path, compose):
     cfg = compose([])
     prompt = build("prompt", cfg.prompt)
-    id_of = {prompt.render(qa): qa.id for qa in read_qa(cfg.rewrite.source, N)}
+    id_of = {prompt.render(qa): qa.id for qa in read_qa(cfg.rewrite.source, N)[0]}
     env = {**os.environ, "SOULCHAT_OUTPUTS": str(tmp_path / "out"), "OPENAI_API_KEY": "sk-test"}
     with TestServer(latency=0.05) as server:
         cmd = [sys.executable, "-m", "soulchat", "stages=[rewrite]", "tracking.enabled=false",

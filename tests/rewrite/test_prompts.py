@@ -7,7 +7,6 @@ import pytest
 from soulchat.registry import build
 from soulchat.rewrite.prompts import QA
 from soulchat.rewrite.source import read_qa
-from soulchat.io import InputError
 
 FIGURE_2 = (
     "请扮演一个心理咨询领域的文本改写员，将给定的【单轮长文本中文心理咨询对话】改写为多轮的共情的对话，要求如下："
@@ -44,23 +43,35 @@ def test_a_template_without_placeholder_is_refused(compose):
 
 
 def test_reader_psyqa_array_and_jsonl(tmp_path):
-    rec = {"questionID": 7, "question": "怎么办？", "description": "我很难过。",
+    rec = {"id": 7, "question": "怎么办？", "description": "我很难过。",
            "answers": [{"answer_text": "抱抱你。"}, {"answer_text": "慢慢来。"}]}
     (tmp_path / "a.json").write_text(json.dumps([rec], ensure_ascii=False), encoding="utf-8")
     (tmp_path / "b.jsonl").write_text(json.dumps({**rec, "answers": ["一个回答"]}, ensure_ascii=False) + "\n",
                                       encoding="utf-8")
-    a = read_qa(tmp_path / "a.json")
-    assert [(q.id, q.question, q.answer) for q in a] == [("7-1", "怎么办？我很难过。", "抱抱你。"),
-                                                         ("7-2", "怎么办？我很难过。", "慢慢来。")]
-    assert [q.id for q in read_qa(tmp_path / "b.jsonl")] == ["7"]
-    assert len(read_qa(tmp_path / "a.json", limit=1)) == 1
+    a, bad = read_qa(tmp_path / "a.json")
+    assert bad == []
+    assert [(q.id, q.question, q.answer) for q in a] == [("7-0", "怎么办？我很难过。", "抱抱你。"),
+                                                         ("7-1", "怎么办？我很难过。", "慢慢来。")]
+    assert [q.id for q in read_qa(tmp_path / "b.jsonl")[0]] == ["7"]
+    assert len(read_qa(tmp_path / "a.json", limit=1)[0]) == 1
 
 
-def test_reader_errors_name_line_and_field(tmp_path):
+def test_bad_records_are_returned_with_line_and_field(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": 1, "question": "q", "answers": [{"answer_text": "a"}]}\n'
-                   '{"id": 2, "question": "q", "answers": []}\n', encoding="utf-8")
-    with pytest.raises(InputError, match=r"bad.jsonl, line 2, field 'answers'"):
-        read_qa(bad)
+                   '{"id": 2, "question": "q", "answers": []}\n'
+                   '{"id": 3, "question": "q", "answers": [{"answer_text": ""}]}\n', encoding="utf-8")
+    qas, rejects = read_qa(bad)
+    assert [q.id for q in qas] == ["1"]
+    assert [(r["line"], r["field"][:10]) for r in rejects] == [(2, "answers"), (3, "answers[0]")]
+    assert all("bad.jsonl, line" in r["reason"] for r in rejects)
     with pytest.raises(FileNotFoundError, match="rewrite.source"):
         read_qa(tmp_path / "missing.jsonl")
+
+
+def test_stage_keeps_unreadable_records_in_invalid(run_rewrite, tmp_path):
+    src = tmp_path / "qa.jsonl"
+    src.write_text('{"id": 2, "question": "q", "answers": []}\n', encoding="utf-8")
+    result, out = run_rewrite([f"rewrite.source={src}", "prompt=plain"])
+    invalid = [json.loads(x) for x in (out / "invalid.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["reason"], r["line"], r["field"]) for r in invalid] == [("bad_input", 1, "answers")]
