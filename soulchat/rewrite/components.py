@@ -18,6 +18,13 @@ class PromptConfig(ComponentConfig):
     rewrite: bool = True  # false: keep the single-turn pair as one turn (no API call)
 
 
+PROMPTS = {
+    "soulchat": "the paper's empathy-constraint prompt (Figure 2), 用户/心理咨询师, 8-20 turns",
+    "smile": "SMILE baseline: the rewrite without the empathy constraint, 求助者/支持者 (wording reconstructed)",
+    "plain": "no rewrite: each Q&A kept as one turn (no request sent)",
+}
+
+
 def register(registry: Registry) -> None:
-    for name in ("soulchat", "smile", "plain"):
-        registry.add("prompt", name, PromptConfig, "soulchat.rewrite.prompts:build")
+    for name, doc in PROMPTS.items():
+        registry.add("prompt", name, PromptConfig, "soulchat.rewrite.prompts:build", doc=doc)
