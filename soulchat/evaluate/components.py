@@ -1,8 +1,7 @@
 """Evaluate-stage components: ``metric_set`` and ``judge``."""
 
 from dataclasses import dataclass
-from typing import Optional
-
+from soulchat.llm.components import EndpointConfig
 from soulchat.registry import ComponentConfig, Registry
 
 
@@ -12,17 +11,20 @@ class MetricSetConfig(ComponentConfig):
 
 
 @dataclass
-class JudgeConfig(ComponentConfig):
+class JudgeConfig(EndpointConfig):
     """An LLM judge of the paper's CEHS rubric over the shared OpenAI-compatible client.
 
-    The endpoint is the root ``endpoint`` group (``endpoint=recorded`` is offline: only answers
-    already in the store are used; without them the judge reports itself skipped).
+    Its own endpoint fields (base_url, model, api_key_env, limits, stores; see ``endpoint``), so
+    they are part of the evaluate stage's cache key. Offline by default (no base_url): only
+    recorded answers are used; without them the judge reports itself skipped, never a score.
     """
 
     enabled: bool = True
-    samples: Optional[int] = None  # rate the first N predictions (None: evaluate.judge_samples)
-    max_attempts: int = 3  # re-ask this many times when the answer is not valid rubric JSON
-    temperature: float = 0.0
+    model: str = "gpt-4o"
+    temperature: float = 0.0  # a judge should be as repeatable as the endpoint allows
+    max_tokens: int = 256
+    max_attempts: int = 3  # asked again (up to this many times) when the answer is not rubric JSON
+    concurrency: int = 8
 
 
 METRIC_SETS = {

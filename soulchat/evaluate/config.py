@@ -1,12 +1,25 @@
 """The evaluate stage's config section."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Optional
 
 from soulchat.stage_config import StageConfig
 
 
 @dataclass
-class EvaluateConfig(StageConfig):
-    """Automatic metrics, the LLM judge and the report."""
+class HumanRatingConfig:
+    """Human CEHS rating sheets (soulchat.evaluate.human)."""
 
-    judge_samples: int = 100  # the paper rated 100 samples per test set
+    raters: int = 0  # export blinded sheets for this many raters (0: none; the paper had 3)
+    samples: int = 100  # contexts per sheet (the paper rated 100 per test set)
+    ratings: Optional[str] = None  # a folder with key/key.csv and filled/*.csv to import and report
+
+
+@dataclass
+class EvaluateConfig(StageConfig):
+    """Automatic metrics, the LLM judge, human rating sheets and the report."""
+
+    judge_samples: int = 100  # the judge rates this many predictions (the paper rated 100 per test set)
+    extra_metric_sets: list = field(default_factory=lambda: ["diversity", "empathy"])  # columns besides metric_set
+    batch_size: int = 1024  # predictions per metric update
+    human: HumanRatingConfig = field(default_factory=HumanRatingConfig)

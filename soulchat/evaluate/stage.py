@@ -1,0 +1,133 @@
+"""The evaluate stage: metrics, the CEHS judge, human rating sheets, the Table-1 report.
+
+Reads the generate stage's ``predictions.jsonl`` and writes into its folder:
+
+- ``metrics.json``: every number (the chosen ``metric_set``, the ``evaluate.extra_metric_sets``,
+  the judge's CEHS means when it rated, human-rating means and Fleiss' kappa when imported);
+- ``judge.jsonl`` (per-sample ratings) and ``judge.json`` (status: rated / partial / skipped, and
+  why); a skipped judge leaves the CEHS columns empty, it never guesses;
+- ``human/`` sheets and key when ``evaluate.human.raters`` > 0;
+- ``report.md``, ``report.csv``, ``report.png``: the Table-1 layout (also copied to the run folder
+  and logged to MLflow).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from soulchat.io import InputError, read_jsonl, write_json, write_jsonl
+from soulchat.registry import build
+
+log = logging.getLogger(__name__)
+
+FIELDS = ("id", "prediction", "reference")
+
+
+def read_predictions(path: Path) -> list[dict]:
+    """Generate-stage records. Raises ``InputError`` for a record without a needed string field."""
+    out = []
+    for line, rec in read_jsonl(path):
+        for f in FIELDS:
+            if not isinstance(rec, dict) or not isinstance(rec.get(f), str):
+                raise InputError(path, line, f, "missing or not a string; predictions.jsonl comes from the generate stage")
+        out.append(rec)
+    return out
+
+
+def automatic_metrics(cfg: Any, preds: list[dict]) -> dict[str, float]:
+    """The chosen metric set, then each extra set (its keys do not overwrite earlier ones)."""
+    from soulchat.registry import registry
+
+    sets = [("metric_set", cfg.metric_set)]
+    for name in cfg.evaluate.extra_metric_sets:
+        if name != cfg.metric_set.name:
+            sets.append((name, OmegaConf.structured(registry().get("metric_set", name).schema(name=name))))
+    result: dict[str, float] = {}
+    hyps, refs = [p["prediction"] for p in preds], [p["reference"] for p in preds]
+    bs = int(cfg.evaluate.batch_size)
+    for _, node in sets:
+        metric = build("metric_set", node)
+        for i in range(0, len(preds), bs):
+            metric.update(hyps[i:i + bs], refs[i:i + bs])
+        for k, v in metric.compute().items():
+            result.setdefault(k, float(v))
+    return result
+
+
+def run_judge(cfg: Any, preds: list[dict], out: Path) -> dict[str, Any]:
+    """Rate the first ``evaluate.judge_samples`` predictions; returns the judge's summary."""
+    if not cfg.judge.enabled:
+        summary = {"status": "disabled", "requested": 0, "rated": 0, "reason": "judge.enabled=false", "means": {}}
+    else:
+        report = build("judge", cfg.judge).rate(preds[: int(cfg.evaluate.judge_samples)])
+        write_jsonl(out / "judge.jsonl", report.ratings)
+        summary = report.summary()
+    write_json(out / "judge.json", summary)
+    if summary["status"] not in ("rated", "disabled"):
+        log.warning("evaluate: CEHS judge %s: %s", summary["status"], summary["reason"])
+    return summary
+
+
+def human_rating(cfg: Any, preds: list[dict], out: Path) -> dict[str, Any]:
+    """Export sheets and/or import filled ones (``evaluate.human``); returns the summary."""
+    from soulchat.evaluate import human
+
+    h, info = cfg.evaluate.human, {}
+    if h.raters:
+        info["export"] = human.export_sheets(preds, out / "human", int(h.raters), int(h.samples), int(cfg.seed))
+    if h.ratings:
+        folder = Path(h.ratings)
+        sheets = sorted((folder / "filled").glob("*.csv"))
+        if not sheets:
+            raise FileNotFoundError(f"evaluate.human.ratings={folder}: no filled sheets in {folder / 'filled'}")
+        info["summary"] = human.summarize(human.import_ratings(folder / "key" / "key.csv", sheets))
+    if info:
+        write_json(out / "human.json", info)
+    return info
+
+
+def run(ctx: Any) -> dict[str, float]:
+    from soulchat.evaluate.report import build_table
+
+    cfg, out = ctx.cfg, Path(ctx.out)
+    preds = read_predictions(Path(ctx.inputs["generate"]) / "predictions.jsonl")
+    if not preds:
+        raise ValueError("evaluate: predictions.jsonl is empty")
+    metrics = automatic_metrics(cfg, preds)
+    judge = run_judge(cfg, preds, out)
+    metrics.update(judge["means"])
+    human = human_rating(cfg, preds, out)
+    for dim, k in human.get("summary", {}).get("kappa", {}).items():
+        metrics[f"human_kappa_{dim}"] = k
+    metrics["samples"] = float(len(preds))
+    metrics["judge_rated"] = float(judge["rated"])
+
+    rows = [{"test_set": preds[0].get("test_set", "test"), "model": preds[0].get("model", "model"), **metrics}]
+    for model, means in human.get("summary", {}).get("means", {}).items():
+        rows.append({"test_set": preds[0].get("test_set", "test"), "model": f"{model} (human)", **means})
+    note = {"rated": "", "disabled": " CEHS judge disabled.", "partial": f" CEHS judge partial: {judge['reason']}",
+            "skipped": f" CEHS judge skipped: {judge['reason']}"}[judge["status"]]
+    table = build_table(rows, out, "report", title=f"Evaluation ({cfg.metric_set.name} metrics, {len(preds)} samples)")
+    if note or human.get("summary"):
+        with open(out / "report.md", "a", encoding="utf-8") as fh:
+            fh.write(f"\n{note.strip()}\n" if note else "")
+            if human.get("summary"):
+                kappa = ", ".join(f"{d} {k:.3f}" for d, k in human["summary"]["kappa"].items())
+                fh.write(f"\nHuman rating: {len(human['summary']['raters'])} raters, Fleiss' kappa: {kappa}\n")
+    write_json(out / "metrics.json", {"metrics": metrics, "judge": judge, "human": human})
+    run_dir = Path(ctx.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for f in ("report.md", "report.csv", "report.png"):
+        shutil.copy2(out / f, run_dir / f)
+        if ctx.tracker is not None:
+            ctx.tracker.log_artifact(out / f, "evaluate")
+    if ctx.tracker is not None:
+        for f in ("metrics.json", "judge.json"):
+            ctx.tracker.log_artifact(out / f, "evaluate")
+    log.info("evaluate:\n%s", table.markdown)
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
