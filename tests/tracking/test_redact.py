@@ -14,6 +14,13 @@ from soulchat.tracking.redact import MASK, redact_text
 KEY = "sk-testtest0123456789abcdef"
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One real SQLite store for this module's runs (creating its schema takes seconds)."""
+    root = tmp_path_factory.mktemp("store")
+    return root, f"sqlite:///{root}/mlflow.db"
+
+
 @pytest.mark.parametrize("text, secret", [
     ("api_key: abcdefgh123", "abcdefgh123"),
     ('{"password": "p4ss w0rd"}'.replace(" ", ""), "p4ssw0rd"),
@@ -59,24 +66,24 @@ def test_log_records_are_redacted(caplog):
     assert KEY not in caplog.text and MASK in caplog.text
 
 
-def test_tracker_sends_nothing_secret(tmp_path, monkeypatch):
+def test_tracker_sends_nothing_secret(store, tmp_path, monkeypatch):
     from mlflow import MlflowClient
 
     from soulchat.tracking.tracker import Tracker
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    root, uri = store
     report = tmp_path / "report"
     report.mkdir()
     (report / "report.md").write_text(f"used key {KEY}\n", encoding="utf-8")
     (report / "weights.bin").write_bytes(b"\x00\x01binary")
-    with Tracker(uri, "redact", str(tmp_path / "art"), f"run {KEY}", tags={"t": KEY}) as tr:
+    with Tracker(uri, "redact", str(root / "art"), f"run {KEY}", tags={"t": KEY}) as tr:
         tr.log_params({"endpoint.api_key": KEY, "plain": 1})
         tr.set_tags({"note": f"x {KEY}"})
         tr.log_text(f"k={KEY}", "notes.txt")
         tr.log_artifact(report, "report")
         tr.log_config(OmegaConf.create({"endpoint": {"key_value": KEY}}))
-    assert files_containing(tmp_path / "art", [KEY]) == [] and KEY.encode() not in (tmp_path / "mlflow.db").read_bytes()
+    assert files_containing(root, [KEY]) == []
     run = MlflowClient(uri).get_run(tr.run_id)
     assert run.data.params == {"endpoint.api_key": MASK, "plain": "1"} and run.info.status == "FINISHED"
     assert (report / "report.md").read_text().count(KEY) == 1  # the original is left alone
@@ -84,12 +91,12 @@ def test_tracker_sends_nothing_secret(tmp_path, monkeypatch):
         "report/report.md", "report/weights.bin"}
 
 
-def test_tracker_records_the_error(tmp_path):
+def test_tracker_records_the_error(store):
     from mlflow import MlflowClient
 
     from soulchat.tracking.tracker import Tracker
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    _, uri = store
     with pytest.raises(ValueError):
         with Tracker(uri, "errors", None, "boom") as tr:
             raise ValueError("bad field 'x' in line 3")

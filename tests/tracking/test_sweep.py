@@ -121,3 +121,18 @@ def test_a_failed_job_is_failed_and_the_sweep_goes_on_in_joblib_workers(outputs)
     assert bad.info.status == "FAILED" and str(missing) in bad.data.tags["error"]
     text = client_for(outputs).download_artifacts(bad.info.run_id, "error.txt", str(outputs / "dl"))
     assert "Traceback" in open(text, encoding="utf-8").read()
+
+
+def test_optuna_trials_are_children_and_the_result_is_on_the_parent(outputs):
+    res = run_soulchat(["-m", *FAST, "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2",
+                        "hydra.sweeper.direction=maximize", "rewrite.limit=choice(2,3)",
+                        "objective=rewrite/dialogues", "tracking.experiment=trk_optuna"], outputs)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    parents, children = runs_of(outputs, "trk_optuna")
+    assert len(parents) == 1 and len(children) == 2
+    parent = parents[0]
+    assert parent.data.tags["sweep.sweeper"] == "optuna" and parent.data.tags["sweep.keys"] == "rewrite.limit"
+    for child in children:
+        assert child.data.metrics["rewrite/dialogues"] == int(child.data.tags["sweep.rewrite.limit"])
+    arts = {a.path for a in client_for(outputs).list_artifacts(parent.info.run_id, "sweep")}
+    assert arts == {"sweep/optimization_results.yaml"}

@@ -11,6 +11,8 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from tracking_support import REPO
 
 
@@ -20,6 +22,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_ui_serves_the_store_on_localhost(outputs):
     from soulchat.tracking.tracker import Tracker
 
