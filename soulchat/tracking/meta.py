@@ -3,8 +3,9 @@
 Tags say *which* run this is (experiment, the chosen option of every config group, scale, git
 state, swept values); params say *what* was done: every scalar leaf of the stage sections and
 component groups, flat (``train.lr``, ``prompt.name``), with long texts (prompt templates) replaced
-by a short hash so they stay comparable without becoming noise. The full resolved config is an
-artifact (``config/resolved.yaml``), not params.
+by a short hash so they stay comparable without becoming noise, and operational settings
+(:data:`SKIP_LEAVES`: retries, rate limits, batch sizes of inference, checkpoint cadence) left out.
+The full resolved config is an artifact (``config/resolved.yaml``), not params.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ from soulchat.tracking.tracker import git_state
 
 #: top-level config sections that are about where things go, not what is done
 NOT_PARAMS = ("paths", "tracking", "hydra", "experiment")
-#: leaves that never change results
-SKIP_LEAVES = ("force",)
+#: leaves that change speed, cost, retries or bookkeeping, never the results: not params
+SKIP_LEAVES = frozenset({
+    "force", "dry_run", "export", "device", "sort_by_length", "batch_size", "concurrency",
+    "backoff_s", "max_backoff_s", "max_retries", "timeout_s", "rpm", "tpm", "max_requests", "max_cost",
+    "max_total_tokens", "prices_per_1k", "store", "recorded", "api_key_env",
+    "checkpoint_every_n_steps", "val_every_n_steps", "val_max_samples",
+    "charts", "top_words", "wordfreq_utterances",
+})
 LONG_TEXT = 250
 
 
@@ -79,9 +86,7 @@ def flat_params(cfg: DictConfig) -> dict[str, str]:
         else:
             params[prefix] = str(getattr(node, "value", node))
 
-    for key, value in container.items():
-        if key not in NOT_PARAMS:
-            walk(key, value)
+    walk("", {k: v for k, v in container.items() if k not in NOT_PARAMS})
     return params
 
 

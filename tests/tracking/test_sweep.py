@@ -45,7 +45,7 @@ def test_one_parent_and_a_nested_child_per_job(sweep):
         assert params["prompt.name"] == "soulchat" and "train.lr" in params
         assert "prompt.template_sha" in params and "prompt.template" not in params  # long text hashed
         assert not any(k.startswith(("paths.", "tracking.")) for k in params)
-        assert 20 < len(params) < 300
+        assert 20 < len(params) < 200 and "force" not in params and "endpoint.rpm" not in params
         by_limit[int(params["rewrite.limit"])] = child
     assert sorted(by_limit) == [2, 3]
     for limit, child in by_limit.items():
