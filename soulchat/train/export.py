@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from soulchat.train.data import Collator
-from soulchat.train.module import token_loss_sum
+from soulchat.train.module import target_loss
 
 _PREFIXES = ("_forward_module.", "module.", "model.")
 
@@ -88,9 +88,7 @@ def validation_loss(model: Any, dataset: Any, pad_id: int, batch_size: int = 16,
     device = next(model.parameters()).device
     for s in range(0, n, batch_size):
         batch = collate([dataset[i] for i in order[s:s + batch_size]])
-        logits = model(input_ids=batch["input_ids"].to(device),
-                       attention_mask=batch["attention_mask"].to(device)).logits
-        loss, k = token_loss_sum(logits, batch["labels"].to(device))
-        total += loss.double().cpu()
-        count += int(k)
+        mean, n = target_loss(model, {key: v.to(device) for key, v in batch.items()})
+        total += (mean * n).double().cpu()
+        count += int(n)
     return float(total / max(count, 1))
