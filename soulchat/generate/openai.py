@@ -42,12 +42,18 @@ class OpenAIGenerator:
         Raises:
             soulchat.llm.StoreMiss: offline and an answer is not recorded (says how to go live).
         """
-        from soulchat.llm import Request
+        from soulchat.llm import Request, StoreMiss
 
         todo = [s for s in samples if s["id"] not in done]
         for i in range(0, len(todo), self.batch_size):
             chunk = todo[i:i + self.batch_size]
-            results = self.client.run([Request(id=s["id"], messages=self.messages(s)) for s in chunk])
+            try:
+                results = self.client.run([Request(id=s["id"], messages=self.messages(s)) for s in chunk])
+            except StoreMiss as exc:
+                raise StoreMiss(f"generator=openai is offline (generator.base_url is not set) and an answer is "
+                                f"not recorded: {str(exc).split(';')[0]}. To call the API: "
+                                f"generator.base_url=<url> generator.model=<model> with the key in "
+                                f"${self.cfg.api_key_env}") from None
             good = [(s, (r.text or "").strip()) for s, r in zip(chunk, results) if r.status == "ok"]
             yield good
             bad = [r for r in results if r.status != "ok"]

@@ -97,5 +97,5 @@ def test_openai_generator_offline_without_recordings_says_how_to_go_live(compose
     from soulchat.llm import StoreMiss
 
     cfg = compose_cfg("generator=openai", "generator.recorded=[]", f"generator.store={tmp_path / 's.sqlite'}")
-    with pytest.raises(StoreMiss, match="endpoint.base_url"):
+    with pytest.raises(StoreMiss, match="generator.base_url=<url>"):
         stage.run(_ctx(cfg, tmp_path / "off", {"corpus": corpus_dir}))
