@@ -63,6 +63,8 @@ def test_live_run_validates_reasks_and_records_everything(run_rewrite, server):
     invalid = records(out / "invalid.jsonl")
     assert [(r["status"], r["reason"]) for r in invalid] == [("invalid", "meta_text"), ("failed", "http_400")]
     assert invalid[0]["text"].endswith("以上是改写后的多轮对话。")
+    # the key (from $OPENAI_API_KEY) is in no output
+    assert not [p for p in out.iterdir() if "sk-test-secret-123" in p.read_text(encoding="utf-8")]
 
 
 def test_spend_guard_stops_the_stage_and_the_rerun_continues(run_rewrite, server):
