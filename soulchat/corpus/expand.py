@@ -21,10 +21,11 @@ Modes (``corpus.mode``):
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -59,6 +60,46 @@ def tokenize_texts(tokenizer: Any, texts: Sequence[str], batch_size: int = 8192,
     return (np.concatenate(chunks) if chunks else np.zeros(0, np.int32)), offsets
 
 
+class BackgroundTokenizer:
+    """Tokenise the utterances of dialogues as they arrive, chunk by chunk, in a worker thread.
+
+    The Rust tokenizer releases the GIL, so reading and cleaning the next dialogues (and the
+    statistics) run while earlier ones are tokenised. :meth:`contents` then yields each dialogue's
+    per-message id arrays in the order the dialogues were added.
+    """
+
+    def __init__(self, tokenizer: Any, chunk: int = 2048, progress: Any = None):
+        self.tokenizer, self.chunk, self.progress = tokenizer, chunk, progress
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenise")
+        self.pending: list[dict] = []
+        self.jobs: list[tuple[Future, list[int]]] = []
+
+    def add(self, d: dict) -> None:
+        self.pending.append(d)
+        if len(self.pending) >= self.chunk:
+            self._submit()
+
+    def _submit(self) -> None:
+        if self.pending:
+            texts = [m["content"] for d in self.pending for m in d["messages"]]
+            sizes = [len(d["messages"]) for d in self.pending]
+            self.jobs.append((self.pool.submit(tokenize_texts, self.tokenizer, texts, 1 << 14, self.progress), sizes))
+            self.pending = []
+
+    def contents(self) -> Iterator[list[np.ndarray]]:
+        """Per dialogue, the token ids of each message's content (waits for the worker as needed)."""
+        self._submit()
+        try:
+            for fut, sizes in self.jobs:
+                flat, offs = fut.result()
+                g = 0
+                for n in sizes:
+                    yield [flat[offs[g + i]: offs[g + i + 1]] for i in range(n)]
+                    g += n
+        finally:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 @dataclass
 class ExpandResult:
     """What expansion produced: per-split meta, the test split's text samples, counts."""
@@ -69,7 +110,7 @@ class ExpandResult:
 
 
 def expand(dialogues: Sequence[dict], splits: Sequence[str], tokenizer: Any, cfg: Any, out: Path,
-           progress: Any = None) -> ExpandResult:
+           contents: Iterable[list[np.ndarray]] | None = None) -> ExpandResult:
     """Tokenise and write ``out/samples/<split>/`` for every split; collect test text samples.
 
     Args:
@@ -78,45 +119,47 @@ def expand(dialogues: Sequence[dict], splits: Sequence[str], tokenizer: Any, cfg
         tokenizer: from :func:`soulchat.model.tokenizer.get_tokenizer`.
         cfg: the ``corpus`` config section.
         out: the stage folder.
-        progress: optional ``callable(n)`` advanced as utterances are tokenised.
+        contents: per dialogue, its messages' content ids (:meth:`BackgroundTokenizer.contents`);
+            default: tokenise here.
     """
     mode = getattr(cfg.mode, "value", cfg.mode)
     max_in, max_t, max_hist = int(cfg.max_input_tokens), int(cfg.max_target_tokens), cfg.max_history_turns
-    texts = [m["content"] for d in dialogues for m in d["messages"]]
-    flat, offs = tokenize_texts(tokenizer, texts, progress=progress)
+    if contents is None:
+        bt = BackgroundTokenizer(tokenizer)
+        for d in dialogues:
+            bt.add(d)
+        contents = bt.contents()
     tpl = Template.of(tokenizer)
     U, P, NL = (a.astype(np.int32) for a in (tpl.user, tpl.counsellor, tpl.newline))
     EOS = np.array([tpl.eos], dtype=np.int32)
     writers = {s: SampleWriter(out / "samples" / s, mode, len(tokenizer)) for s in SPLITS}
-    res = ExpandResult(counts={"dialogue_tokens": int(offs[-1]), "dropped_overlong": 0, "input_tokens": 0,
-                               "target_tokens": 0})
+    res = ExpandResult(counts={"dialogue_tokens": 0, "dropped_overlong": 0, "input_tokens": 0, "target_tokens": 0})
     c = res.counts
-    g = 0  # index of the dialogue's first message in ``texts``
-    for d, split in zip(dialogues, splits):
+    for d, split, ids in zip(dialogues, splits, contents):
         msgs = d["messages"]
         n = len(msgs)
-        contents = [flat[offs[g + i]: offs[g + i + 1]] for i in range(n)]
         roles = [m["role"] for m in msgs]
-        g += n
-        seg = tpl.segment_lengths(roles, [len(x) for x in contents])
+        lengths = [len(x) for x in ids]
+        c["dialogue_tokens"] += sum(lengths)
+        seg = tpl.segment_lengths(roles, lengths)
         cum = [0] + np.cumsum(seg).tolist()
         users = [i for i, r in enumerate(roles) if r == "user"]
         replies = [i for i, r in enumerate(roles) if r == "assistant"]
         if mode == "sample":
-            seq = np.concatenate([p for i in range(n) for p in (U if roles[i] == "user" else P, contents[i], NL)])
+            seq = np.concatenate([p for i in range(n) for p in (U if roles[i] == "user" else P, ids[i], NL)])
             w = writers[split]
             for a in replies:
                 s = history_start(cum, users, a, len(P), max_in, max_hist)
                 if s is None:
                     c["dropped_overlong"] += 1
                     continue
-                tgt = contents[a][: max_t - 1]
+                tgt = ids[a][: max_t - 1]
                 n_in = cum[a] - cum[s] + len(P)
                 w.add([seq[cum[s]: cum[a]], P, tgt, EOS], n_in + len(tgt) + 1, target_start=n_in)
                 c["input_tokens"] += n_in
                 c["target_tokens"] += len(tgt) + 1
         else:
-            _dialogue_sequences(writers[split], roles, contents, (U, P, NL, EOS), max_in, max_t, c)
+            _dialogue_sequences(writers[split], roles, ids, (U, P, NL, EOS), max_in, max_t, c)
         if split == "test":
             for k, a in enumerate(replies):
                 s = history_start(cum, users, a, len(P), max_in, max_hist)

@@ -124,14 +124,20 @@ class SensitiveFilter(Filter):
 
     def __init__(self, cfg: Any):
         super().__init__(cfg)
-        strings = [s for s in cfg.strings if s]
-        self.pattern = re.compile("|".join(map(re.escape, strings))) if strings else None
+        self.strings = [s for s in cfg.strings if s]
+        self.pattern = re.compile("|".join(map(re.escape, self.strings))) if self.strings else None
         self.roles = set(cfg.roles)
 
     def apply(self, d: dict) -> dict:
         if self.pattern is None:
             return d
-        for i, m in enumerate(d["messages"]):
+        msgs = d["messages"]
+        # substring tests over the joined text (much faster than a regex alternation); the message
+        # is located only on a hit
+        text = "\n".join(m["content"] for m in msgs if m["role"] in self.roles)
+        if not any(s in text for s in self.strings):
+            return d
+        for i, m in enumerate(msgs):
             if m["role"] in self.roles:
                 hit = self.pattern.search(m["content"])
                 if hit:
@@ -160,13 +166,17 @@ class PrivacyFilter(Filter):
         if unknown:
             raise ValueError(f"corpus.filters.{cfg.name}.kinds: unknown {sorted(unknown)}; known {list(PRIVACY)}")
         self.rules = [(k, re.compile(PRIVACY[k][0]), PRIVACY[k][1]) for k in PRIVACY if k in cfg.kinds]
-        self.gate = re.compile(r"\d{5}|@|微信|vx|wx", re.I)  # cheap test before the real patterns
+        # cheap tests before the real patterns: a character class, then a short alternation
+        self.gates = (re.compile(r"[0-9０-９@xX信]"), re.compile(r"[0-9]{4}|@|微信|[vVwW][xX]"))
 
     def apply(self, d: dict) -> dict:
+        text = "\n".join(m["content"] for m in d["messages"])
+        if not all(g.search(text) for g in self.gates):
+            return d
         out, changed = [], False
         for i, m in enumerate(d["messages"]):
             text = m["content"]
-            if self.gate.search(text):
+            if self.gates[1].search(text):
                 for kind, rx, mask in self.rules:
                     if rx.search(text):
                         self.counts[kind] += 1
@@ -192,6 +202,8 @@ class DedupFilter(Filter):
     """
 
     EMPTY = np.iinfo(np.uint64).max
+    MUL = np.uint64(0x9E3779B97F4A7C15)
+    SAMPLE = np.uint64(3)  # keep shingles whose hash is 0 mod 4 (low bits; the bins use the top bits)
 
     def __init__(self, cfg: Any):
         super().__init__(cfg)
@@ -202,27 +214,24 @@ class DedupFilter(Filter):
         self.kept: list[tuple[str, np.ndarray]] = []
         bits = int(cfg.num_perm).bit_length() - 1
         self.starts = (np.arange(cfg.num_perm, dtype=np.uint64) << np.uint64(64 - bits)) if bits else np.zeros(1, np.uint64)
+        self.ends = np.append(self.starts[1:], np.uint64(self.EMPTY))
         self.rows = cfg.num_perm // cfg.bands
+        self.shingle, self.max_chars, self.near, self.threshold = cfg.shingle, cfg.max_chars, cfg.near, cfg.threshold
 
     def signature(self, text: str) -> np.ndarray:
-        k = self.cfg.shingle
-        codes = np.frombuffer(text[: self.cfg.max_chars].encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        k = self.shingle
+        codes = np.frombuffer(text[: self.max_chars].encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         n = max(len(codes) - k + 1, 1)
-        h = np.zeros(n, dtype=np.uint64)
-        for j in range(min(k, len(codes))):
-            h = h * np.uint64(1000003) + codes[j: j + n]
-        h ^= h >> np.uint64(31)  # splitmix64 finaliser spreads the bits evenly
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(27)
-        h *= np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
+        h = codes[:n] * self.MUL
+        for j in range(1, min(k, len(codes))):  # a multiplicative hash of the k code points
+            h ^= codes[j: j + n]
+            h *= self.MUL
+        if n >= 8 * len(self.starts):  # long texts: the same shingles are sampled in every text (mod 4)
+            h = h[(h & self.SAMPLE) == 0]
         h.sort()
         idx = np.searchsorted(h, self.starts)
-        sig = np.full(len(self.starts), self.EMPTY, dtype=np.uint64)
-        ok = idx < n
-        sig[ok] = h[idx[ok]]
-        nxt = np.append(self.starts[1:], np.uint64(0))
-        sig[ok & (nxt != 0) & (sig >= nxt)] = self.EMPTY  # that bin holds no shingle
+        sig = np.where(idx < h.size, h[np.minimum(idx, h.size - 1)], self.EMPTY)
+        sig[sig >= self.ends] = self.EMPTY  # that bin holds no shingle
         return sig
 
     def apply(self, d: dict) -> dict:
@@ -233,7 +242,7 @@ class DedupFilter(Filter):
             self.counts["exact"] += 1
             raise Reject(f"exact duplicate of {first}")
         self.exact[key] = d["id"]
-        if self.cfg.near:
+        if self.near:
             sig = self.signature(text)
             raw = sig.tobytes()
             width = self.rows * 8
@@ -242,8 +251,10 @@ class DedupFilter(Filter):
                 j = self.buckets.get((b, raw[b * width:(b + 1) * width]))
                 if j is not None and j not in seen:
                     seen.add(j)
-                    sim = float(np.mean(self.kept[j][1] == sig))
-                    if sim >= self.cfg.threshold:
+                    other = self.kept[j][1]
+                    used = (other != self.EMPTY) | (sig != self.EMPTY)  # bins empty in both say nothing
+                    sim = float(np.mean(other[used] == sig[used])) if used.any() else 1.0
+                    if sim >= self.threshold:
                         self.counts["near"] += 1
                         raise Reject(f"near duplicate of {self.kept[j][0]} (similarity {sim:.2f})")
             for b in range(self.cfg.bands):
@@ -282,7 +293,8 @@ def build_chain(filters_cfg: Any) -> list[Filter]:
         merged = OmegaConf.merge(OmegaConf.structured(comp.schema(name=name)), node)
         merged.name = name
         if merged.get("enabled", True):
-            flt = comp.load_factory()(merged)
+            # a plain dataclass: filters read their settings per dialogue, DictConfig lookups are slow
+            flt = comp.load_factory()(OmegaConf.to_object(merged))
             flt.name = key  # the chain's key names it in counts and rejects
             chain.append(flt)
     return chain

@@ -137,16 +137,21 @@ def dialogue(pairs: list[tuple[Any, Any]], *, path: Path, line: int | None, rid:
     """
     messages = []
     for i, (role, content) in enumerate(pairs):
-        canon = ROLES.get(str(role).strip().lower(), "?") if role is not None else "?"
+        canon = ROLES.get(role, "?") if isinstance(role, str) else "?"
+        if canon == "?" and isinstance(role, str):
+            canon = ROLES.get(role.strip().lower(), "?")
         if canon == "?":
             raise InputError(path, line, f"{where}[{i}].role", f"unknown role {role!r}; expected one of "
                              "user/assistant (or client/counselor, human/gpt, 求助者/支持者)")
         if canon is None:
             continue
-        if not isinstance(content, str) or not content.strip():
-            raise InputError(path, line, f"{where}[{i}].content", "empty content" if isinstance(content, str) or content is None
+        if not isinstance(content, str):
+            raise InputError(path, line, f"{where}[{i}].content", "empty content" if content is None
                              else f"content must be text, not {type(content).__name__}")
-        messages.append({"role": canon, "content": content.strip()})
+        content = content.strip()
+        if not content:
+            raise InputError(path, line, f"{where}[{i}].content", "empty content")
+        messages.append({"role": canon, "content": content})
     if not messages:
         raise InputError(path, line, where, "no messages")
     rec = {"id": str(rid), "source": source, "topic": topic if isinstance(topic, str) and topic else None,
@@ -208,7 +213,7 @@ class MessagesReader(Reader):
 
     def convert(self, rec, path, line, index):
         msgs = _field(rec, "messages", list, path, line)
-        pairs = [(m.get("role"), m.get("content")) if isinstance(m, dict) else (None, None) for m in msgs]
+        pairs = [(m.get("role"), m.get("content")) if type(m) is dict else (None, None) for m in msgs]
         return [dialogue(pairs, path=path, line=line, rid=self._id(rec, path, line, index),
                          source=rec.get("source") or self.source, topic=rec.get("topic"))]
 
@@ -293,12 +298,11 @@ class SmilechatReader(Reader):
     name = "smilechat"
 
     def detect(self, p: Peek) -> bool:
-        r = p.record
-        if not isinstance(r, list) or not r:
-            return False
-        first = r[0]
-        return (isinstance(first, dict) and "role" in first and "content" in first) or (
-            isinstance(first, str) and first.startswith(("求助者", "支持者")))
+        r = p.record  # a JSON array file's first element, or a JSONL line holding a whole list
+        if isinstance(r, list):
+            r = r[0] if r else None
+        return (isinstance(r, dict) and "role" in r and "content" in r) or (
+            isinstance(r, str) and r.startswith(("求助者", "支持者")))
 
     def read(self, path: str | Path) -> Iterator[Item]:
         path = Path(path)

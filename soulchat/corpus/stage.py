@@ -24,7 +24,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from soulchat.corpus import readers as rd
-from soulchat.corpus.expand import expand
+from soulchat.corpus.expand import BackgroundTokenizer, expand
 from soulchat.corpus.filters import Reject, build_chain
 from soulchat.corpus.split import SPLITS, assign_splits
 from soulchat.corpus.stats import dialogue_stats, word_frequencies, write_report
@@ -55,15 +55,16 @@ def build_readers(cfg: Any) -> dict[str, rd.Reader]:
             node = OmegaConf.merge(node, options)
         elif options and all(k in node for k in options):
             node = OmegaConf.merge(node, options)
-        out[name] = comp.load_factory()(node)
+        out[name] = comp.load_factory()(OmegaConf.to_object(node))
     if cfg.format != "auto" and cfg.format not in out:
         raise KeyError(f"corpus.format={cfg.format!r} is not a reader; valid: auto, {sorted(out)}")
     return out
 
 
 def read_and_clean(reader: rd.Reader, source: Path, chain: list, topic: Any, on_error: str,
-                   rejects: JsonlAppender) -> tuple[list[dict], dict[str, Any]]:
-    """Read every record, run the filter chain, classify topics; rejects go to ``rejects``.
+                   rejects: JsonlAppender, sink: Any = None) -> tuple[list[dict], dict[str, Any]]:
+    """Read every record, run the filter chain, classify topics; rejects go to ``rejects``, and
+    every kept dialogue to ``sink`` too (the background tokenizer).
 
     Raises:
         InputError: a bad record when ``on_error=raise``.
@@ -97,6 +98,8 @@ def read_and_clean(reader: rd.Reader, source: Path, chain: list, topic: Any, on_
         ids.add(d["id"])
         d["topic"] = topic(d)
         dialogues.append(d)
+        if sink is not None:
+            sink(d)
     info = {"records": records, "errors": sum(errors.values()), "error_reasons": dict(errors),
             "rejected_samples": dict(rejected_samples)}
     return dialogues, info
@@ -115,21 +118,22 @@ def run(ctx: Any) -> dict[str, float]:
     fmt = cfg.format if cfg.format != "auto" else rd.detect(source, readers)
     log.info("corpus: reading %s as %s", source, fmt)
     chain = build_chain(cfg.filters)
-    topic = registry().build("topic", ctx.cfg.topic)
+    topic = registry().build("topic", OmegaConf.to_object(ctx.cfg.topic))
     tokenizer = get_tokenizer(ctx.cfg.model, ctx.cfg.paths.cache)
 
+    tokens = BackgroundTokenizer(tokenizer)  # tokenises kept dialogues while the next are read
     with JsonlAppender(out / "rejects.jsonl.tmp") as rejects:
-        dialogues, read_info = read_and_clean(readers[fmt], source, chain, topic, cfg.on_error, rejects)
+        dialogues, read_info = read_and_clean(readers[fmt], source, chain, topic, cfg.on_error, rejects, tokens.add)
     (out / "rejects.jsonl.tmp").replace(out / "rejects.jsonl")
     if not dialogues:
         raise InputError(source, None, None, f"no dialogues left after reading and cleaning (see {out / 'rejects.jsonl'})")
 
     replies = [sum(m["role"] == "assistant" for m in d["messages"]) for d in dialogues]
     splits = assign_splits([d["id"] for d in dialogues], replies, cfg.val_size, cfg.test_size, cfg.split_seed)
-    with tqdm(total=sum(len(d["messages"]) for d in dialogues), desc="corpus: tokenise", unit=" utterances",
-              disable=None, mininterval=2) as bar:
-        result = expand(dialogues, splits, tokenizer, cfg, out, progress=bar.update)
     write_jsonl(out / "dialogues.jsonl", ({**d, "split": s} for d, s in zip(dialogues, splits)))
+    described = {"dialogues": dialogue_stats(dialogues),
+                 "words": word_frequencies(dialogues, cfg.stats.wordfreq_utterances, cfg.stats.top_words)}
+    result = expand(dialogues, splits, tokenizer, cfg, out, contents=tokens.contents())
     write_jsonl(out / "test.jsonl", result.test)
     for name in cfg.export:
         reader = readers.get(name)
@@ -139,7 +143,7 @@ def run(ctx: Any) -> dict[str, float]:
             write_jsonl(out / "export" / name / f"{s}.jsonl",
                         (reader.export(d) for d, sp in zip(dialogues, splits) if sp == s))
 
-    stats = corpus_stats(cfg, source, fmt, chain, read_info, dialogues, splits, result)
+    stats = corpus_stats(cfg, source, fmt, chain, read_info, dialogues, splits, result, described)
     write_json(out / "stats.json", stats)
     files = write_report(out, stats, topic.names if hasattr(topic, "names") else {}, cfg.stats.charts)
     report_dir = Path(ctx.run_dir) / "corpus"
@@ -161,7 +165,7 @@ def run(ctx: Any) -> dict[str, float]:
 
 
 def corpus_stats(cfg: Any, source: Path, fmt: str, chain: list, read_info: dict, dialogues: list[dict],
-                 splits: list[str], result: Any) -> dict[str, Any]:
+                 splits: list[str], result: Any, described: dict[str, Any]) -> dict[str, Any]:
     """Everything stats.json holds (see docs/corpus.md)."""
     topics = Counter(d["topic"] for d in dialogues)
     per_split = {s: {"dialogues": splits.count(s), "samples": result.meta[s]["samples"],
@@ -175,7 +179,7 @@ def corpus_stats(cfg: Any, source: Path, fmt: str, chain: list, read_info: dict,
         "filters": [{"filter": f.name, "seen": f.counts["seen"], "rejected": f.counts["rejected"],
                      "rejected_samples": read_info["rejected_samples"].get(f.name, 0),
                      "details": {k: v for k, v in f.counts.items() if k not in ("seen", "rejected")}} for f in chain],
-        "dialogues": dialogue_stats(dialogues),
+        "dialogues": described["dialogues"],
         "splits": per_split,
         "mode": getattr(cfg.mode, "value", cfg.mode),
         "tokens": {"dialogue_tokens": c["dialogue_tokens"], "sample_tokens": sample_tokens,
@@ -184,5 +188,5 @@ def corpus_stats(cfg: Any, source: Path, fmt: str, chain: list, read_info: dict,
                    "target_mean": round(c["target_tokens"] / n_samples, 1),
                    "dropped_overlong": c["dropped_overlong"]},
         "topics": dict(topics.most_common()),
-        "words": word_frequencies(dialogues, cfg.stats.wordfreq_utterances, cfg.stats.top_words),
+        "words": described["words"],
     }

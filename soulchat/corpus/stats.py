@@ -62,7 +62,7 @@ def word_frequencies(dialogues: Sequence[dict], max_utterances: int, top: int) -
         utts = [utts[int(i * step)] for i in range(max_utterances)]
     counts: Counter[str] = Counter()
     for u in utts:
-        counts.update(w for w in jieba.lcut(u) if len(w) > 1 and "\u4e00" <= w[0] <= "\u9fff" and w not in STOPWORDS)
+        counts.update(w for w in jieba.lcut(u, HMM=False) if len(w) > 1 and "\u4e00" <= w[0] <= "\u9fff" and w not in STOPWORDS)
     return counts.most_common(top)
 
 

@@ -55,14 +55,12 @@ class KeywordTopics:
 
     def scores(self, d: dict) -> dict[str, int]:
         out = dict.fromkeys(self.order, 0)
-        first = True
-        for m in d["messages"]:
-            if m["role"] != "user":
-                continue
-            weight = self.cfg.first_weight if first else 1
-            first = False
-            for w in self.pattern.findall(m["content"]):
-                out[self.word_topic[w]] += weight
+        users = [m["content"] for m in d["messages"] if m["role"] == "user"]
+        if users:
+            for w in self.pattern.findall(users[0]):
+                out[self.word_topic[w]] += self.cfg.first_weight
+            for w in self.pattern.findall("\n".join(users[1:])):
+                out[self.word_topic[w]] += 1
         return out
 
     def __call__(self, d: dict) -> str:
@@ -70,8 +68,9 @@ class KeywordTopics:
         if self.cfg.keep_given and given in self.names and given != self.default:
             return given
         scores = self.scores(d)
-        best = max(self.order, key=lambda t: (scores[t], -self.order.index(t)))
-        return best if scores[best] > 0 else self.default
+        best = max(scores.values())
+        # ties go to the topic listed first
+        return next(t for t in self.order if scores[t] == best) if best > 0 else self.default
 
 
 def build(cfg: Any) -> KeywordTopics:

@@ -1,0 +1,145 @@
+"""Every format is detected and read into canonical records; bad input is located, never lost."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from omegaconf import OmegaConf
+
+from soulchat.corpus import readers as rd
+from soulchat.corpus.components import READERS
+from soulchat.io import InputError
+
+EXPECTED = [{"role": "user", "content": "我最近很焦虑"}, {"role": "assistant", "content": "听起来你很辛苦"},
+            {"role": "user", "content": "是的"}, {"role": "assistant", "content": "我们一起想办法"}]
+
+
+def all_readers(**options):
+    out = {}
+    for name, (schema, _) in READERS.items():
+        node = OmegaConf.merge(OmegaConf.structured(schema(name=name)), options if name == "text" else {})
+        out[name] = rd.build(OmegaConf.to_object(node))
+    return out
+
+
+def read_all(path, fmt=None):
+    readers = all_readers()
+    fmt = fmt or rd.detect(path, readers)
+    return fmt, list(readers[fmt].read(path))
+
+
+def messages_of(items):
+    assert all(i.error is None for i in items), [str(i.error) for i in items if i.error]
+    return [i.dialogue["messages"] for i in items]
+
+
+def test_smilechat_jsonl_and_soulchatcorpus(tmp_path, write_jsonl):
+    smile = write_jsonl("smile.jsonl", [{"id": "smile-7", "messages": [
+        {"role": "client", "content": "我最近很焦虑"}, {"role": "counselor", "content": "听起来你很辛苦"},
+        {"role": "client", "content": "是的"}, {"role": "counselor", "content": " 我们一起想办法 "}]}])
+    fmt, items = read_all(smile)
+    assert fmt == "messages" and messages_of(items) == [EXPECTED]
+    assert items[0].dialogue["id"] == "smile-7" and items[0].line == 1
+
+    soul = tmp_path / "soulchatcorpus.json"  # a JSON array with topics, as released
+    soul.write_text(json.dumps([{"id": 3, "topic": "情绪", "messages": EXPECTED}], ensure_ascii=False), encoding="utf-8")
+    fmt, items = read_all(soul)
+    assert fmt == "messages" and messages_of(items) == [EXPECTED] and items[0].dialogue["topic"] == "情绪"
+
+
+def test_smilechat_release_folder_and_older_form(tmp_path):
+    folder = tmp_path / "smilechat"
+    folder.mkdir()
+    (folder / "12.json").write_text(json.dumps([
+        {"role": "client", "content": "我最近很焦虑", "annotation": "x"},
+        {"role": "counselor", "content": "听起来你很辛苦", "annotation": ""},
+        {"role": "client", "content": "是的"}, {"role": "counselor", "content": "我们一起想办法"}], ensure_ascii=False),
+        encoding="utf-8")
+    (folder / "13.json").write_text(json.dumps(["求助者：我最近很焦虑", "支持者:听起来你很辛苦", "求助者：是的",
+                                                "支持者：我们一起想办法"], ensure_ascii=False), encoding="utf-8")
+    fmt, items = read_all(folder)
+    assert fmt == "smilechat"
+    assert messages_of(items) == [EXPECTED, EXPECTED]
+    assert [i.dialogue["id"] for i in items] == ["smile-12", "smile-13"]
+
+
+def test_plain_text_paper_and_cpsycound(tmp_path):
+    paper = tmp_path / "paper.txt"
+    paper.write_text("用户：我最近很焦虑\n心理咨询师:听起来你很辛苦\n用户：是的\n心理咨询师：我们一起想办法\n---\n"
+                     "用户：第二段\n心理咨询师：好的\n", encoding="utf-8")
+    fmt, items = read_all(paper)
+    assert fmt == "text" and messages_of(items)[0] == EXPECTED and len(items) == 2
+    cpsy = tmp_path / "cpsycound.txt"  # 来访者 / 心理咨询师 with blank lines, a continuation line
+    cpsy.write_text("来访者：我最近很焦虑\n\n心理咨询师：听起来你\n很辛苦\n\n来访者：是的\n\n心理咨询师：我们一起想办法\n",
+                    encoding="utf-8")
+    fmt, items = read_all(cpsy)
+    assert fmt == "text"
+    assert messages_of(items)[0][1]["content"] == "听起来你\n很辛苦"
+
+
+def test_psyqa_sharegpt_llama_factory(write_jsonl):
+    qa = write_jsonl("qa.jsonl", [{"id": "q1", "question": "怎么办？", "description": "我很焦虑", "keywords": "情绪",
+                                   "answers": [{"answer_text": "先休息"}, {"answer_text": "去散步"}], "topic": "情绪"}])
+    fmt, items = read_all(qa)
+    assert fmt == "psyqa" and [i.dialogue["id"] for i in items] == ["q1-0", "q1-1"]
+    assert messages_of(items)[0] == [{"role": "user", "content": "怎么办？我很焦虑"}, {"role": "assistant", "content": "先休息"}]
+
+    sg = write_jsonl("sg.jsonl", [{"conversations": [{"from": "system", "value": "你是咨询师"}] + [
+        {"from": "human" if m["role"] == "user" else "gpt", "value": m["content"]} for m in EXPECTED]}])
+    fmt, items = read_all(sg)
+    assert fmt == "sharegpt" and messages_of(items) == [EXPECTED]
+
+    lf = write_jsonl("lf.jsonl", [{"instruction": "是的", "input": "", "output": "我们一起想办法",
+                                   "history": [["我最近很焦虑", "听起来你很辛苦"]]}])
+    fmt, items = read_all(lf)
+    assert fmt == "llama_factory" and messages_of(items) == [EXPECTED]
+
+
+@pytest.mark.parametrize("fmt", ["messages", "sharegpt", "llama_factory"])
+def test_export_round_trip(fmt, write_jsonl):
+    reader = all_readers()[fmt]
+    d = {"id": "x-1", "source": "demo", "topic": "情绪", "messages": EXPECTED}
+    path = write_jsonl(f"{fmt}.jsonl", [reader.export(d)])
+    assert rd.detect(path, all_readers()) == fmt
+    (item,) = list(reader.read(path))
+    assert item.dialogue["messages"] == EXPECTED and item.dialogue["id"] == "x-1"
+
+
+def test_gzip_is_read(tmp_path):
+    path = tmp_path / "d.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps({"id": "g", "messages": EXPECTED}, ensure_ascii=False) + "\n")
+    assert messages_of(read_all(path)[1]) == [EXPECTED]
+
+
+def bad_items(path, fmt="messages"):
+    return [i for i in all_readers()[fmt].read(path) if i.error is not None]
+
+
+def test_bad_records_are_located(tmp_path, write_jsonl):
+    path = tmp_path / "bad.jsonl"
+    lines = [json.dumps({"id": "ok", "messages": EXPECTED}, ensure_ascii=False),
+             '{"id": "broken", "messages": [',
+             json.dumps({"id": "r", "messages": [{"role": "doctor", "content": "x"}]}),
+             json.dumps({"id": "e", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "  "}]})]
+    path.write_bytes(("\n".join(lines) + "\n").encode("utf-8") + "用户".encode("gbk") + b"\n")
+    errors = bad_items(path)
+    where = [(e.error.line, e.error.field) for e in errors]
+    assert where == [(2, None), (3, "messages[0].role"), (4, "messages[1].content"), (5, None)]
+    assert "not valid JSON" in str(errors[0].error) and str(path) in str(errors[0].error)
+    assert "unknown role 'doctor'" in str(errors[1].error)
+    assert "empty content" in str(errors[2].error)
+    assert "not UTF-8" in str(errors[3].error)
+
+
+def test_empty_file_and_undetectable_format(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    (err,) = bad_items(empty)
+    assert "empty file" in str(err.error) and err.path == str(empty)
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text('{"foo": 1}\n', encoding="utf-8")
+    with pytest.raises(InputError, match="corpus.format"):
+        rd.detect(odd, all_readers())
