@@ -86,3 +86,31 @@ def test_diversity_and_empathy_values():
     emp = score(["听起来你很难过，能和我说说吗？", "我很抱歉。以下是一些建议：1. 运动 2. 早睡"], ["", ""], "empathy")
     assert emp["listening"] == 50.0 and emp["questioning"] == 50.0 and emp["question-rate"] == 50.0
     assert emp["advice-list"] == 50.0 and emp["trust"] == 0.0
+
+
+@pytest.mark.parametrize("name", ["paper", "sacrebleu_zh", "diversity", "empathy"])
+def test_states_merge_like_processes(name):
+    # what a distributed sync does: each process's states reduced (sum / cat) into one
+    preds, refs = zip(*WRITTEN)
+    a, b = build_metric(name), build_metric(name)
+    a.update(list(preds[:4]), list(refs[:4]))
+    b.update(list(preds[4:]), list(refs[4:]))
+    a.merge_state(b)
+    _close(a.compute(), score(preds, refs, name), tol=1e-9)
+
+
+def test_score_cli(tmp_path, capsys):
+    import json
+
+    from soulchat.evaluate.cli import main
+
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps({"prediction": p, "reference": r}, ensure_ascii=False) + "\n"
+                            for p, r in WRITTEN), encoding="utf-8")
+    assert main([str(path), "--metric-set", "chatglm", "--json"]) == 0
+    preds, refs = zip(*WRITTEN)
+    _close(json.loads(capsys.readouterr().out), score(preds, refs, "chatglm"), tol=1e-9)
+    assert main([str(path)]) == 0 and "rouge-l" in capsys.readouterr().out
+    path.write_text('{"prediction": "a"}\n', encoding="utf-8")
+    assert main([str(path)]) == 2
+    assert "line 1, field 'reference'" in capsys.readouterr().err
