@@ -20,6 +20,8 @@ The API, in short::
     client.stats.as_metrics()   # items, ok, invalid, failed, skipped, store_hits, network, retries,
                                 # prompt_tokens, completion_tokens, cost, seconds, requests_per_s
     client.stats.stopped_by     # the spend guard that stopped the run, or None
+    # big jobs: a generator of requests, results streamed in order, none kept in memory
+    client.run((make(x) for x in rows), validate, on_result=lambda req, res: ..., keep=False)
 
 What happens to each request, attempt 1..max_attempts:
 

@@ -172,58 +172,76 @@ class LLMClient:
 
     # -- running ----------------------------------------------------------------------------------
 
-    def run(self, requests: Iterable[Request], validate: Optional[Validator] = None,
-            max_attempts: int = 1, on_result: Optional[Callable[[Result], None]] = None) -> list[Result]:
+    def run(self, requests: Iterable[Request], validate: Optional[Validator] = None, max_attempts: int = 1,
+            on_result: Optional[Callable[[Request, Result], None]] = None, keep: bool = True) -> list[Result]:
         """Synchronous :meth:`arun` (starts its own event loop)."""
-        return asyncio.run(self.arun(requests, validate, max_attempts, on_result))
+        return asyncio.run(self.arun(requests, validate, max_attempts, on_result, keep))
 
     async def arun(self, requests: Iterable[Request], validate: Optional[Validator] = None,
-                   max_attempts: int = 1, on_result: Optional[Callable[[Result], None]] = None) -> list[Result]:
+                   max_attempts: int = 1, on_result: Optional[Callable[[Request, Result], None]] = None,
+                   keep: bool = True) -> list[Result]:
         """Answer every request; results come back in the requests' order.
 
         Each request is looked up in the store at attempt 1, 2, ...; a miss is sent to the endpoint
         and persisted the moment it arrives. ``validate(text, request)`` returns the parsed value
         or raises :class:`InvalidOutput`, which re-asks at the next attempt up to ``max_attempts``.
 
+        ``requests`` is consumed lazily (a generator keeps a 600k-request job's memory flat);
+        ``on_result(request, result)`` is called in the requests' order as results are ready; with
+        ``keep=False`` the results are not kept (an empty list is returned).
+
         Raises:
             StoreMiss: offline and a first attempt is not stored (nothing more is sent).
             FatalEndpointError: the endpoint answered 401/403.
         """
-        reqs = list(requests)
         cfg = self.cfg
-        self.stats = stats = Stats(items=len(reqs))
+        total = len(requests) if hasattr(requests, "__len__") else None  # type: ignore[arg-type]
+        self.stats = stats = Stats()
         self.guard = SpendGuard(cfg.max_requests, cfg.max_total_tokens, cfg.max_cost,
                                 dict(cfg.prices_per_1k or {}))
         self.limiter = RateLimiter(cfg.rpm, cfg.tpm)
         self._fatal: Optional[BaseException] = None
         self.api = None if self.offline else self.open_api()
-        results: list[Optional[Result]] = [None] * len(reqs)
-        queue = iter(range(len(reqs)))
-        bar = Progress(len(reqs), self.desc, stats, enabled=self.progress)
+        results: list[Result] = []
+        waiting: dict[int, tuple[Request, Result]] = {}  # finished out of order, not yet delivered
+        delivered = 0
+        queue = enumerate(requests)  # shared by the workers: each pulls the next request
+        bar = Progress(total, self.desc, stats, enabled=self.progress)
         t0 = time.perf_counter()
 
+        def deliver(i: int, req: Request, res: Result) -> None:
+            nonlocal delivered
+            waiting[i] = (req, res)
+            while delivered in waiting:
+                req, res = waiting.pop(delivered)
+                delivered += 1
+                if keep:
+                    results.append(res)
+                if on_result is not None:
+                    on_result(req, res)
+
         async def worker() -> None:
-            for i in queue:
+            for i, req in queue:
+                stats.items += 1
                 if self._fatal is not None:
-                    results[i] = Result(reqs[i].id, "skipped", errors=[f"run stopped: {self._fatal}"])
+                    res = Result(req.id, "skipped", errors=[f"run stopped: {self._fatal}"])
                 else:
                     try:
-                        results[i] = await self._one(reqs[i], validate, max_attempts)
+                        res = await self._one(req, validate, max_attempts)
                     except (StoreMiss, FatalEndpointError) as exc:
                         self._fatal = exc
-                        results[i] = Result(reqs[i].id, "skipped", errors=[str(exc)])
-                res = results[i]
+                        res = Result(req.id, "skipped", errors=[str(exc)])
                 setattr(stats, res.status, getattr(stats, res.status) + 1)
                 for reason in res.errors:
                     stats.reasons[reason.split(":", 1)[0]] += 1
                 stats.cost = self.guard.cost
                 stats.prompt_tokens, stats.completion_tokens = self.guard.prompt_tokens, self.guard.completion_tokens
                 bar.advance()
-                if on_result is not None:
-                    on_result(res)
+                deliver(i, req, res)
 
+        workers = self.concurrency if total is None else min(self.concurrency, max(1, total))
         try:
-            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, max(1, len(reqs))))))
+            await asyncio.gather(*(worker() for _ in range(workers)))
         finally:
             stats.seconds = time.perf_counter() - t0
             bar.close()
@@ -236,7 +254,7 @@ class LLMClient:
                  stats.retries, stats.prompt_tokens + stats.completion_tokens, stats.cost)
         if self._fatal is not None:
             raise self._fatal
-        return results  # type: ignore[return-value]
+        return results
 
     async def _one(self, req: Request, validate: Optional[Validator], max_attempts: int) -> Result:
         res = Result(req.id, "invalid", model=self.model, params=self.params_for(req))

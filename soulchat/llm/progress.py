@@ -11,13 +11,13 @@ class Progress:
     """A tqdm bar whose postfix is refreshed at most every ``every`` seconds (cheap at 1000 req/s).
 
     Args:
-        total: items to answer.
+        total: items to answer (None: unknown).
         desc: the bar's label.
         stats: the client's live :class:`soulchat.llm.client.Stats`.
         enabled: False draws nothing (tests, benchmarks).
     """
 
-    def __init__(self, total: int, desc: str, stats: Any, enabled: bool = True, every: float = 0.5):
+    def __init__(self, total: int | None, desc: str, stats: Any, enabled: bool = True, every: float = 0.5):
         self.stats = stats
         self.every = every
         self.t0 = self.last = time.perf_counter()

@@ -2,7 +2,8 @@
 
 Reads ``rewrite.source`` (PsyQA layout), renders the ``prompt`` for every answer, asks the
 ``endpoint`` (the store first: the bundled recordings make the default run offline), validates
-every answer against the prompt's constraints (re-asking up to ``rewrite.max_attempts``) and writes:
+every answer against the prompt's constraints (re-asking up to ``rewrite.max_attempts``) and writes,
+result by result as they arrive (memory stays flat at the paper's 619,725 answers):
 
 - ``dialogues.jsonl``: the canonical dialogues (docs/ARCHITECTURE.md), with ``meta`` saying which
   prompt, template hash, model and attempt produced each;
@@ -21,9 +22,11 @@ from __future__ import annotations
 import logging
 import shutil
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from soulchat.io import write_json, write_jsonl
+from soulchat.io import JsonlAppender, write_json, write_jsonl
+from soulchat.llm.client import Request, Result
 from soulchat.llm.limits import SpendLimitReached
 from soulchat.registry import build
 from soulchat.rewrite.prompts import QA, Prompt
@@ -47,29 +50,49 @@ def dialogue(qa: QA, messages: list, source: str, meta: dict) -> dict:
     return {"id": qa.id, "source": source, "topic": qa.topic, "messages": messages, "meta": meta}
 
 
-def sort_results(prompt: Prompt, qas: list[QA], requests: list, results: list) -> tuple[list, list, list, Counter]:
-    """Dialogues, rejects (with the reason) and one record of every result, plus reject counts."""
-    by_id = {qa.id: qa for qa in qas}
-    source = f"rewrite-{prompt.name}"
-    reasons: Counter = Counter()
-    ok, invalid, everything = [], [], []
-    for req, res in zip(requests, results):
-        qa = by_id[res.id]
-        everything.append({
+class Writer:
+    """Writes each result as it comes (in the requests' order): the dialogue or the reject, and the
+    full record. Files are written under ``.tmp`` names and renamed by :meth:`close`."""
+
+    FILES = ("dialogues.jsonl", "invalid.jsonl", "results.jsonl")
+
+    def __init__(self, out: Path, prompt: Prompt, qas: list[QA], unreadable: list[dict]):
+        self.out, self.prompt = out, prompt
+        self.by_id = {qa.id: qa for qa in qas}
+        self.source = f"rewrite-{prompt.name}"
+        self.reasons: Counter = Counter()
+        self.dialogues = 0
+        for name in self.FILES:
+            (out / f"{name}.tmp").unlink(missing_ok=True)
+        self.files = {name: JsonlAppender(out / f"{name}.tmp") for name in self.FILES}
+        for rec in unreadable:
+            self.reject(rec)
+
+    def reject(self, rec: dict) -> None:
+        self.reasons[rec["reason"]] += 1
+        self.files["invalid.jsonl"].write(rec)
+
+    def __call__(self, req: Request, res: Result) -> None:
+        prompt = self.prompt
+        self.files["results.jsonl"].write({
             "id": res.id, "status": res.status, "prompt": prompt.name, "template_hash": prompt.template_hash,
             "rendered_prompt": req.messages[0]["content"], "model": res.model, "params": res.params,
             "key": res.key, "attempts": res.attempts, "from_store": res.from_store,
             "from_network": res.from_network, "errors": res.errors, "text": res.text})
         if res.status == "ok":
-            ok.append(dialogue(qa, res.value, source, {
+            self.dialogues += 1
+            self.files["dialogues.jsonl"].write(dialogue(self.by_id[res.id], res.value, self.source, {
                 "prompt": prompt.name, "template_hash": prompt.template_hash, "model": res.model,
                 "attempt": res.attempts, "key": res.key}))
         else:
             reason = res.errors[-1].split(":", 1)[0] if res.errors else res.status
-            reasons[reason] += 1
-            invalid.append({"id": res.id, "status": res.status, "reason": reason, "errors": res.errors,
-                            "text": res.text})
-    return ok, invalid, everything, reasons
+            self.reject({"id": res.id, "status": res.status, "reason": reason, "errors": res.errors,
+                         "text": res.text})
+
+    def close(self) -> None:
+        for name, fh in self.files.items():
+            fh.close()
+            (self.out / f"{name}.tmp").replace(self.out / name)
 
 
 def run(ctx: Any) -> dict[str, float]:
@@ -87,17 +110,13 @@ def run(ctx: Any) -> dict[str, float]:
         return {"items": n, "ok": n, "store_hits": 0, "network": 0}
 
     client = build("endpoint", cfg.endpoint, concurrency=cfg.rewrite.concurrency, desc="rewrite")
-    requests = [prompt.request(qa) for qa in qas]
-    results = client.run(requests, validate=prompt.validate, max_attempts=cfg.rewrite.max_attempts)
-
-    ok, invalid, everything, reasons = sort_results(prompt, qas, requests, results)
-    write_jsonl(ctx.out / "results.jsonl", everything)
-    write_jsonl(ctx.out / "invalid.jsonl", unreadable + invalid)
-    if unreadable:
-        reasons["bad_input"] = len(unreadable)
-    write_jsonl(ctx.out / "dialogues.jsonl", ok)
-
-    stats = client.stats
+    writer = Writer(ctx.out, prompt, qas, unreadable)
+    try:
+        client.run((prompt.request(qa) for qa in qas), validate=prompt.validate,
+                   max_attempts=cfg.rewrite.max_attempts, on_result=writer, keep=False)
+    finally:
+        writer.close()  # what was answered is written even when a guard or an error stops the run
+    reasons, stats = writer.reasons, client.stats
     summary = {"prompt": prompt.name, "template_hash": prompt.template_hash, "model": client.model,
                "source": str(cfg.rewrite.source), **stats.as_metrics(), "stopped_by": stats.stopped_by,
                "rejects": dict(reasons), "reasons_per_attempt": dict(stats.reasons)}
@@ -106,7 +125,8 @@ def run(ctx: Any) -> dict[str, float]:
     if ctx.tracker is not None:
         ctx.tracker.log_artifact(ctx.out / "rewrite_stats.json", "rewrite")
     log.info("rewrite: %d dialogues, %d not; %d answers from the store, %d requests to the network; "
-             "rejects %s", len(ok), len(qas) - len(ok), stats.store_hits, stats.network, dict(reasons) or "none")
+             "rejects %s", writer.dialogues, len(qas) - writer.dialogues, stats.store_hits, stats.network,
+             dict(reasons) or "none")
     if stats.stopped_by:
         raise SpendLimitReached(
             f"rewrite stopped by the spend guard {stats.stopped_by}: {stats.ok + stats.invalid + stats.failed} "
@@ -115,5 +135,5 @@ def run(ctx: Any) -> dict[str, float]:
             f"and run the same command again to continue")
     metrics = stats.as_metrics()
     metrics.update({f"rejects_{k}": float(v) for k, v in reasons.items()})
-    metrics["dialogues"] = float(len(ok))
+    metrics["dialogues"] = float(writer.dialogues)
     return metrics
