@@ -186,3 +186,15 @@ def test_spend_guard_counts():
     guard.add_usage(60, 50)
     assert guard.cost == pytest.approx(0.16)
     assert not guard.allow() and guard.tripped == "max_total_tokens=100"
+
+
+def test_streamed_results_arrive_in_request_order(server, tmp_path):
+    server.retry_after = 0.3
+    server.fail_next("429")  # the first request finishes last
+    seen = []
+    c = client(server, tmp_path, concurrency=4)
+    out = c.run((r for r in reqs(12)), on_result=lambda req, res: seen.append((req.id, res.id, res.status)),
+                keep=False)
+    assert out == []
+    assert seen == [(f"q{i}", f"q{i}", "ok") for i in range(12)]
+    assert c.stats.items == 12 and c.stats.retries == 1
