@@ -22,4 +22,7 @@ class EvaluateConfig(StageConfig):
     judge_samples: int = 100  # the judge rates this many predictions (the paper rated 100 per test set)
     extra_metric_sets: list = field(default_factory=lambda: ["diversity", "empathy"])  # columns besides metric_set
     batch_size: int = 1024  # predictions per metric update
+    # predictions.jsonl files of other models / test sets (e.g. an API model's run) scored the same
+    # way and added as rows of the report, and to the blinded human sheets
+    extra_predictions: list = field(default_factory=list)
     human: HumanRatingConfig = field(default_factory=HumanRatingConfig)

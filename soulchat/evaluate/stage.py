@@ -59,15 +59,15 @@ def automatic_metrics(cfg: Any, preds: list[dict]) -> dict[str, float]:
     return result
 
 
-def run_judge(cfg: Any, preds: list[dict], out: Path) -> dict[str, Any]:
+def run_judge(cfg: Any, preds: list[dict], out: Path, name: str = "judge") -> dict[str, Any]:
     """Rate the first ``evaluate.judge_samples`` predictions; returns the judge's summary."""
     if not cfg.judge.enabled:
         summary = {"status": "disabled", "requested": 0, "rated": 0, "reason": "judge.enabled=false", "means": {}}
     else:
         report = build("judge", cfg.judge).rate(preds[: int(cfg.evaluate.judge_samples)])
-        write_jsonl(out / "judge.jsonl", report.ratings)
+        write_jsonl(out / f"{name}.jsonl", report.ratings)
         summary = report.summary()
-    write_json(out / "judge.json", summary)
+    write_json(out / f"{name}.json", summary)
     if summary["status"] not in ("rated", "disabled"):
         log.warning("evaluate: CEHS judge %s: %s", summary["status"], summary["reason"])
     return summary
@@ -91,35 +91,46 @@ def human_rating(cfg: Any, preds: list[dict], out: Path) -> dict[str, Any]:
     return info
 
 
+def label(preds: list[dict]) -> tuple[str, str]:
+    return str(preds[0].get("test_set", "test")), str(preds[0].get("model", "model"))
+
+
 def run(ctx: Any) -> dict[str, float]:
     from soulchat.evaluate.report import build_table
 
     cfg, out = ctx.cfg, Path(ctx.out)
     preds = read_predictions(Path(ctx.inputs["generate"]) / "predictions.jsonl")
-    if not preds:
-        raise ValueError("evaluate: predictions.jsonl is empty")
+    extras = [read_predictions(Path(p)) for p in cfg.evaluate.extra_predictions]
+    if not preds or not all(extras):
+        raise ValueError("evaluate: a predictions file is empty")
     metrics = automatic_metrics(cfg, preds)
     judge = run_judge(cfg, preds, out)
     metrics.update(judge["means"])
-    human = human_rating(cfg, preds, out)
+    rows = [{"test_set": label(preds)[0], "model": label(preds)[1], **metrics}]
+    notes = [] if judge["status"] == "rated" else [f"{label(preds)[1]}: CEHS judge {judge['status']}: {judge['reason']}"]
+    for i, other in enumerate(extras, 1):
+        row = automatic_metrics(cfg, other)
+        j = run_judge(cfg, other, out, f"judge_extra_{i}")
+        row.update(j["means"])
+        rows.append({"test_set": label(other)[0], "model": label(other)[1], **row})
+        if j["status"] != "rated":
+            notes.append(f"{label(other)[1]}: CEHS judge {j['status']}: {j['reason']}")
+    human = human_rating(cfg, [p for group in (preds, *extras) for p in group], out)
+    for model, means in human.get("summary", {}).get("means", {}).items():
+        rows.append({"test_set": label(preds)[0], "model": f"{model} (human)", **means})
     for dim, k in human.get("summary", {}).get("kappa", {}).items():
         metrics[f"human_kappa_{dim}"] = k
     metrics["samples"] = float(len(preds))
     metrics["judge_rated"] = float(judge["rated"])
 
-    rows = [{"test_set": preds[0].get("test_set", "test"), "model": preds[0].get("model", "model"), **metrics}]
-    for model, means in human.get("summary", {}).get("means", {}).items():
-        rows.append({"test_set": preds[0].get("test_set", "test"), "model": f"{model} (human)", **means})
-    note = {"rated": "", "disabled": " CEHS judge disabled.", "partial": f" CEHS judge partial: {judge['reason']}",
-            "skipped": f" CEHS judge skipped: {judge['reason']}"}[judge["status"]]
     table = build_table(rows, out, "report", title=f"Evaluation ({cfg.metric_set.name} metrics, {len(preds)} samples)")
-    if note or human.get("summary"):
-        with open(out / "report.md", "a", encoding="utf-8") as fh:
-            fh.write(f"\n{note.strip()}\n" if note else "")
-            if human.get("summary"):
-                kappa = ", ".join(f"{d} {k:.3f}" for d, k in human["summary"]["kappa"].items())
-                fh.write(f"\nHuman rating: {len(human['summary']['raters'])} raters, Fleiss' kappa: {kappa}\n")
-    write_json(out / "metrics.json", {"metrics": metrics, "judge": judge, "human": human})
+    with open(out / "report.md", "a", encoding="utf-8") as fh:
+        for note in notes:
+            fh.write(f"\n{note}\n")
+        if human.get("summary"):
+            kappa = ", ".join(f"{d} {k:.3f}" for d, k in human["summary"]["kappa"].items())
+            fh.write(f"\nHuman rating: {len(human['summary']['raters'])} raters, Fleiss' kappa: {kappa}\n")
+    write_json(out / "metrics.json", {"metrics": metrics, "rows": rows, "judge": judge, "human": human})
     run_dir = Path(ctx.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     for f in ("report.md", "report.csv", "report.png"):

@@ -71,11 +71,18 @@ def test_stage_reports_metrics_skipped_judge_and_logs_artifacts(compose_cfg, tmp
     assert {"evaluate/report.md", "evaluate/report.png", "evaluate/metrics.json"} <= artifacts
 
 
-def test_chosen_metric_set_and_bad_predictions(compose_cfg, tmp_path):
-    cfg = compose_cfg("metric_set=chatglm", "judge.enabled=false", "evaluate.extra_metric_sets=[]")
+def test_chosen_metric_set_extra_rows_and_bad_predictions(compose_cfg, tmp_path):
+    other = tmp_path / "chatgpt.jsonl"
+    write_jsonl(other, [{**p, "model": "gpt-3.5-turbo", "prediction": p["reference"]} for p in PREDS])
+    cfg = compose_cfg("metric_set=chatglm", "judge.enabled=false", "evaluate.extra_metric_sets=[]",
+                      f"evaluate.extra_predictions=[{other}]")
     metrics, out = _run(cfg, tmp_path)
     assert set(metrics) == {"bleu-4", "rouge-1", "rouge-2", "rouge-l", "samples", "judge_rated"}
     assert json.loads((out / "judge.json").read_text())["status"] == "disabled"
+    lines = (out / "report.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "test_set,model,bleu-4,rouge-1,rouge-2,rouge-l"
+    gpt = next(line for line in lines if "gpt-3.5-turbo" in line).split(",")
+    assert float(gpt[2]) == pytest.approx(100.0) and float(gpt[5]) == pytest.approx(100.0, abs=1e-5)
     (tmp_path / "generate" / "predictions.jsonl").write_text('{"id": "x", "reference": "r"}\n', encoding="utf-8")
     from soulchat.evaluate.stage import read_predictions
 
