@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from soulchat.io import JsonlAppender, write_json, write_jsonl
+from soulchat.io import dumps, write_json, write_jsonl
 from soulchat.llm.client import Request, Result
 from soulchat.llm.limits import SpendLimitReached
 from soulchat.registry import build
@@ -64,26 +64,28 @@ class Writer:
         self.dialogues = 0
         for name in self.FILES:
             (out / f"{name}.tmp").unlink(missing_ok=True)
-        self.files = {name: JsonlAppender(out / f"{name}.tmp") for name in self.FILES}
+        # buffered, not flushed per line: the store is what must survive a kill; these files are
+        # rewritten from it by the next run
+        self.files = {name: open(out / f"{name}.tmp", "w", encoding="utf-8") for name in self.FILES}
         for rec in unreadable:
             self.reject(rec)
 
     def reject(self, rec: dict) -> None:
         self.reasons[rec["reason"]] += 1
-        self.files["invalid.jsonl"].write(rec)
+        self.files["invalid.jsonl"].write(dumps(rec) + "\n")
 
     def __call__(self, req: Request, res: Result) -> None:
         prompt = self.prompt
-        self.files["results.jsonl"].write({
+        self.files["results.jsonl"].write(dumps({
             "id": res.id, "status": res.status, "prompt": prompt.name, "template_hash": prompt.template_hash,
             "rendered_prompt": req.messages[0]["content"], "model": res.model, "params": res.params,
             "key": res.key, "attempts": res.attempts, "from_store": res.from_store,
-            "from_network": res.from_network, "errors": res.errors, "text": res.text})
+            "from_network": res.from_network, "errors": res.errors, "text": res.text}) + "\n")
         if res.status == "ok":
             self.dialogues += 1
-            self.files["dialogues.jsonl"].write(dialogue(self.by_id[res.id], res.value, self.source, {
+            self.files["dialogues.jsonl"].write(dumps(dialogue(self.by_id[res.id], res.value, self.source, {
                 "prompt": prompt.name, "template_hash": prompt.template_hash, "model": res.model,
-                "attempt": res.attempts, "key": res.key}))
+                "attempt": res.attempts, "key": res.key})) + "\n")
         else:
             reason = res.errors[-1].split(":", 1)[0] if res.errors else res.status
             self.reject({"id": res.id, "status": res.status, "reason": reason, "errors": res.errors,
