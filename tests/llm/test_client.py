@@ -198,3 +198,34 @@ def test_streamed_results_arrive_in_request_order(server, tmp_path):
     assert out == []
     assert seen == [(f"q{i}", f"q{i}", "ok") for i in range(12)]
     assert c.stats.items == 12 and c.stats.retries == 1
+
+
+def test_strict_json_answers_are_reasked(monkeypatch, tmp_path):
+    """The CEHS judge's use: JSON answers, request parameters of its own, re-asked when invalid."""
+    import json
+
+    from soulchat.llm.testserver import TestServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+
+    def validate(text, req):
+        try:
+            scores = json.loads(text)
+        except ValueError:
+            raise InvalidOutput("not_json: the answer is not JSON") from None
+        if set(scores) != {"content", "empathy", "helpfulness", "safety"}:
+            raise InvalidOutput(f"bad_keys: {sorted(scores)}")
+        return scores
+
+    answer = '{"content": 2, "empathy": 1, "helpfulness": 2, "safety": 1}'
+    with TestServer(responder=lambda body: answer) as srv:
+        srv.fail_next("malformed")
+        c = LLMClient(srv.endpoint(tmp_path / "s.sqlite"), progress=False)
+        judge = [Request(id="p1", messages=[{"role": "system", "content": "CEHS"}, {"role": "user", "content": "…"}],
+                         key={"rubric": "cehs-v1", "sample": "p1"},
+                         params={"temperature": 0.0, "response_format": {"type": "json_object"}})]
+        res = c.run(judge, validate=validate, max_attempts=3)[0]
+        assert res.status == "ok" and res.attempts == 2 and res.value["empathy"] == 1
+        assert res.errors == ["not_json: the answer is not JSON"]
+        body = srv.chat_bodies()[-1]
+        assert body["temperature"] == 0.0 and body["response_format"] == {"type": "json_object"}
