@@ -5,8 +5,9 @@
     soulchat compare ablation_prompt           # an MLflow experiment: its latest sweep, else all runs
     soulchat compare ablation_prompt --all paths.outputs=/data/out   # every run; another store
 
-Rows are runs; columns are the swept values and the evaluation metrics, the paper's Table 1 first
-(BLEU-1..4, ROUGE-1/2/L, then the CEHS scores). The files go to ``--out`` (default
+Rows are runs (named by their swept values); columns are the evaluation metrics in the paper's
+Table 1 layout (B-1..B-4, R-1/2/L, then the CEHS scores), rendered by the evaluate stage's
+:func:`soulchat.evaluate.report.build_table`. The files go to ``--out`` (default
 ``<paths.outputs>/compare/<name>/``) and, when the runs are one sweep's children, to the sweep's
 parent run as ``compare/``. The end of every sweep builds this table automatically.
 Exit status 2: nothing matched (the message says what was looked for).
@@ -15,20 +16,12 @@ Exit status 2: nothing matched (the message says what was looked for).
 from __future__ import annotations
 
 import argparse
-import csv
-import logging
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-log = logging.getLogger(__name__)
-
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-#: Table 1's columns, in order (metric names end with these, e.g. ``evaluate/bleu-1``)
-TABLE1 = ("bleu-1", "bleu-2", "bleu-3", "bleu-4", "rouge-1", "rouge-2", "rouge-l",
-          "content", "empathy", "helpfulness", "safety")
 
 
 class NothingToCompare(LookupError):
@@ -84,68 +77,27 @@ def select_runs(client: Any, targets: Sequence[str], all_runs: bool = False) -> 
     return sel
 
 
-def metric_columns(runs: Sequence[Any]) -> list[str]:
-    """The evaluation metrics of the runs, Table 1's first in the paper's order, then the rest sorted
-    (every metric when no run has evaluation metrics, e.g. a sweep of the rewrite stage only)."""
-    names = sorted({k for r in runs for k in r.data.metrics})
-    evaluated = [n for n in names if n.startswith("evaluate/")] or names
-    first = [n for col in TABLE1 for n in evaluated if n.split("/")[-1].lower() == col]
-    return first + [n for n in evaluated if n not in first]
+def table_rows(runs: Sequence[Any]) -> list[dict[str, Any]]:
+    """One row per run for :func:`soulchat.evaluate.report.build_table`.
 
-
-def rows_of(runs: Sequence[Any], metrics: Sequence[str]) -> tuple[list[str], list[list[Any]]]:
-    """The table: header and one row per run (run name, swept values, status, metric values)."""
-    swept = sorted({k for r in runs for k in r.data.tags if k.startswith("sweep.") and k != "sweep.job_num"})
-    header = ["run", *[k[len("sweep."):] for k in swept], "status", *metrics]
+    The model is the run's name (its swept values, in a sweep), marked when the run did not finish;
+    the metrics are its evaluation metrics without the ``evaluate/`` prefix (Table 1's keys), or,
+    when no run was evaluated (e.g. a sweep of the rewrite stage only), every metric by full name.
+    """
+    evaluated = any(k.startswith("evaluate/") for r in runs for k in r.data.metrics)
     rows = []
     for r in runs:
-        rows.append([r.info.run_name or r.info.run_id[:8], *[r.data.tags.get(k, "") for k in swept],
-                     r.info.status, *[r.data.metrics.get(m, math.nan) for m in metrics]])
-    return header, rows
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return "" if math.isnan(v) else f"{v:.4f}"
-    return str(v).replace("|", "\\|")
-
-
-def write_markdown(path: Path, header: list[str], rows: list[list[Any]], title: str) -> str:
-    lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
-    text = "\n".join(lines) + "\n"
-    path.write_text(text, encoding="utf-8")
-    return text
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows([[("" if isinstance(v, float) and math.isnan(v) else v) for v in row] for row in rows])
-
-
-def write_png(path: Path, runs: Sequence[Any], metrics: Sequence[str], title: str) -> None:
-    """Grouped bars: one group per metric, one bar per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    shown = [m for m in metrics if any(m in r.data.metrics for r in runs)][:16]
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(shown) + 2), 4.5))
-    width = 0.8 / max(1, len(runs))
-    x = np.arange(len(shown))
-    for i, r in enumerate(runs):
-        vals = [r.data.metrics.get(m, np.nan) for m in shown]
-        ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=r.info.run_name or r.info.run_id[:8])
-    ax.set_xticks(x, [m.split("/")[-1] for m in shown], rotation=30, ha="right")
-    ax.set_title(title)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        name = r.info.run_name or r.info.run_id[:8]
+        test_set = r.data.params.get("generate.test_name")
+        row: dict[str, Any] = {"test_set": test_set if test_set not in (None, "None") else "test",
+                               "model": name if r.info.status == "FINISHED" else f"{name} ({r.info.status})"}
+        for key, value in r.data.metrics.items():
+            if not evaluated:
+                row[key] = value
+            elif key.startswith("evaluate/"):
+                row[key[len("evaluate/"):]] = value
+        rows.append(row)
+    return rows
 
 
 def compare_runs(client: Any, targets: Sequence[str], out_dir: Path, log_to: Any = None,
@@ -162,21 +114,18 @@ def compare_runs(client: Any, targets: Sequence[str], out_dir: Path, log_to: Any
     Raises:
         NothingToCompare: see :func:`select_runs`.
     """
+    from soulchat.evaluate.report import build_table
+
     sel = select_runs(client, targets, all_runs)
-    metrics = metric_columns(sel.runs)
-    header, rows = rows_of(sel.runs, metrics)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    title = f"soulchat compare: {sel.name}"
-    markdown = write_markdown(out_dir / "compare.md", header, rows, title)
-    write_csv(out_dir / "compare.csv", header, rows)
-    if metrics:
-        write_png(out_dir / "compare.png", sel.runs, metrics, title)
+    table = build_table(table_rows(sel.runs), out_dir, "compare", title=f"soulchat compare: {sel.name}")
+    markdown = table.markdown
+    files = [out_dir / f"compare.{ext}" for ext in ("md", "csv", "png")]
     if log_to is None and sel.parent is not None:
-        for f in sorted(out_dir.glob("compare.*")):
+        for f in files:
             client.log_artifact(sel.parent.info.run_id, str(f), "compare")
     elif log_to is not None:
-        for f in sorted(out_dir.glob("compare.*")):
+        for f in files:
             log_to.log_artifact(f, "compare")
     return out_dir, markdown
 

@@ -84,8 +84,8 @@ def test_compare_reproduces_the_children_metrics(sweep, monkeypatch, capsys):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and (out / "cmp" / "compare.png").stat().st_size > 1000
     for child in children:
-        row = next(r for r in rows if r["run"] == child.info.run_name)
-        assert row["rewrite.limit"] == child.data.tags["sweep.rewrite.limit"]
+        row = next(r for r in rows if r["model"] == child.info.run_name)  # "job0 rewrite.limit=2"
+        assert child.info.run_name.endswith(f"rewrite.limit={child.data.tags['sweep.rewrite.limit']}")
         for name, value in child.data.metrics.items():
             assert math.isclose(float(row[name]), value, rel_tol=1e-9, abs_tol=1e-12), name
     # by experiment name: its latest sweep
