@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+
+from omegaconf import OmegaConf
 from typing import Any, Iterator, Sequence
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class HFGenerator:
         batch_size: rows per ``generate`` call.
         seed: base seed; batch ``b`` is sampled with ``seed + b``.
         device, dtype, sort_by_length: see :class:`soulchat.generate.components.HFGeneratorConfig`.
+        trust_remote_code: for families that ship their modelling code (``model.trust_remote_code``).
 
     Raises:
         FileNotFoundError: ``model_dir`` has no model (the train stage did not finish).
@@ -63,7 +66,8 @@ class HFGenerator:
 
     def __init__(self, model_dir: str | Path, max_input_tokens: int | None, max_new_tokens: int,
                  top_p: float, temperature: float, batch_size: int, seed: int, device: str = "auto",
-                 dtype: str = "auto", sort_by_length: bool = True, top_k: int = 50):
+                 dtype: str = "auto", sort_by_length: bool = True, top_k: int = 50,
+                 trust_remote_code: bool = False):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         model_dir = Path(model_dir)
@@ -72,8 +76,9 @@ class HFGenerator:
                                     "run the train stage first, or point generate at a finished one")
         self.model_dir = model_dir
         self.device = pick_device(device)
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=pick_dtype(dtype, self.device))
+        remote = {"trust_remote_code": bool(trust_remote_code), "local_files_only": True}
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, **remote)
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=pick_dtype(dtype, self.device), **remote)
         self.model.to(self.device).eval()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         self.max_input_tokens = max_input_tokens
@@ -131,4 +136,5 @@ def build(cfg: Any, root: Any, model_dir: Path | None) -> HFGenerator:
         raise ValueError("generator=hf needs the train stage's model (generator.uses_trained_model=true)")
     g = root.generate
     return HFGenerator(model_dir, root.corpus.max_input_tokens, g.max_new_tokens, g.top_p, g.temperature,
-                       g.batch_size, root.seed, cfg.device, cfg.dtype, cfg.sort_by_length, g.top_k)
+                       g.batch_size, root.seed, cfg.device, cfg.dtype, cfg.sort_by_length, g.top_k,
+                       bool(OmegaConf.select(root, "model.trust_remote_code", default=False)))
