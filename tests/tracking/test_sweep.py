@@ -1,5 +1,6 @@
-"""A real multirun: one parent MLflow run, one nested child per job, the swept values as params and
-tags, no planted secret anywhere, a failed job FAILED while the sweep goes on, joblib processes."""
+"""Real multiruns: one parent MLflow run, one nested child per job, the swept values as params and
+tags, no planted secret anywhere, a failed job FAILED while the sweep goes on (joblib processes),
+Optuna trials as children, and ``soulchat compare`` reproducing the children's metrics."""
 
 from __future__ import annotations
 
@@ -7,18 +8,19 @@ import csv
 import math
 
 import pytest
-from tracking_support import (DEMO_QA, ENV_SET_TOKEN, FAST, SECRETS, URL_PASSWORD, client_for, files_containing,
-                      run_soulchat, runs_of)
+from tracking_support import (DEMO_QA, ENV_SET_TOKEN, FAST, SECRETS, TINY, URL_PASSWORD, client_for,
+                              files_containing, run_soulchat, runs_of)
 
 from soulchat.tracking.redact import MASK
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    """Two jobs (rewrite.limit=2,3) with secrets planted in the environment, a config value and a
-    Hydra override; returns (outputs, completed process)."""
+    """The whole tiny pipeline, two jobs (generate.top_p=0.5,0.9: the second reuses rewrite, corpus
+    and train from the cache), with secrets planted in the environment, a config value and a Hydra
+    override; returns (outputs, completed process)."""
     out = tmp_path_factory.mktemp("sweep") / "outputs"
-    res = run_soulchat(["-m", *FAST, "rewrite.limit=2,3", "tracking.experiment=trk_sweep",
+    res = run_soulchat(["-m", *TINY, "generate.top_p=0.5,0.9", "tracking.experiment=trk_sweep",
                         f"endpoint.base_url=http://user:{URL_PASSWORD}@127.0.0.1:9/v1",
                         f"+hydra.job.env_set.MY_SERVICE_TOKEN={ENV_SET_TOKEN}"], out, env=SECRETS)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
@@ -31,29 +33,33 @@ def test_one_parent_and_a_nested_child_per_job(sweep):
     assert len(parents) == 1 and len(children) == 2
     parent = parents[0]
     assert parent.info.status == "FINISHED"
-    assert parent.data.tags["sweep.keys"] == "rewrite.limit"
+    assert parent.data.tags["sweep.keys"] == "generate.top_p"
     assert parent.data.tags["sweep.jobs"] == "2" and parent.data.tags["sweep.failed"] == "0"
-    by_limit = {}
+    by_top_p = {}
     for child in children:
-        tags, params = child.data.tags, child.data.params
+        tags, params, metrics = child.data.tags, child.data.params, child.data.metrics
         assert child.info.status == "FINISHED"
         assert tags["mlflow.parentRunId"] == parent.info.run_id
         assert tags["soulchat.role"] == "job" and tags["experiment"] == "default" and tags["scale"] == "tiny"
         assert tags["choice.prompt"] == "soulchat" and tags["choice.model"] == "tiny"
         assert len(tags["git_commit"]) == 40 and tags["git_dirty"] in ("true", "false")
-        assert params["rewrite.limit"] == tags["sweep.rewrite.limit"]  # the swept value: param and tag
-        assert params["prompt.name"] == "soulchat" and "train.lr" in params
+        assert params["generate.top_p"] == tags["sweep.generate.top_p"]  # the swept value: param and tag
+        assert params["prompt.name"] == "soulchat" and params["train.max_steps"] == "4"
         assert "prompt.template_sha" in params and "prompt.template" not in params  # long text hashed
         assert not any(k.startswith(("paths.", "tracking.")) for k in params)
         assert 20 < len(params) < 200 and "force" not in params and "endpoint.rpm" not in params
-        by_limit[int(params["rewrite.limit"])] = child
-    assert sorted(by_limit) == [2, 3]
-    for limit, child in by_limit.items():
-        assert child.data.metrics["rewrite/dialogues"] == limit
+        assert {"rewrite/dialogues", "corpus/samples_test", "evaluate/bleu-1", "evaluate/rouge-l"} <= set(metrics)
+        assert any(k.startswith("train/") for k in metrics)
+        by_top_p[float(params["generate.top_p"])] = child
+    assert sorted(by_top_p) == [0.5, 0.9]
+    first, second = by_top_p[0.5], by_top_p[0.9]
+    assert first.data.tags["stage.train"] == "ran" and second.data.tags["stage.train"] == "cached"
+    assert first.data.params["key.train"] == second.data.params["key.train"]
+    assert first.data.params["key.generate"] != second.data.params["key.generate"]
     client = client_for(out)
-    arts = {a.path for a in client.list_artifacts(children[0].info.run_id, "config")}
-    assert arts == {"config/resolved.yaml"}
-    assert {a.path for a in client.list_artifacts(parent.info.run_id, "compare")} >= {
+    assert {a.path for a in client.list_artifacts(first.info.run_id, "config")} == {"config/resolved.yaml"}
+    assert "evaluate/report.md" in {a.path for a in client.list_artifacts(first.info.run_id, "evaluate")}
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "compare")} == {
         "compare/compare.md", "compare/compare.csv", "compare/compare.png"}
 
 
@@ -79,14 +85,17 @@ def test_compare_reproduces_the_children_metrics(sweep, monkeypatch, capsys):
     parents, children = runs_of(out, "trk_sweep")
     monkeypatch.setenv("SOULCHAT_OUTPUTS", str(out))
     assert compare.main([parents[0].info.run_id, "--out", str(out / "cmp")]) == 0
-    assert "rewrite/dialogues" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| B-1 | B-2 | B-3 | B-4 | R-1 | R-2 | R-L |" in printed  # Table 1's layout
     with open(out / "cmp" / "compare.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and (out / "cmp" / "compare.png").stat().st_size > 1000
     for child in children:
-        row = next(r for r in rows if r["model"] == child.info.run_name)  # "job0 rewrite.limit=2"
-        assert child.info.run_name.endswith(f"rewrite.limit={child.data.tags['sweep.rewrite.limit']}")
-        for name, value in child.data.metrics.items():
+        row = next(r for r in rows if r["model"] == child.info.run_name)  # "job0 generate.top_p=0.5"
+        assert child.info.run_name.endswith(f"generate.top_p={child.data.tags['sweep.generate.top_p']}")
+        evaluated = {k[len("evaluate/"):]: v for k, v in child.data.metrics.items() if k.startswith("evaluate/")}
+        assert {"bleu-1", "bleu-4", "rouge-1", "rouge-2", "rouge-l"} <= set(evaluated)
+        for name, value in evaluated.items():
             assert math.isclose(float(row[name]), value, rel_tol=1e-9, abs_tol=1e-12), name
     # by experiment name: its latest sweep
     assert compare.main(["trk_sweep", "--out", str(out / "cmp2")]) == 0
