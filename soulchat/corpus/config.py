@@ -30,7 +30,7 @@ class StatsConfig:
 
     charts: bool = True
     top_words: int = 40  # rows of the counsellor word-frequency table
-    wordfreq_utterances: int = 3000  # counsellor utterances segmented with jieba (evenly sampled; 0 = all)
+    wordfreq_utterances: int = 1000  # counsellor utterances segmented with jieba (evenly sampled; 0 = all)
 
 
 @dataclass

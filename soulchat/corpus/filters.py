@@ -198,7 +198,10 @@ class DedupFilter(Filter):
 
     The MinHash is one-permutation hashing: every character shingle is hashed once, the hash space is
     cut into ``num_perm`` bins by the top bits, and a bin's minimum is one signature entry (the
-    minimum of a sorted array found with one ``searchsorted``), so a dialogue costs one sort.
+    minimum of a sorted array found with one ``searchsorted``), so a dialogue costs one sort; long
+    texts keep only the shingles whose hash is 0 mod 4 (the same ones in every text). Dialogues that
+    share an LSH band and whose estimate is close are then compared exactly (Jaccard of the shingle
+    sets), so the estimate's noise neither drops distinct dialogues nor keeps duplicates.
     """
 
     EMPTY = np.iinfo(np.uint64).max
@@ -211,7 +214,7 @@ class DedupFilter(Filter):
             raise ValueError(f"corpus.filters.{cfg.name}: num_perm must be a power of two divisible by bands")
         self.exact: dict[bytes, str] = {}
         self.buckets: dict[tuple[int, bytes], int] = {}
-        self.kept: list[tuple[str, np.ndarray]] = []
+        self.kept: list[tuple[str, np.ndarray, str]] = []
         bits = int(cfg.num_perm).bit_length() - 1
         self.starts = (np.arange(cfg.num_perm, dtype=np.uint64) << np.uint64(64 - bits)) if bits else np.zeros(1, np.uint64)
         self.ends = np.append(self.starts[1:], np.uint64(self.EMPTY))
@@ -234,6 +237,13 @@ class DedupFilter(Filter):
         sig[sig >= self.ends] = self.EMPTY  # that bin holds no shingle
         return sig
 
+    def jaccard(self, a: str, b: str) -> float:
+        """Exact Jaccard similarity of two texts' shingle sets (for LSH candidates only)."""
+        k, n = self.shingle, self.max_chars
+        sa = {a[i: i + k] for i in range(max(1, min(len(a), n) - k + 1))}
+        sb = {b[i: i + k] for i in range(max(1, min(len(b), n) - k + 1))}
+        return len(sa & sb) / len(sa | sb)
+
     def apply(self, d: dict) -> dict:
         text = "\n".join(m["content"] for m in d["messages"])
         key = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
@@ -251,15 +261,17 @@ class DedupFilter(Filter):
                 j = self.buckets.get((b, raw[b * width:(b + 1) * width]))
                 if j is not None and j not in seen:
                     seen.add(j)
-                    other = self.kept[j][1]
+                    other_id, other, other_text = self.kept[j]
                     used = (other != self.EMPTY) | (sig != self.EMPTY)  # bins empty in both say nothing
-                    sim = float(np.mean(other[used] == sig[used])) if used.any() else 1.0
-                    if sim >= self.threshold:
-                        self.counts["near"] += 1
-                        raise Reject(f"near duplicate of {self.kept[j][0]} (similarity {sim:.2f})")
+                    est = float(np.mean(other[used] == sig[used])) if used.any() else 1.0
+                    if est >= self.threshold - 0.2:  # the estimate is noisy: check the candidate exactly
+                        sim = self.jaccard(text, other_text)
+                        if sim >= self.threshold:
+                            self.counts["near"] += 1
+                            raise Reject(f"near duplicate of {other_id} (similarity {sim:.2f})")
             for b in range(self.cfg.bands):
                 self.buckets.setdefault((b, raw[b * width:(b + 1) * width]), len(self.kept))
-            self.kept.append((d["id"], sig))
+            self.kept.append((d["id"], sig, text))
         return d
 
 

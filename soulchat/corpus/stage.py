@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
+from contextlib import contextmanager
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,16 @@ from soulchat.model.tokenizer import get_tokenizer
 from soulchat.registry import registry
 
 log = logging.getLogger(__name__)
+
+
+class Timings(dict):
+    """``with timings("phase"):`` records wall seconds and this thread's CPU seconds (stats.json)."""
+
+    @contextmanager
+    def __call__(self, phase: str):
+        w, c = time.perf_counter(), time.thread_time()
+        yield
+        self[phase] = {"wall": round(time.perf_counter() - w, 3), "main_cpu": round(time.thread_time() - c, 3)}
 
 
 def resolve_source(cfg: Any, inputs: dict[str, Path]) -> Path:
@@ -121,8 +133,9 @@ def run(ctx: Any) -> dict[str, float]:
     topic = registry().build("topic", OmegaConf.to_object(ctx.cfg.topic))
     tokenizer = get_tokenizer(ctx.cfg.model, ctx.cfg.paths.cache)
 
+    timings = Timings()
     tokens = BackgroundTokenizer(tokenizer)  # tokenises kept dialogues while the next are read
-    with JsonlAppender(out / "rejects.jsonl.tmp") as rejects:
+    with timings("read_clean"), JsonlAppender(out / "rejects.jsonl.tmp") as rejects:
         dialogues, read_info = read_and_clean(readers[fmt], source, chain, topic, cfg.on_error, rejects, tokens.add)
     (out / "rejects.jsonl.tmp").replace(out / "rejects.jsonl")
     if not dialogues:
@@ -130,11 +143,14 @@ def run(ctx: Any) -> dict[str, float]:
 
     replies = [sum(m["role"] == "assistant" for m in d["messages"]) for d in dialogues]
     splits = assign_splits([d["id"] for d in dialogues], replies, cfg.val_size, cfg.test_size, cfg.split_seed)
-    write_jsonl(out / "dialogues.jsonl", ({**d, "split": s} for d, s in zip(dialogues, splits)))
-    described = {"dialogues": dialogue_stats(dialogues),
-                 "words": word_frequencies(dialogues, cfg.stats.wordfreq_utterances, cfg.stats.top_words)}
-    result = expand(dialogues, splits, tokenizer, cfg, out, contents=tokens.contents())
-    write_jsonl(out / "test.jsonl", result.test)
+    with timings("write_dialogues"):
+        write_jsonl(out / "dialogues.jsonl", ({**d, "split": s} for d, s in zip(dialogues, splits)))
+    with timings("describe"):  # while the background thread tokenises
+        described = {"dialogues": dialogue_stats(dialogues),
+                     "words": word_frequencies(dialogues, cfg.stats.wordfreq_utterances, cfg.stats.top_words)}
+    with timings("expand"):
+        result = expand(dialogues, splits, tokenizer, cfg, out, contents=tokens.contents())
+        write_jsonl(out / "test.jsonl", result.test)
     for name in cfg.export:
         reader = readers.get(name)
         if reader is None or not hasattr(reader, "export"):
@@ -144,8 +160,10 @@ def run(ctx: Any) -> dict[str, float]:
                         (reader.export(d) for d, sp in zip(dialogues, splits) if sp == s))
 
     stats = corpus_stats(cfg, source, fmt, chain, read_info, dialogues, splits, result, described)
+    with timings("report"):
+        files = write_report(out, stats, topic.names if hasattr(topic, "names") else {}, cfg.stats.charts)
+    stats["timings"] = timings
     write_json(out / "stats.json", stats)
-    files = write_report(out, stats, topic.names if hasattr(topic, "names") else {}, cfg.stats.charts)
     report_dir = Path(ctx.run_dir) / "corpus"
     report_dir.mkdir(parents=True, exist_ok=True)
     for f in files + [out / "stats.json"]:

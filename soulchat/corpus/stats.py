@@ -53,6 +53,8 @@ def dialogue_stats(dialogues: Sequence[dict]) -> dict[str, Any]:
 
 def word_frequencies(dialogues: Sequence[dict], max_utterances: int, top: int) -> list[tuple[str, int]]:
     """Most frequent words (2+ characters, CJK, not stop words) in counsellor utterances (jieba)."""
+    if top <= 0:
+        return []
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
