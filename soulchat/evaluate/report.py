@@ -107,6 +107,9 @@ def write_png(path: Path, rows: Sequence[dict], title: str) -> None:
     panels = [(p, ks) for p, ks in (("Automatic (0-100)", AUTOMATIC), ("CEHS (0-2; Saf. 0-1)", MANUAL),
                                     ("Empathy lexicon (% of replies)", LEXICON))
               if any(_num(r.get(k)) is not None for r in rows for k in ks)]
+    if not panels:  # none of Table 1's columns (e.g. runs that were not evaluated): plot what there is
+        others = sorted({k for r in rows for k in r if k not in ("test_set", "model") and _num(r.get(k)) is not None})
+        panels = [("Metrics", tuple(others[:12]))] if others else []
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)) + 1, 4), squeeze=False)
     for ax, (label, ks) in zip(axes[0], panels):
         width = 0.8 / max(1, len(rows))
@@ -114,9 +117,10 @@ def write_png(path: Path, rows: Sequence[dict], title: str) -> None:
             vals = [_num(r.get(k)) or 0.0 for k in ks]
             ax.bar([x + i * width for x in range(len(ks))], vals, width, label=f"{r.get('test_set')} / {r.get('model')}")
         ax.set_xticks([x + width * (len(rows) - 1) / 2 for x in range(len(ks))])
-        ax.set_xticklabels([COLUMNS[k] for k in ks], rotation=45, ha="right")
+        ax.set_xticklabels([COLUMNS.get(k, k) for k in ks], rotation=45, ha="right")
         ax.set_title(label)
-    axes[0][0].legend(fontsize="small")
+    if panels:
+        axes[0][0].legend(fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
