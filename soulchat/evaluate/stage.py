@@ -92,53 +92,62 @@ def human_rating(cfg: Any, preds: list[dict], out: Path) -> dict[str, Any]:
 
 
 def label(preds: list[dict]) -> tuple[str, str]:
+    """(test set, model) of a predictions file, as the generate stage recorded them."""
     return str(preds[0].get("test_set", "test")), str(preds[0].get("model", "model"))
 
 
-def run(ctx: Any) -> dict[str, float]:
+def score_file(cfg: Any, preds: list[dict], out: Path, judge_name: str) -> tuple[dict, dict]:
+    """One report row (automatic metrics + CEHS means) and the judge's summary for one file."""
+    row = automatic_metrics(cfg, preds)
+    judge = run_judge(cfg, preds, out, judge_name)
+    row.update(judge["means"])
+    return {"test_set": label(preds)[0], "model": label(preds)[1], **row}, judge
+
+
+def write_report(ctx: Any, rows: list[dict], notes: list[str], title: str) -> str:
+    """report.md/.csv/.png into the stage folder and the run folder, logged to MLflow."""
     from soulchat.evaluate.report import build_table
 
+    out, run_dir = Path(ctx.out), Path(ctx.run_dir)
+    table = build_table(rows, out, "report", title=title)
+    with open(out / "report.md", "a", encoding="utf-8") as fh:
+        fh.writelines(f"\n{note}\n" for note in notes)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for f in ("report.md", "report.csv", "report.png"):
+        shutil.copy2(out / f, run_dir / f)
+    if ctx.tracker is not None:
+        for f in ("report.md", "report.csv", "report.png", "metrics.json", "judge.json"):
+            ctx.tracker.log_artifact(out / f, "evaluate")
+    return table.markdown
+
+
+def run(ctx: Any) -> dict[str, float]:
     cfg, out = ctx.cfg, Path(ctx.out)
     preds = read_predictions(Path(ctx.inputs["generate"]) / "predictions.jsonl")
     extras = [read_predictions(Path(p)) for p in cfg.evaluate.extra_predictions]
     if not preds or not all(extras):
         raise ValueError("evaluate: a predictions file is empty")
-    metrics = automatic_metrics(cfg, preds)
-    judge = run_judge(cfg, preds, out)
-    metrics.update(judge["means"])
-    rows = [{"test_set": label(preds)[0], "model": label(preds)[1], **metrics}]
-    notes = [] if judge["status"] == "rated" else [f"{label(preds)[1]}: CEHS judge {judge['status']}: {judge['reason']}"]
-    for i, other in enumerate(extras, 1):
-        row = automatic_metrics(cfg, other)
-        j = run_judge(cfg, other, out, f"judge_extra_{i}")
-        row.update(j["means"])
-        rows.append({"test_set": label(other)[0], "model": label(other)[1], **row})
-        if j["status"] != "rated":
-            notes.append(f"{label(other)[1]}: CEHS judge {j['status']}: {j['reason']}")
-    human = human_rating(cfg, [p for group in (preds, *extras) for p in group], out)
-    for model, means in human.get("summary", {}).get("means", {}).items():
-        rows.append({"test_set": label(preds)[0], "model": f"{model} (human)", **means})
-    for dim, k in human.get("summary", {}).get("kappa", {}).items():
-        metrics[f"human_kappa_{dim}"] = k
-    metrics["samples"] = float(len(preds))
-    metrics["judge_rated"] = float(judge["rated"])
 
-    table = build_table(rows, out, "report", title=f"Evaluation ({cfg.metric_set.name} metrics, {len(preds)} samples)")
-    with open(out / "report.md", "a", encoding="utf-8") as fh:
-        for note in notes:
-            fh.write(f"\n{note}\n")
-        if human.get("summary"):
-            kappa = ", ".join(f"{d} {k:.3f}" for d, k in human["summary"]["kappa"].items())
-            fh.write(f"\nHuman rating: {len(human['summary']['raters'])} raters, Fleiss' kappa: {kappa}\n")
+    row, judge = score_file(cfg, preds, out, "judge")
+    rows, judges = [row], [judge]
+    for i, other in enumerate(extras, 1):
+        r, j = score_file(cfg, other, out, f"judge_extra_{i}")
+        rows.append(r)
+        judges.append(j)
+    notes = [f"{r['model']}: CEHS judge {j['status']}: {j['reason']}"
+             for r, j in zip(rows, judges) if j["status"] != "rated"]
+
+    human = human_rating(cfg, [p for group in (preds, *extras) for p in group], out)
+    summary = human.get("summary", {})
+    rows += [{"test_set": row["test_set"], "model": f"{m} (human)", **means} for m, means in summary.get("means", {}).items()]
+    if summary.get("kappa"):
+        notes.append(f"Human rating: {len(summary['raters'])} raters, Fleiss' kappa: "
+                     + ", ".join(f"{d} {k:.3f}" for d, k in summary["kappa"].items()))
+
+    metrics = {k: v for k, v in row.items() if k not in ("test_set", "model")}
+    metrics.update({f"human_kappa_{d}": k for d, k in summary.get("kappa", {}).items()})
+    metrics.update(samples=float(len(preds)), judge_rated=float(judge["rated"]))
     write_json(out / "metrics.json", {"metrics": metrics, "rows": rows, "judge": judge, "human": human})
-    run_dir = Path(ctx.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for f in ("report.md", "report.csv", "report.png"):
-        shutil.copy2(out / f, run_dir / f)
-        if ctx.tracker is not None:
-            ctx.tracker.log_artifact(out / f, "evaluate")
-    if ctx.tracker is not None:
-        for f in ("metrics.json", "judge.json"):
-            ctx.tracker.log_artifact(out / f, "evaluate")
-    log.info("evaluate:\n%s", table.markdown)
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    markdown = write_report(ctx, rows, notes, f"Evaluation ({cfg.metric_set.name} metrics, {len(preds)} samples)")
+    log.info("evaluate:\n%s", markdown)
+    return metrics
