@@ -49,3 +49,35 @@ SMALL = ["train.max_steps=6", "train.global_batch_size=8", "train.micro_batch_si
          "train.warmup_steps=2", "train.lr=3e-3", "train.val_every_n_steps=3",
          "train.checkpoint_every_n_steps=3", "model.hidden_size=64", "model.intermediate_size=128",
          "tracking.enabled=false"]
+
+
+@pytest.fixture(scope="session")
+def corpus_run(tmp_path_factory):
+    """The real rewrite + corpus stages on the bundled demo data, once per session.
+
+    Returns ``run(overrides) -> (cfg, plan)``: composes the config with a shared outputs folder
+    (so the corpus is cached) and runs every stage before ``train``.
+    """
+    from hydra import compose, initialize_config_dir
+
+    from soulchat import pipeline
+    from soulchat.config import CONF_DIR, setup
+
+    setup()
+    outputs = tmp_path_factory.mktemp("train_outputs")
+    (outputs / "run").mkdir()
+
+    def compose_cfg(overrides=()):
+        with initialize_config_dir(str(CONF_DIR), version_base=None):
+            return compose("config", overrides=[f"paths.outputs={outputs}", "tracking.enabled=false",
+                                                *overrides])
+
+    def run(overrides=()):
+        cfg = compose_cfg(overrides)
+        plan = pipeline.plan(cfg)
+        for name in ("rewrite", "corpus"):
+            pipeline.run_stage(name, cfg, plan, outputs / "run")
+        return cfg, plan
+
+    run.outputs = outputs
+    return run
