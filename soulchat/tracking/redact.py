@@ -55,14 +55,6 @@ MIN_SECRET_LEN = 8
 TEXT_SUFFIXES = {".yaml", ".yml", ".json", ".jsonl", ".txt", ".md", ".csv", ".log", ".tsv", ".html", ".cfg", ".ini"}
 MAX_SCAN_BYTES = 64 * 1024 * 1024
 
-_extra: set[str] = set()
-
-
-def add_secret(value: str | None) -> None:
-    """Register a value to redact everywhere from now on (e.g. a key read at run time)."""
-    if value and len(value) >= MIN_SECRET_LEN:
-        _extra.add(value)
-
 
 def env_secrets(environ: dict[str, str] | None = None) -> set[str]:
     """Values of environment variables whose names look secret (at least 8 characters)."""
@@ -89,7 +81,7 @@ def redact_text(text: str) -> str:
     """Return ``text`` with every secret (see the module docstring) replaced by :data:`MASK`."""
     if not text:
         return text
-    for value in sorted(env_secrets() | _extra, key=len, reverse=True):
+    for value in sorted(env_secrets(), key=len, reverse=True):
         if value in text:
             text = text.replace(value, MASK)
     for shape in SECRET_SHAPES:

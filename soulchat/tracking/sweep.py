@@ -71,6 +71,9 @@ class MlflowSweepCallback(Callback):
         self._old_env: str | None = None
 
     # --- every job (single run or sweep) -----------------------------------------------------
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        redact.install_log_redaction()
+
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         redact.install_log_redaction()
         hydra_dir = Path(config.hydra.runtime.output_dir) / str(config.hydra.output_subdir or ".hydra")
@@ -80,9 +83,6 @@ class MlflowSweepCallback(Callback):
         redact.redact_tree([t for t in targets if t.exists()])
 
     # --- a sweep -----------------------------------------------------------------------------
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        redact.install_log_redaction()
-
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         redact.install_log_redaction()
         if not config.tracking.enabled:
