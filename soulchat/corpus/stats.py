@@ -145,8 +145,8 @@ def write_report(out: Path, stats: dict[str, Any], topic_names: dict[str, str], 
         if font is None:
             log.warning("no CJK font found (pip install noto-cjk-sans-otc): charts use English / numbered labels")
         topics = list(stats["topics"].items())
-        _barh(out / "topics.png", [t if font else topic_names.get(t, t) for t, _ in topics], [n for _, n in topics],
-              "Counselling topics (dialogues)", font)
+        labels = [f"{t} {topic_names.get(t, t)}" if font else topic_names.get(t, t) for t, _ in topics]
+        _barh(out / "topics.png", labels, [n for _, n in topics], "Counselling topics (dialogues)", font)
         words = stats["words"][:30]
         _barh(out / "words.png", [w if font else f"#{i + 1}" for i, (w, _) in enumerate(words)],
               [n for _, n in words], "Counsellor words" + ("" if font else " (see report.md for the words)"), font)

@@ -50,6 +50,19 @@ def test_demo_corpus_end_to_end(run_corpus, tok):
     assert len(exported) == len(by_split["test"]) and {"instruction", "output", "history"} <= set(exported[0])
 
 
+def test_charts_fall_back_without_a_cjk_font(tmp_path, monkeypatch):
+    from soulchat.corpus import stats as st
+
+    monkeypatch.setattr(st, "cjk_font", lambda: None)
+    stats = {"read": {"source": "x", "format": "messages", "records": 2, "errors": 0},
+             "filters": [{"filter": "format", "seen": 2, "rejected": 0, "rejected_samples": 0, "details": {}}],
+             "dialogues": {"dialogues": 2}, "splits": {"train": {"dialogues": 2, "samples": 3, "tokens": 30}},
+             "topics": {"家庭": 1, "其他": 1}, "words": [["感受", 3], ["理解", 2]]}
+    files = st.write_report(tmp_path, stats, {"家庭": "Family", "其他": "Other"}, charts=True)
+    assert [f.name for f in files] == ["report.md", "topics.png", "words.png"] and all(f.stat().st_size for f in files)
+    assert "| 2 | 理解 | 2 |" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
 def test_budget_history_turns_and_dialogue_mode(run_corpus, tok):
     src = f"corpus.source={DEMO / 'dialogues_smile.jsonl'}"
     m_all, out_all = run_corpus([src, "corpus.max_input_tokens=4096"], name="all")
