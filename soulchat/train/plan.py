@@ -127,3 +127,25 @@ def dry_run_report(cfg: Any, lengths: Sequence[int] | None = None) -> tuple[str,
     if ds is not None:
         lines.append("DeepSpeed config:\n" + json.dumps(ds, indent=2))
     return "\n".join(lines), info
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m soulchat.train.plan [overrides]``: the dry run without a corpus or a model.
+
+    Composes the config exactly as ``python -m soulchat`` would (e.g. ``scale=paper
+    strategy=deepspeed_zero2``) and prints the plan and the DeepSpeed config; nothing is built.
+    """
+    import sys
+
+    from hydra import compose, initialize_config_dir
+
+    from soulchat.config import CONF_DIR, setup
+
+    setup()
+    with initialize_config_dir(str(CONF_DIR), version_base=None):
+        cfg = compose("config", overrides=list(sys.argv[1:] if argv is None else argv))
+    print(dry_run_report(cfg)[0])
+
+
+if __name__ == "__main__":
+    main()

@@ -102,3 +102,12 @@ def test_deepspeed_on_cpu_trains_like_the_default(corpus_run, strategy):
         assert (l1 or v1) == pytest.approx(l2 or v2, rel=1e-3)
     a, b = hf_weights(res.path), hf_weights(ref.path)
     assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)
+
+
+def test_dry_run_reports_without_training(corpus_run):
+    cfg, res = run_train(corpus_run, ["train.dry_run=true", "strategy=deepspeed_zero2"])
+    assert res.metrics["dry_run"] == 1.0
+    info = json.loads((res.path / "dry_run.json").read_text())
+    assert info["plan"]["mean_tokens_per_step"] > 0
+    assert info["deepspeed"]["zero_optimization"]["stage"] == 2
+    assert not (res.path / "hf").exists()
