@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
+from tqdm import tqdm
 
 from soulchat.io import InputError, read_jsonl, write_json, write_jsonl
 from soulchat.registry import build
@@ -52,7 +53,8 @@ def automatic_metrics(cfg: Any, preds: list[dict]) -> dict[str, float]:
     bs = int(cfg.evaluate.batch_size)
     for _, node in sets:
         metric = build("metric_set", node)
-        for i in range(0, len(preds), bs):
+        for i in tqdm(range(0, len(preds), bs), desc=f"evaluate: {node.name}", unit=" batches", disable=None,
+                      leave=False):
             metric.update(hyps[i:i + bs], refs[i:i + bs])
         for k, v in metric.compute().items():
             result.setdefault(k, float(v))
