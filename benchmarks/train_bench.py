@@ -1,0 +1,168 @@
+"""Training throughput: the paper's pad-to-2,048 recipe vs our per-sample and dialogue modes.
+
+On real SMILECHAT dialogues (``../shared/data/smilechat/dev.jsonl.gz``) and the tiny model, one run
+measures, for the same fixed set of dialogues (the same supervised targets, all counsellor replies):
+
+  (a) paper     sample mode, every sample padded to max_input + max_target = 1,536 + 512 tokens
+                (as ChatGLM-6B's p-tuning script pads), random batches;
+  (b) sample    sample mode, dynamic padding, length-grouped batches (ours, the default);
+  (c) dialogue  one sequence per dialogue, loss on every reply, dynamic padding, length-grouped.
+
+Each is trained with the train stage's own loop (soulchat.train.fit: Lightning, WarmupDecayLR,
+target-only loss) for one pass over its sequences; (a) runs ``--paper-batches`` batches and
+extrapolates its pass time (every batch has the same shape). Printed: real (non-pad) tokens/s,
+padding efficiency, tokens processed (padded) and wall time to cover the targets, with ratios
+against (a) and (b) measured in the same run.
+
+    python benchmarks/train_bench.py [--dialogues 48] [--paper-batches 6] [--micro-batch 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "smilechat" / "dev.jsonl.gz"
+ROLES = {"client": "user", "counselor": "assistant"}
+
+
+def load_dialogues(path: Path, n: int) -> list[dict]:
+    """The first ``n`` dialogues that alternate client/counsellor cleanly (a trailing client dropped)."""
+    from soulchat.io import read_jsonl
+
+    out = []
+    for _, rec in read_jsonl(path):
+        msgs = [{"role": ROLES.get(m["role"], m["role"]), "content": m["content"]} for m in rec["messages"]]
+        if msgs and msgs[-1]["role"] == "user":
+            msgs = msgs[:-1]
+        ok = len(msgs) >= 2 and all(m["role"] == ("user" if i % 2 == 0 else "assistant") for i, m in enumerate(msgs))
+        if ok:
+            out.append({"id": rec["id"], "messages": msgs})
+        if len(out) == n:
+            break
+    return out
+
+
+def build_sets(dialogues: list[dict], tokenizer, max_in: int, max_t: int, folder: Path) -> dict:
+    """Sample stores in both modes, written by the corpus stage's own expansion."""
+    from soulchat.corpus.expand import expand
+    from soulchat.corpus.samples import SampleSet
+
+    sets = {}
+    for mode in ("sample", "dialogue"):
+        cfg = SimpleNamespace(mode=mode, max_input_tokens=max_in, max_target_tokens=max_t, max_history_turns=None)
+        out = folder / mode
+        expand(dialogues, ["train"] * len(dialogues), tokenizer, cfg, out)
+        sets[mode] = SampleSet(out / "samples" / "train")
+    return sets
+
+
+def run(cfg, name: str, train, batches: int, pad_to, group: int, micro: int, workdir: Path) -> dict:
+    """Train ``batches`` micro-batches with the stage's loop; sum the per-step figures."""
+    from omegaconf import OmegaConf
+
+    from soulchat.train.fit import fit
+
+    c = OmegaConf.merge(cfg, {"train": {"max_steps": batches, "pad_to": pad_to, "length_group": group,
+                                        "micro_batch_size": micro, "global_batch_size": micro,
+                                        "warmup_steps": max(2, batches // 10),
+                                        "checkpoint_every_n_steps": 10**9, "val_every_n_steps": 10**9}})
+    class Empty:
+        lengths: list = []
+
+        def __len__(self):
+            return 0
+
+    history = fit(c, None, workdir / name, datasets=(train, Empty()))
+    rows = [r for r in history if "loss" in r][1:]  # the first step includes warm-up of the kernels
+    tokens, padded = sum(r["tokens"] for r in rows), sum(r["padded"] for r in rows)
+    seconds = sum(r["seconds"] for r in rows)
+    return {"name": name, "steps": len(rows), "tokens": tokens, "padded": padded, "seconds": seconds,
+            "targets": sum(r["targets"] for r in rows), "tokens_per_s": tokens / seconds,
+            "padded_per_s": padded / seconds, "padding_efficiency": tokens / padded,
+            "final_loss": rows[-1]["loss"]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dialogues", type=int, default=48)
+    p.add_argument("--paper-batches", type=int, default=6)
+    p.add_argument("--micro-batch", type=int, default=8)
+    p.add_argument("--max-input", type=int, default=1536)
+    p.add_argument("--max-target", type=int, default=512)
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = p.parse_args()
+    if not DATA.exists():
+        sys.exit(f"needs {DATA} (the shared SMILECHAT slice)")
+
+    import numpy as np
+    from hydra import compose, initialize_config_dir
+
+    from soulchat.config import CONF_DIR, setup
+    from soulchat.train.data import LengthGroupedBatches
+
+    setup()
+    work = Path(tempfile.mkdtemp(prefix="train_bench."))
+    with initialize_config_dir(str(CONF_DIR), version_base=None):
+        cfg = compose("config", overrides=[f"paths.outputs={REPO / 'outputs'}", "tracking.enabled=false",
+                                           f"corpus.max_input_tokens={args.max_input}",
+                                           f"corpus.max_target_tokens={args.max_target}"])
+    from soulchat.model.tokenizer import get_tokenizer
+
+    tok = get_tokenizer(cfg.model, cfg.paths.cache)
+    dialogues = load_dialogues(DATA, args.dialogues)
+    sets = build_sets(dialogues, tok, args.max_input, args.max_target, work)
+    s, d = sets["sample"], sets["dialogue"]
+    n_sample_batches = -(-len(s) // args.micro_batch)
+    n_dialogue_batches = -(-len(d) // args.micro_batch)
+    pad = args.max_input + args.max_target
+    targets = {m: int(sum((ds[i]["labels"][1:] != -100).sum() for i in range(len(ds)))) for m, ds in sets.items()}
+    print(f"{len(dialogues)} dialogues -> {len(s)} samples ({int(s.lengths.sum()):,} tokens, "
+          f"{targets['sample']:,} targets) | {len(d)} dialogue sequences ({int(np.sum(d.lengths)):,} tokens, "
+          f"{targets['dialogue']:,} targets); micro batch {args.micro_batch}; torch threads "
+          f"{__import__('torch').get_num_threads()}")
+
+    t0 = time.perf_counter()
+    res = {
+        "paper": run(cfg, "paper", s, args.paper_batches + 1, pad, 1, args.micro_batch, work),
+        "sample": run(cfg, "sample", s, n_sample_batches + 1, None, 64, args.micro_batch, work),
+        "dialogue": run(cfg, "dialogue", d, n_dialogue_batches + 1, None, 64, args.micro_batch, work),
+    }
+    # a full pass: (a) every sample at the padded length; (b)/(c) exactly one epoch each
+    res["paper"]["pass_padded"] = len(s) * pad
+    res["paper"]["pass_seconds"] = len(s) * pad / res["paper"]["padded_per_s"]
+    for name, ds, nb in (("sample", s, n_sample_batches), ("dialogue", d, n_dialogue_batches)):
+        sampler = LengthGroupedBatches(ds.lengths, args.micro_batch, int(cfg.seed), 0, nb, group=64)
+        padded = sum(len(b) * int(ds.lengths[b].max()) for b in sampler)
+        res[name]["pass_padded"] = padded
+        res[name]["pass_seconds"] = padded / res[name]["padded_per_s"]
+    print(f"(measured in {time.perf_counter() - t0:.0f}s; pass time = padded tokens of one pass / "
+          "measured padded tokens/s)\n")
+
+    a, b = res["paper"], res["sample"]
+    head = f"{'recipe':<10}{'real tok/s':>12}{'pad eff':>9}{'x(a) tok/s':>11}{'pass tokens':>14}{'pass s':>9}{'x(b) time':>10}"
+    print(head)
+    print("-" * len(head))
+    for r in res.values():
+        print(f"{r['name']:<10}{r['tokens_per_s']:>12,.0f}{r['padding_efficiency']:>9.1%}"
+              f"{r['tokens_per_s'] / a['tokens_per_s']:>11.2f}{r['pass_padded']:>14,}{r['pass_seconds']:>9.1f}"
+              f"{b['pass_seconds'] / r['pass_seconds']:>10.2f}")
+    c = res["dialogue"]
+    print(f"\n(b)/(a) real tokens/s: {b['tokens_per_s'] / a['tokens_per_s']:.2f}x (goal >= 4), "
+          f"padding efficiency (b) {b['padding_efficiency']:.1%} (goal >= 90%)")
+    print(f"(c) processes {b['pass_padded'] / c['pass_padded']:.2f}x fewer tokens than (b) and covers the "
+          f"same targets {b['pass_seconds'] / c['pass_seconds']:.2f}x faster (goal >= 3x)")
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()
