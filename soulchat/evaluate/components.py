@@ -24,6 +24,7 @@ class JudgeConfig(EndpointConfig):
     temperature: float = 0.0  # a judge should be as repeatable as the endpoint allows
     max_tokens: int = 256
     max_attempts: int = 3  # asked again (up to this many times) when the answer is not rubric JSON
+    json_mode: bool = True  # send response_format=json_object (false for servers that reject it)
     concurrency: int = 8
 
 

@@ -130,7 +130,7 @@ class CEHSJudge:
         prompt = PROMPT.format(context=context, reply=sample["prediction"])
         return Request(id=str(sample["id"]), messages=[{"role": "user", "content": prompt}],
                        key={"rubric": self.rubric_hash, "sample": stable_hash([context, sample["prediction"]], 32)},
-                       params={"response_format": {"type": "json_object"}})
+                       params={"response_format": {"type": "json_object"}} if self.cfg.json_mode else {})
 
     def rate(self, samples: Sequence[dict]) -> JudgeReport:
         """Rate every sample (store first); offline, only recorded answers are used."""
