@@ -77,6 +77,14 @@ def select_runs(client: Any, targets: Sequence[str], all_runs: bool = False) -> 
     return sel
 
 
+def test_set_name(params: dict[str, str]) -> str:
+    """The test set's name as the generate stage writes it: test_name, the test file's stem, or corpus."""
+    name, file = params.get("generate.test_name", "None"), params.get("generate.test_file", "None")
+    if name != "None":
+        return name
+    return Path(file).name.split(".")[0] if file != "None" else "corpus"
+
+
 def table_rows(runs: Sequence[Any]) -> list[dict[str, Any]]:
     """One row per run for :func:`soulchat.evaluate.report.build_table`.
 
@@ -88,8 +96,7 @@ def table_rows(runs: Sequence[Any]) -> list[dict[str, Any]]:
     rows = []
     for r in runs:
         name = r.info.run_name or r.info.run_id[:8]
-        test_set = r.data.params.get("generate.test_name")
-        row: dict[str, Any] = {"test_set": test_set if test_set not in (None, "None") else "test",
+        row: dict[str, Any] = {"test_set": test_set_name(r.data.params),
                                "model": name if r.info.status == "FINISHED" else f"{name} ({r.info.status})"}
         for key, value in r.data.metrics.items():
             if not evaluated:

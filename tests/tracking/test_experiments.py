@@ -62,6 +62,7 @@ def test_experiments_set_what_they_say(compose):
     assert untrained.train.max_steps == 1 and untrained.train.lr == 0.0
     api = compose(["experiment=baselines", "+experiment/baseline=api_model"])
     assert api.generator.name == "openai" and not api.generator.uses_trained_model
+    assert "train" not in [getattr(s, "value", s) for s in api.stages]
 
 
 @pytest.mark.parametrize("scale", SCALES)
