@@ -111,3 +111,18 @@ def test_dry_run_reports_without_training(corpus_run):
     assert info["plan"]["mean_tokens_per_step"] > 0
     assert info["deepspeed"]["zero_optimization"]["stage"] == 2
     assert not (res.path / "hf").exists()
+
+
+def test_lora_stage_exports_merged_weights(corpus_run):
+    cfg, res = run_train(corpus_run, ["finetune=lora", "train.max_steps=4", "train.global_batch_size=8",
+                                      "train.micro_batch_size=4", "train.warmup_steps=2",
+                                      "train.val_max_samples=16"])
+    weights = hf_weights(res.path)
+    assert weights and not any("lora" in k for k in weights)
+
+    from soulchat.registry import build
+
+    builder = build("model", cfg.model)
+    base = builder.model(builder.tokenizer(cfg.paths.cache), int(cfg.seed)).state_dict()
+    changed = [k for k in weights if not torch.equal(weights[k], base[k])]
+    assert changed and all(any(t in k for t in ("q_proj", "k_proj", "v_proj", "o_proj")) for k in changed)
