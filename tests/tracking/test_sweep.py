@@ -104,12 +104,15 @@ def test_compare_reproduces_the_children_metrics(sweep, monkeypatch, capsys):
 
 
 def test_a_failed_single_run_exits_non_zero_and_is_failed(outputs):
-    res = run_soulchat([*FAST, f"rewrite.source={outputs}/nope.jsonl", "tracking.experiment=trk_single"], outputs)
+    res = run_soulchat([*FAST, f"rewrite.source={outputs}/nope.jsonl", "tracking.experiment=trk_single",
+                        f"endpoint.base_url=http://user:{URL_PASSWORD}@127.0.0.1:9/v1"], outputs, env=SECRETS)
     assert res.returncode != 0
     parents, runs = runs_of(outputs, "trk_single")
     assert parents == [] and len(runs) == 1
     assert runs[0].info.status == "FAILED" and "nope.jsonl" in runs[0].data.tags["error"]
     assert "mlflow.parentRunId" not in runs[0].data.tags
+    assert files_containing(outputs, [*SECRETS.values(), URL_PASSWORD]) == []  # .hydra/ of a single run too
+    assert MASK in next(outputs.glob("runs/*/*/.hydra/overrides.yaml")).read_text()
 
 
 def test_a_failed_job_is_failed_and_the_sweep_goes_on_in_joblib_workers(outputs):
