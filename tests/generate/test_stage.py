@@ -99,3 +99,15 @@ def test_openai_generator_offline_without_recordings_says_how_to_go_live(compose
     cfg = compose_cfg("generator=openai", "generator.recorded=[]", f"generator.store={tmp_path / 's.sqlite'}")
     with pytest.raises(StoreMiss, match="generator.base_url=<url>"):
         stage.run(_ctx(cfg, tmp_path / "off", {"corpus": corpus_dir}))
+
+
+def test_samples_and_subset():
+    d = {"id": "d", "messages": [{"role": "assistant", "content": "开场"}, {"role": "user", "content": "u1"},
+                                 {"role": "assistant", "content": "a1"}, {"role": "assistant", "content": "a2"},
+                                 {"role": "user", "content": "u2"}, {"role": "assistant", "content": "a3"}]}
+    samples = stage.samples_from_dialogues([d])
+    assert [(s["id"], s["reference"]) for s in samples] == [("d#2", "a1"), ("d#5", "a3")]  # replies after a user
+    many = [{"id": str(i)} for i in range(50)]
+    pick = stage.subset(many, 10, seed=1)
+    assert len(pick) == 10 and pick == stage.subset(many, 10, seed=1) and pick != stage.subset(many, 10, seed=2)
+    assert [int(s["id"]) for s in pick] == sorted(int(s["id"]) for s in pick)  # file order kept
