@@ -49,9 +49,10 @@ def per_call(uri: str, params: dict, tags: dict, metrics: list, config: str) -> 
     from mlflow import MlflowClient
 
     t0 = time.perf_counter()
+    from soulchat.tracking.tracker import experiment_id
+
     client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("bench") or client.get_experiment(client.create_experiment("bench"))
-    run_id = client.create_run(exp.experiment_id).info.run_id
+    run_id = client.create_run(experiment_id(client, "bench", None)).info.run_id  # artifacts next to the db
     for k, v in params.items():
         client.log_param(run_id, k, v)
     for k, v in tags.items():
