@@ -61,15 +61,18 @@ def build_readers(cfg: Any) -> dict[str, rd.Reader]:
     """Every registered reader; ``corpus.reader`` options go to the readers whose schema has them."""
     reg, out = registry(), {}
     options = cfg.reader or {}
+    if cfg.format != "auto" and cfg.format not in reg.families["reader"]:
+        raise KeyError(f"corpus.format={cfg.format!r} is not a reader; valid: auto, {sorted(reg.families['reader'])}")
+    taken = False
     for name, comp in reg.families["reader"].items():
         node = OmegaConf.structured(comp.schema(name=name))
-        if name == cfg.format:  # the forced reader takes the options strictly (typos fail)
-            node = OmegaConf.merge(node, options)
-        elif options and all(k in node for k in options):
-            node = OmegaConf.merge(node, options)
+        if name == cfg.format or (cfg.format == "auto" and options and all(k in node for k in options)):
+            node = OmegaConf.merge(node, options)  # strict: a field the schema lacks fails here
+            taken = True
         out[name] = comp.load_factory()(OmegaConf.to_object(node))
-    if cfg.format != "auto" and cfg.format not in out:
-        raise KeyError(f"corpus.format={cfg.format!r} is not a reader; valid: auto, {sorted(out)}")
+    if options and not taken:
+        raise KeyError(f"corpus.reader options {sorted(options)} fit no reader's schema; check the names "
+                       "(docs/corpus.md) or force the reader with corpus.format")
     return out
 
 

@@ -143,3 +143,18 @@ def test_stage_runs_from_the_rewrite_output_through_the_pipeline(compose, tmp_pa
     result = pipeline.run_stage("corpus", cfg, plan, tmp_path / "run")
     assert result.metrics["dialogues"] == 300 and (result.path / "samples" / "train" / "meta.json").exists()
     assert (tmp_path / "run" / "corpus" / "report.md").exists()
+
+
+def test_reader_options_and_forced_format(run_corpus, tmp_path):
+    src = tmp_path / "talk.txt"
+    src.write_text("\n---\n".join("访客：最近睡不好，总是醒\n老师：听起来你很累，多久了？\n访客：一个月了\n老师：我们一起看看"
+                                  + "原因" * i for i in range(12)), encoding="utf-8")
+    opts = "++corpus.reader={user_speakers: ['访客'], counsellor_speakers: ['老师']}"
+    nodedup = "corpus.filters.dedup.enabled=false"  # the twelve dialogues are near duplicates
+    metrics, out = run_corpus([f"corpus.source={src}", "corpus.format=text", opts, nodedup, "corpus.test_size=0.3"])
+    assert metrics["dialogues"] == 12 and metrics["samples_train"] + metrics["samples_val"] + metrics["samples_test"] == 24
+    assert lines(out / "dialogues.jsonl")[0]["messages"][1] == {"role": "assistant", "content": "听起来你很累，多久了？"}
+    metrics, _ = run_corpus([f"corpus.source={src}", opts, nodedup, "corpus.test_size=0.3"], name="auto")  # detected too
+    assert metrics["dialogues"] == 12
+    with pytest.raises(KeyError, match="fit no reader"):
+        run_corpus([f"corpus.source={src}", "++corpus.reader={user_speaker: ['访客']}"], name="typo")
