@@ -19,6 +19,10 @@ class SampleMode(str, Enum):
     dialogue = "dialogue"  # one sequence per dialogue, loss on every counsellor reply
 
 
+#: What to do with a record that cannot be read (``raise`` is a keyword, hence the functional form).
+OnError = Enum("OnError", [("raise", "raise"), ("skip", "skip")], type=str, module=__name__)
+
+
 def default_filters() -> Dict[str, Any]:
     """The default chain, in order; each entry is its filter's schema (typos fail at compose time)."""
     return {name: schema(name=name) for name, schema in FILTERS.items()}
@@ -44,7 +48,7 @@ class CorpusConfig(StageConfig):
     source: str = "rewrite"  # "rewrite" (the rewrite stage's dialogues.jsonl) or a file / folder path
     format: str = "auto"  # reader name (soulchat plugins lists them); auto = detect from the file
     reader: Dict[str, Any] = field(default_factory=dict)  # options of the chosen reader's schema
-    on_error: str = "raise"  # raise: stop at the first bad record | skip: record it in rejects.jsonl
+    on_error: OnError = OnError["raise"]  # raise: stop at the first bad record | skip: record it in rejects.jsonl
     filters: Dict[str, Any] = field(default_factory=default_filters)  # the cleaning chain, in order
     mode: SampleMode = SampleMode.sample
     max_input_tokens: int = 1536  # oldest whole turns are dropped to fit (paper: 1,536)

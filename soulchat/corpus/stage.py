@@ -122,8 +122,6 @@ def read_and_clean(reader: rd.Reader, source: Path, chain: list, topic: Any, on_
 
 def run(ctx: Any) -> dict[str, float]:
     cfg = ctx.cfg.corpus
-    if cfg.on_error not in ("raise", "skip"):
-        raise ValueError(f"corpus.on_error={cfg.on_error!r}; expected raise or skip")
     out: Path = ctx.out
     for stale in ("samples", "export"):  # a resumed run recomputes everything (it is fast)
         shutil.rmtree(out / stale, ignore_errors=True)
@@ -139,7 +137,8 @@ def run(ctx: Any) -> dict[str, float]:
     timings = Timings()
     tokens = BackgroundTokenizer(tokenizer)  # tokenises kept dialogues while the next are read
     with timings("read_clean"), JsonlAppender(out / "rejects.jsonl.tmp") as rejects:
-        dialogues, read_info = read_and_clean(readers[fmt], source, chain, topic, cfg.on_error, rejects, tokens.add)
+        on_error = getattr(cfg.on_error, "value", cfg.on_error)
+        dialogues, read_info = read_and_clean(readers[fmt], source, chain, topic, on_error, rejects, tokens.add)
     (out / "rejects.jsonl.tmp").replace(out / "rejects.jsonl")
     if not dialogues:
         raise InputError(source, None, None, f"no dialogues left after reading and cleaning (see {out / 'rejects.jsonl'})")

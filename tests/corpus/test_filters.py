@@ -119,3 +119,12 @@ def test_chain_is_typed_and_ordered(compose):
     assert [f.name for f in build_chain(cfg.corpus.filters)][-1] == "strict"
     with pytest.raises(KeyError, match="valid"):
         build_chain(compose(["+corpus.filters.nope={name: nope}"]).corpus.filters)
+
+
+def test_corpus_options_are_checked_at_compose_time(compose):
+    from hydra.errors import ConfigCompositionException
+
+    for bad in ("corpus.on_error=skipp", "corpus.mode=dialog", "corpus.max_history_turn=2"):
+        with pytest.raises(ConfigCompositionException):
+            compose([bad])
+    assert compose(["corpus.on_error=skip"]).corpus.on_error == "skip"
