@@ -133,14 +133,18 @@ def expand(dialogues: Sequence[dict], splits: Sequence[str], tokenizer: Any, cfg
     U, P, NL = (a.astype(np.int32) for a in (tpl.user, tpl.counsellor, tpl.newline))
     EOS = np.array([tpl.eos], dtype=np.int32)
     writers = {s: SampleWriter(out / "samples" / s, mode, len(tokenizer)) for s in SPLITS}
-    res = ExpandResult(counts={"dialogue_tokens": 0, "dropped_overlong": 0, "input_tokens": 0, "target_tokens": 0})
+    res = ExpandResult(counts={"dialogue_tokens": 0, "dropped_overlong": 0, "input_tokens": 0, "target_tokens": 0,
+                               "user_tokens": 0, "counsellor_tokens": 0})
     c = res.counts
     for d, split, ids in zip(dialogues, splits, contents):
         msgs = d["messages"]
         n = len(msgs)
         roles = [m["role"] for m in msgs]
         lengths = [len(x) for x in ids]
+        n_user = sum(x for x, r in zip(lengths, roles) if r == "user")
         c["dialogue_tokens"] += sum(lengths)
+        c["user_tokens"] += n_user
+        c["counsellor_tokens"] += sum(lengths) - n_user
         seg = tpl.segment_lengths(roles, lengths)
         cum = [0] + np.cumsum(seg).tolist()
         users = [i for i, r in enumerate(roles) if r == "user"]
