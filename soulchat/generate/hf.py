@@ -3,8 +3,8 @@
 Inputs are encoded exactly as training saw them (:func:`soulchat.corpus.format.encode_input`,
 oldest whole turns dropped to fit ``corpus.max_input_tokens``), sorted by length and cut into
 batches of ``generate.batch_size``; each batch is left-padded (so every row's next token sits at
-the same position) and sampled with ``model.generate`` (top-p, temperature, ``max_new_tokens``,
-the KV cache on). The batches are formed over *all* samples before the ones already done are
+the same position) and sampled with the KV cache by :func:`soulchat.generate.sampling.decode`
+(temperature, top-k, top-p, ``max_new_tokens``). The batches are formed over *all* samples before the ones already done are
 skipped, and each batch is seeded with ``seed + batch index``, so a resumed run produces the same
 replies as an uninterrupted one (on the same hardware).
 """
@@ -101,6 +101,8 @@ class HFGenerator:
         """Sample continuations for a batch of input id lists (left-padded); new ids, eos cut off."""
         import torch
 
+        from soulchat.generate.sampling import decode
+
         width = max(len(x) for x in inputs)
         ids = torch.full((len(inputs), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(inputs), width), dtype=torch.long)
@@ -108,12 +110,9 @@ class HFGenerator:
             ids[row, width - len(x):] = torch.tensor(x, dtype=torch.long)
             mask[row, width - len(x):] = 1
         torch.manual_seed(seed)
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), do_sample=True,
-                top_p=self.top_p, temperature=self.temperature, top_k=self.top_k, max_new_tokens=self.max_new_tokens,
-                pad_token_id=self.pad_id, eos_token_id=self.tokenizer.eos_token_id, use_cache=True)
-        new = out[:, width:].tolist()
+        out = decode(self.model, ids.to(self.device), mask.to(self.device), self.max_new_tokens,
+                     self.tokenizer.eos_token_id, self.pad_id, self.temperature, self.top_k, self.top_p)
+        new = out.tolist()
         eos = self.tokenizer.eos_token_id
         new = [row[:row.index(eos)] if eos in row else row for row in new]
         self.new_tokens += sum(map(len, new))

@@ -17,6 +17,11 @@ HISTORIES = [
 ]
 
 
+@pytest.fixture
+def histories():
+    return HISTORIES
+
+
 @pytest.fixture(scope="session")
 def compose_cfg(tmp_path_factory):
     """compose_cfg(*overrides): the real composed config (tiny scale), outputs in a temp folder,

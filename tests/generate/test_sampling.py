@@ -1,0 +1,43 @@
+"""The decode loop: greedy equals Hugging Face's generate; batched rows equal rows alone; top-p."""
+
+from __future__ import annotations
+
+import torch
+
+from soulchat.generate.hf import HFGenerator
+from soulchat.generate.sampling import decode, sample_next
+
+
+def _batch(gen, histories):
+    enc = [gen.encode({"history": h}) for h in histories]
+    width = max(map(len, enc))
+    ids = torch.full((len(enc), width), gen.pad_id)
+    mask = torch.zeros((len(enc), width), dtype=torch.long)
+    for r, x in enumerate(enc):
+        ids[r, width - len(x):] = torch.tensor(x)
+        mask[r, width - len(x):] = 1
+    return enc, ids, mask
+
+
+def test_greedy_equals_hf_generate_and_rows_alone(tiny_train, histories):
+    gen = HFGenerator(tiny_train / "hf", 256, 12, 0.75, 0.95, 4, 0, device="cpu", dtype="float32")
+    eos = gen.tokenizer.eos_token_id
+    enc, ids, mask = _batch(gen, histories)
+    ours = decode(gen.model, ids, mask, 12, eos, gen.pad_id, top_k=1)
+    hf = gen.model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=12,
+                            pad_token_id=gen.pad_id, eos_token_id=eos)[:, ids.shape[1]:]
+    assert torch.equal(ours, hf[:, :ours.shape[1]])
+    for row, x in enumerate(enc):
+        alone = decode(gen.model, torch.tensor([x]), torch.ones((1, len(x)), dtype=torch.long), 12, eos, gen.pad_id, top_k=1)
+        assert torch.equal(alone[0], ours[row, :alone.shape[1]])
+
+
+def test_sampling_keeps_the_top_p_nucleus_of_the_top_k():
+    torch.manual_seed(0)
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(2000, 1)
+    drawn = sample_next(logits, 1.0, top_k=3, top_p=0.75)  # nucleus {0, 1}: 0.5 < 0.75 <= 0.8
+    counts = torch.bincount(drawn, minlength=4)
+    assert counts[2] == 0 and counts[3] == 0
+    assert abs(counts[0].item() / 2000 - 0.5 / 0.8) < 0.05
+    assert set(sample_next(logits, 1.0, top_k=4, top_p=1.0).tolist()) == {0, 1, 2, 3}
+    assert torch.equal(sample_next(logits[:3], 0.95, top_k=1, top_p=0.75), torch.zeros(3, dtype=torch.long))
