@@ -71,8 +71,8 @@ class FormatFilterConfig(FilterConfig):
 
 @dataclass
 class TurnsFilterConfig(FilterConfig):
-    """Bounds on turns (one user message and the counsellor's reply); the SoulChat prompt asks for 8-20
-    messages, but real corpora (SMILECHAT: 1-39 messages) are kept whole by default."""
+    """Bounds on turns (a turn is one utterance, as in the rewrite prompts); the SoulChat prompt asks
+    for 8-20, but real corpora (SMILECHAT: 1-39 messages) are kept whole by default."""
 
     min_turns: int = 1
     max_turns: Optional[int] = None

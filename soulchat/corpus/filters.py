@@ -96,10 +96,11 @@ class FormatFilter(Filter):
 
 
 class TurnsFilter(Filter):
-    """Turn count bounds (a turn = a user message and the counsellor's reply)."""
+    """Turn count bounds. A turn is one utterance, as in the rewrite prompts' "8-20 轮" (the paper's
+    Figure 7 example has 10 utterances) and soulchat.rewrite.parse, so both stages count alike."""
 
     def apply(self, d: dict) -> dict:
-        turns = sum(m["role"] == "assistant" for m in d["messages"])
+        turns = len(d["messages"])
         if turns < self.cfg.min_turns:
             raise Reject(f"{turns} turns < min_turns={self.cfg.min_turns}")
         if self.cfg.max_turns is not None and turns > self.cfg.max_turns:
