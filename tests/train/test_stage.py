@@ -10,10 +10,28 @@ from soulchat import pipeline
 from soulchat.train import fit as fitting
 
 
-def run_train(corpus_run, overrides):
+def run_train(corpus_run, overrides, tracker=None):
     cfg, plan = corpus_run(overrides)
-    res = pipeline.run_stage("train", cfg, plan, corpus_run.outputs / "run")
+    res = pipeline.run_stage("train", cfg, plan, corpus_run.outputs / "run", tracker)
     return cfg, res
+
+
+def open_run(tmp_path):
+    """A real MLflow run in a local SQLite store, and a function reading a metric's history."""
+    from mlflow import MlflowClient
+
+    from soulchat.tracking.tracker import Tracker
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracker = Tracker(uri, "train-tests", str(tmp_path / "artifacts"), "t")
+    client = MlflowClient(uri)
+    return tracker, lambda key: [(m.step, m.value) for m in client.get_metric_history(tracker.run_id, key)]
+
+
+def assert_curves_logged(history, steps):
+    assert [s for s, _ in history("train/loss")] == list(range(1, steps + 1))
+    for key in ("train/lr", "train/tokens_per_s", "train/padding_efficiency", "train/val_loss"):
+        assert history(key), key
 
 
 def hf_weights(path):
@@ -28,10 +46,12 @@ def curve(path):
 
 
 @pytest.mark.slow
-def test_default_learns_and_exports_loadable_model(corpus_run):
+def test_default_learns_and_exports_loadable_model(corpus_run, tmp_path):
     """The embedded default (shortened) drops validation loss far below the untrained model's."""
+    tracker, history = open_run(tmp_path)
     cfg, res = run_train(corpus_run, ["train.max_steps=40", "train.warmup_steps=5", "train.val_every_n_steps=40",
-                                          "train.val_max_samples=64"])
+                                      "train.val_max_samples=64"], tracker)
+    assert_curves_logged(history, 40)
     m = res.metrics
     assert m["val_loss_untrained"] > 7.5  # ~ln(4000): uniform guessing
     assert m["val_loss"] < 0.5 * m["val_loss_untrained"], m
@@ -86,12 +106,14 @@ def test_interrupted_and_resumed_stage_equals_uninterrupted(corpus_run, monkeypa
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["deepspeed_zero2", "deepspeed_zero3"])
-def test_deepspeed_on_cpu_trains_like_the_default(corpus_run, strategy):
+def test_deepspeed_on_cpu_trains_like_the_default(corpus_run, strategy, tmp_path):
     """ZeRO really trains (in a torchrun worker) and follows the single-process loss curve."""
     short = ["train.max_steps=4", "train.global_batch_size=8", "train.micro_batch_size=4",
              "train.warmup_steps=2", "train.val_every_n_steps=4", "train.val_max_samples=16"]
     _, ref = run_train(corpus_run, short)
-    _, res = run_train(corpus_run, short + [f"strategy={strategy}"])
+    tracker, history = open_run(tmp_path)
+    _, res = run_train(corpus_run, short + [f"strategy={strategy}"], tracker)
+    assert_curves_logged(history, 4)  # forwarded from the worker group
     assert (res.path / "fit_config.yaml").exists()  # trained in its own process group
     assert res.metrics["val_loss"] < res.metrics["val_loss_untrained"]
     ours = [r for r in curve(res.path)]
