@@ -96,7 +96,8 @@ def fit(cfg: DictConfig, corpus: Path, out: Path, log_fn: Any = None,
     trainer = pl.Trainer(
         accelerator=t.accelerator, devices=int(t.devices), num_nodes=int(t.num_nodes),
         strategy=build_strategy(cfg.strategy, plan.micro_batch_size, t.accelerator),
-        precision=t.precision, max_steps=plan.max_steps, accumulate_grad_batches=plan.accumulate,
+        precision=t.precision, max_steps=plan.max_steps, max_epochs=1,  # one pass of our batch stream
+        accumulate_grad_batches=plan.accumulate,
         gradient_clip_val=t.gradient_clip, val_check_interval=val_every,
         check_val_every_n_epoch=None, limit_val_batches=1.0 if len(val_ds) else 0,
         num_sanity_val_steps=0, logger=False, callbacks=callbacks, use_distributed_sampler=False,

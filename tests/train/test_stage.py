@@ -148,3 +148,16 @@ def test_lora_stage_exports_merged_weights(corpus_run):
     base = builder.model(builder.tokenizer(cfg.paths.cache), int(cfg.seed)).state_dict()
     changed = [k for k in weights if not torch.equal(weights[k], base[k])]
     assert changed and all(any(t in k for t in ("q_proj", "k_proj", "v_proj", "o_proj")) for k in changed)
+
+
+def test_dialogue_mode_trains_on_every_reply(corpus_run):
+    cfg, res = run_train(corpus_run, ["corpus.mode=dialogue", "train.max_steps=20", "train.warmup_steps=4",
+                                      "train.global_batch_size=8", "train.micro_batch_size=8",
+                                      "train.val_every_n_steps=20", "train.val_max_samples=16"])
+    from soulchat.corpus.samples import SampleSet
+
+    assert SampleSet(pipeline.plan(cfg).paths["corpus"] / "samples" / "train").mode == "dialogue"
+    rows = [r for r in json.loads((res.path / "curve.json").read_text()) if "loss" in r]
+    # a dialogue carries several replies: many more targets per sequence than one sample's reply
+    assert sum(r["targets"] for r in rows) / (8 * len(rows)) > 50
+    assert res.metrics["val_loss"] < 0.8 * res.metrics["val_loss_untrained"]
