@@ -62,11 +62,14 @@ def automatic_metrics(cfg: Any, preds: list[dict]) -> dict[str, float]:
 
 
 def run_judge(cfg: Any, preds: list[dict], out: Path, name: str = "judge") -> dict[str, Any]:
-    """Rate the first ``evaluate.judge_samples`` predictions; returns the judge's summary."""
+    """Rate ``evaluate.judge_samples`` predictions (a fixed random subset); returns the judge's summary."""
     if not cfg.judge.enabled:
         summary = {"status": "disabled", "requested": 0, "rated": 0, "reason": "judge.enabled=false", "means": {}}
     else:
-        report = build("judge", cfg.judge).rate(preds[: int(cfg.evaluate.judge_samples)])
+        # a fixed random subset (predictions are written in generation order, longest inputs first)
+        from soulchat.generate.stage import subset
+
+        report = build("judge", cfg.judge).rate(subset(preds, int(cfg.evaluate.judge_samples), int(cfg.seed)))
         write_jsonl(out / f"{name}.jsonl", report.ratings)
         summary = report.summary()
     write_json(out / f"{name}.json", summary)
