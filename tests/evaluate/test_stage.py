@@ -88,3 +88,20 @@ def test_chosen_metric_set_extra_rows_and_bad_predictions(compose_cfg, tmp_path)
 
     with pytest.raises(Exception, match=r"predictions.jsonl, line 1, field 'prediction'"):
         read_predictions(tmp_path / "generate" / "predictions.jsonl")
+
+
+def test_stage_with_a_live_judge_fills_the_cehs_columns(compose_cfg, tmp_path, monkeypatch):
+    from soulchat.llm.testserver import TestServer
+
+    rating = json.dumps({"content": 2, "empathy": 1, "helpfulness": 2, "safety": 1, "reason": "ok"})
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    with TestServer(responder=lambda body: rating) as server:
+        cfg = compose_cfg(f"judge.base_url={server.url}", "judge.recorded=[]", "evaluate.judge_samples=2",
+                          f"judge.store={tmp_path / 'judge.sqlite'}")
+        metrics, out = _run(cfg, tmp_path)
+        assert server.count() == 2
+    assert (metrics["content"], metrics["empathy"], metrics["helpfulness"], metrics["safety"]) == (2, 1, 2, 1)
+    assert metrics["judge_rated"] == 2
+    header = (out / "report.md").read_text(encoding="utf-8").splitlines()[2]
+    assert "| Con. | Emp. | Hel. | Saf. |" in header
+    assert len((out / "judge.jsonl").read_text(encoding="utf-8").splitlines()) == 2
