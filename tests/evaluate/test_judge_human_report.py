@@ -13,7 +13,6 @@ from soulchat.evaluate.judge import build as build_judge
 from soulchat.evaluate.judge import parse
 from soulchat.evaluate.report import build_table
 from soulchat.llm import InvalidOutput
-from soulchat.llm.components import EndpointConfig
 
 PREDS = [{"id": f"s{i}", "input": f"用户：问题{i}\n心理咨询师：", "prediction": f"回复{i}", "reference": "参考",
           "model": "m", "test_set": "t"} for i in range(4)]
