@@ -93,13 +93,13 @@ class StepCheckpoint(ModelCheckpoint):
     taken there would lack the validation row of the curve, which the resumed run would not redo.
     """
 
-    def __init__(self, dirpath: Any, every: int, val_every: int):
+    def __init__(self, dirpath: Any, every: int, val_every: int | None):
         super().__init__(dirpath=dirpath, save_last=True, save_top_k=0, every_n_train_steps=every)
-        self.val_every = val_every
+        self.val_every = val_every  # None: no validation runs
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         step = trainer.global_step
-        if step % self.val_every == 0 and trainer.val_dataloaders is not None and trainer.limit_val_batches:
+        if self.val_every and step % self.val_every == 0:
             return  # validation follows: on_validation_end saves
         super().on_train_batch_end(trainer, pl_module, *args)
 

@@ -53,13 +53,14 @@ def build_model(cfg: DictConfig) -> tuple[Any, Any, Any]:
     return builder, tokenizer, model
 
 
-def build_callbacks(out: Path, cfg: DictConfig, log_fn: Any) -> list[Any]:
-    """The curve recorder (first) and the periodic resumable checkpoint."""
+def build_callbacks(out: Path, cfg: DictConfig, log_fn: Any, val_every: int | None) -> list[Any]:
+    """The curve recorder (first) and the periodic resumable checkpoint (``val_every``: steps
+    between validations, None when there is no validation split)."""
     from soulchat.train.curves import CurveRecorder, StepCheckpoint
 
     every = max(1, int(cfg.train.checkpoint_every_n_steps))
     return [CurveRecorder(log_fn),
-            StepCheckpoint(out / "checkpoints", every, max(1, int(cfg.train.val_every_n_steps)))]
+            StepCheckpoint(out / "checkpoints", every, val_every)]
 
 
 def fit(cfg: DictConfig, corpus: Path, out: Path, log_fn: Any = None,
@@ -91,14 +92,14 @@ def fit(cfg: DictConfig, corpus: Path, out: Path, log_fn: Any = None,
     data = SampleDataModule(train_ds, val_ds, plan.micro_batch_size, plan.accumulate, plan.max_steps,
                             pad_id=tokenizer.pad_token_id, seed=int(cfg.seed), group=int(t.length_group),
                             pad_to=t.pad_to, val_max_samples=t.val_max_samples)
-    callbacks = build_callbacks(out, cfg, log_fn)
-    val_every = min(int(t.val_every_n_steps), plan.max_steps) * plan.accumulate
+    val_every = max(1, min(int(t.val_every_n_steps), plan.max_steps))
+    callbacks = build_callbacks(out, cfg, log_fn, val_every if len(val_ds) else None)
     trainer = pl.Trainer(
         accelerator=t.accelerator, devices=int(t.devices), num_nodes=int(t.num_nodes),
         strategy=build_strategy(cfg.strategy, plan.micro_batch_size, t.accelerator),
         precision=t.precision, max_steps=plan.max_steps, max_epochs=1,  # one pass of our batch stream
         accumulate_grad_batches=plan.accumulate,
-        gradient_clip_val=t.gradient_clip, val_check_interval=val_every,
+        gradient_clip_val=t.gradient_clip, val_check_interval=val_every * plan.accumulate,
         check_val_every_n_epoch=None, limit_val_batches=1.0 if len(val_ds) else 0,
         num_sanity_val_steps=0, logger=False, callbacks=callbacks, use_distributed_sampler=False,
         enable_model_summary=False, default_root_dir=str(out),
