@@ -16,6 +16,7 @@ import torch
 from soulchat.train.data import Collator
 from soulchat.train.module import target_loss
 
+#: wrappers around the HF model in a checkpoint's keys: DeepSpeed's engine, DDP, our LightningModule
 _PREFIXES = ("_forward_module.", "module.", "model.")
 
 
@@ -36,9 +37,9 @@ def checkpoint_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"no checkpoint at {path}: the fit did not finish; re-run the train stage")
     out = {}
     for key, value in state.items():
-        for prefix in _PREFIXES[:2]:
+        for prefix in _PREFIXES:
             key = key.removeprefix(prefix)
-        out[key.removeprefix("model.")] = value
+        out[key] = value
     return out
 
 

@@ -18,7 +18,7 @@ from soulchat.io import write_json
 from soulchat.pipeline import StageContext
 from soulchat.train import fit as fitting
 from soulchat.train.launch import forward_curve, needs_own_process, run_workers
-from soulchat.train.plan import dry_run_report, make_plan
+from soulchat.train.plan import dry_run_report
 
 log = logging.getLogger(__name__)
 
