@@ -44,6 +44,7 @@ class Stage:
     run: str | Callable[["StageContext"], dict[str, float]]  # "module:function" or the function
     inputs: Callable[[DictConfig], tuple[str, ...]]
     config_keys: tuple[str, ...]
+    files: Callable[[DictConfig], tuple[Any, ...]] = lambda c: ()  # input files: their content is keyed too
 
 
 def _corpus_inputs(cfg: DictConfig) -> tuple[str, ...]:
@@ -55,15 +56,23 @@ def _generate_inputs(cfg: DictConfig) -> tuple[str, ...]:
     return ("corpus", "train") if cfg.generator.get("uses_trained_model", True) else ("corpus",)
 
 
+def _corpus_files(cfg: DictConfig) -> tuple[Any, ...]:
+    return () if cfg.corpus.source == "rewrite" else (cfg.corpus.source,)
+
+
 #: In pipeline order. ``config_keys`` are top-level config sections (dotted paths allowed).
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
-        Stage("rewrite", "soulchat.rewrite.stage:run", lambda c: (), ("rewrite", "prompt", "endpoint")),
-        Stage("corpus", "soulchat.corpus.stage:run", _corpus_inputs, ("corpus", "topic", "model.tokenizer")),
+        Stage("rewrite", "soulchat.rewrite.stage:run", lambda c: (), ("rewrite", "prompt", "endpoint"),
+              lambda c: (c.rewrite.source,)),
+        Stage("corpus", "soulchat.corpus.stage:run", _corpus_inputs, ("corpus", "topic", "model.tokenizer"),
+              _corpus_files),
         Stage("train", "soulchat.train.stage:run", lambda c: ("corpus",), ("train", "model", "finetune", "strategy", "seed")),
-        Stage("generate", "soulchat.generate.stage:run", _generate_inputs, ("generate", "generator", "seed")),
-        Stage("evaluate", "soulchat.evaluate.stage:run", lambda c: ("generate",), ("evaluate", "metric_set", "judge")),
+        Stage("generate", "soulchat.generate.stage:run", _generate_inputs, ("generate", "generator", "seed"),
+              lambda c: (c.generate.test_file,)),
+        Stage("evaluate", "soulchat.evaluate.stage:run", lambda c: ("generate",), ("evaluate", "metric_set", "judge"),
+              lambda c: (*(c.evaluate.get("extra_predictions") or ()), c.evaluate.human.get("ratings"))),
     )
 }
 
@@ -123,12 +132,44 @@ def _strip_force(obj: Any) -> Any:
     return obj
 
 
+def _file_paths(obj: Any) -> list[str]:
+    """Paths named by a stage's ``files`` entries (strings, or the values of a mapping)."""
+    if obj is None:
+        return []
+    if OmegaConf.is_list(obj) or isinstance(obj, (list, tuple)):
+        return [p for item in obj for p in _file_paths(item)]
+    return [str(obj)]
+
+
+def fingerprint(path: str | Path) -> str:
+    """A content fingerprint of an input file (SHA-256) or folder (names, sizes, mtimes).
+
+    A path that does not exist fingerprints as "missing"; the stage itself reports the error.
+    """
+    path = Path(path)
+    h = hashlib.sha256()
+    if path.is_file():
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    elif path.is_dir():
+        for f in sorted(path.rglob("*")):
+            if f.is_file():
+                st = f.stat()
+                h.update(f"{f.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    else:
+        return "missing"
+    return h.hexdigest()[:16]
+
+
 def stage_key(stage: Stage, cfg: DictConfig, upstream: dict[str, str]) -> str:
-    """Hash of the stage's config sections and its inputs' keys (``force`` excluded)."""
+    """Hash of the stage's config sections, its input files' contents and its inputs' keys
+    (``force`` excluded)."""
     payload = {
         "stage": stage.name,
         "version": CACHE_VERSION,
         "config": {k: _strip_force(_select(cfg, k)) for k in stage.config_keys},
+        "files": {p: fingerprint(p) for item in stage.files(cfg) for p in _file_paths(item)},
         "inputs": upstream,
     }
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)

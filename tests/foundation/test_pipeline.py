@@ -114,3 +114,18 @@ def test_unselected_upstream_must_be_cached(stages, tmp_path):
     _run_all(_cfg(tmp_path), tmp_path, selected=("a", "b"))
     res = _run_all(_cfg(tmp_path), tmp_path, selected=("b",))
     assert res["a"].cached
+
+
+def test_input_file_contents_are_part_of_the_key(stages, tmp_path, monkeypatch):
+    src = tmp_path / "source.txt"
+    src.write_text("one")
+    fake = dict(stages)
+    fake["a"] = Stage("a", _upper, lambda c: (), ("a",), lambda c: (c.a.source,))
+    monkeypatch.setattr(pipeline, "STAGES", fake)
+    cfg = _cfg(tmp_path, a={"source": str(src)})
+    k1 = pipeline.plan(cfg).keys
+    src.write_text("two")
+    k2 = pipeline.plan(cfg).keys
+    assert k1["a"] != k2["a"] and k1["b"] != k2["b"]
+    src.write_text("one")
+    assert pipeline.plan(cfg).keys == k1
