@@ -85,7 +85,7 @@ def fit(cfg: DictConfig, corpus: Path, out: Path, log_fn: Any = None,
     plan = make_plan(cfg)
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(cfg.paths.cache) / "torch_extensions"))
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    builder, tokenizer, model = build_model(cfg)
+    _, tokenizer, model = build_model(cfg)
     module = CausalLMModule(model, lr=float(t.lr), total_steps=plan.max_steps,
                             warmup_steps=plan.warmup_steps, warmup_type=t.warmup_type,
                             weight_decay=float(t.weight_decay), optimizer=optimizer_for(cfg.strategy))

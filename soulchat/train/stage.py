@@ -59,17 +59,20 @@ def export_and_score(cfg, out: Path, val_ds) -> dict[str, float]:
     from soulchat.train.export import load_trained, save_hf, validation_loss
     from soulchat.train.fit import build_model
 
+    import torch
+
     t = cfg.train
+    device = "cuda" if torch.cuda.is_available() and t.accelerator != "cpu" else "cpu"
     trained, tokenizer = load_trained(cfg, out / "checkpoints" / fitting.FINAL)
     save_hf(trained, tokenizer, out / "hf")
-    _, _, untrained = build_model(cfg)
     kwargs = {"pad_id": tokenizer.pad_token_id, "batch_size": int(t.micro_batch_size),
               "max_samples": t.val_max_samples}
-    return {
-        "val_loss_untrained": validation_loss(untrained, val_ds, **kwargs),
-        "val_loss": validation_loss(trained, val_ds, **kwargs),
-        "parameters": float(sum(p.numel() for p in trained.parameters())),
-    }
+    metrics = {"val_loss": validation_loss(trained.to(device), val_ds, **kwargs),
+               "parameters": float(sum(p.numel() for p in trained.parameters()))}
+    del trained  # one model in memory at a time (a real one is billions of parameters)
+    _, _, untrained = build_model(cfg)
+    metrics["val_loss_untrained"] = validation_loss(untrained.to(device), val_ds, **kwargs)
+    return metrics
 
 
 def curve_summary(history: list[dict]) -> dict[str, float]:
