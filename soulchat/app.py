@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
+import traceback
 from pathlib import Path
 
 import hydra
@@ -59,17 +61,39 @@ def run(cfg: DictConfig) -> dict[str, float]:
             result = pipeline.run_stage(name, cfg, plan, run_dir, tracker, execute=name in stages)
             stage_metrics = {f"{name}/{k}": v for k, v in result.metrics.items()}
             tracker.log_metrics(stage_metrics)
-            tracker.set_tags({f"stage.{name}": "cached" if result.cached else "ran"})
+            tracker.set_tags({f"stage.{name}": "cached" if result.cached else "ran",
+                              f"stage.{name}.path": str(result.path)})
             metrics.update(stage_metrics)
             log.info("stage %s %s in %.1fs -> %s", name, "cached" if result.cached else "done",
                      result.seconds, result.path)
     return metrics
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean bad input or settings: reported as one clear line, not a traceback."""
+    from soulchat.llm.client import FatalEndpointError
+    from soulchat.llm.limits import SpendLimitReached
+
+    return (ValueError, LookupError, FileNotFoundError, NotADirectoryError, FatalEndpointError, SpendLimitReached)
+
+
+def _is_multirun() -> bool:
+    return HydraConfig.initialized() and str(HydraConfig.get().mode).endswith("MULTIRUN")
+
+
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
 @task_wrapper  # in a multirun a failed job is logged and the sweep goes on
 def main(cfg: DictConfig) -> float | None:
-    metrics = run(cfg)
+    try:
+        metrics = run(cfg)
+    except _user_errors() as exc:
+        if _is_multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        # a single run: one clear line (file, record, field, what to do); the traceback goes to a file
+        trace = Path(HydraConfig.get().runtime.output_dir) / "traceback.txt"
+        trace.write_text(traceback.format_exc(), encoding="utf-8")
+        log.error("%s: %s  (traceback: %s)", type(exc).__name__, exc, trace)
+        raise SystemExit(2) from None
     # a sweeper (e.g. optuna) optimises the metric the config names
     objective = cfg.get("objective")
     return metrics.get(objective) if objective else None

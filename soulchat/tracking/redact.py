@@ -56,9 +56,21 @@ TEXT_SUFFIXES = {".yaml", ".yml", ".json", ".jsonl", ".txt", ".md", ".csv", ".lo
 MAX_SCAN_BYTES = 64 * 1024 * 1024
 
 
+def _environ_snapshot() -> dict[str, str]:
+    """A copy of os.environ. Other threads (MLflow's telemetry) set and unset variables while we
+    read, which makes a plain iteration raise KeyError; copy again until a copy goes through."""
+    for _ in range(100):
+        try:
+            return dict(os.environ)
+        except (KeyError, RuntimeError):
+            continue
+    return {}
+
+
 def env_secrets(environ: dict[str, str] | None = None) -> set[str]:
     """Values of environment variables whose names look secret (at least 8 characters)."""
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = _environ_snapshot()
     return {v for k, v in environ.items() if SECRET_ENV_NAME.search(k) and len(v) >= MIN_SECRET_LEN
             and not os.path.isabs(v)}  # SSH_AUTH_SOCK and friends are paths, not secrets
 

@@ -91,3 +91,15 @@ def test_bad_command_line_gets_hydra_error_not_a_traceback(cli, outputs):
     res = cli(["+experiment=nope"])
     assert res.returncode != 0 and "Traceback" not in res.stderr
     assert "soulchat_full" in res.stderr
+
+
+def test_bad_input_is_one_clear_line_not_a_traceback(cli, outputs, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "messages": [{"role": "user", "content": "hi"}]}\n{broken\n', encoding="utf-8")
+    res = cli(["stages=[corpus]", f"corpus.source={bad}"])
+    assert res.returncode == 2
+    err = res.stdout + res.stderr
+    assert "Traceback" not in err
+    assert f"{bad}, line 2" in err
+    traces = list(outputs.glob("runs/*/*/traceback.txt"))
+    assert len(traces) == 1 and "InputError" in traces[0].read_text()

@@ -43,4 +43,7 @@ def test_default_pipeline_end_to_end_then_cached(cli, outputs):
     runs = client.search_runs([exp.experiment_id], order_by=["attribute.start_time DESC"])
     assert len(runs) == 2
     assert all(runs[0].data.tags[f"stage.{s}"] == "cached" for s in markers)
-    assert runs[0].data.metrics == pytest.approx(run.data.metrics)
+    # the stage metrics come back from the cache; training curves are only logged by the run that trained
+    cached = runs[0].data.metrics
+    assert any(k.startswith("evaluate/bleu-4") for k in cached)
+    assert cached == pytest.approx({k: run.data.metrics[k] for k in cached})
