@@ -76,7 +76,8 @@ def export_and_score(cfg, out: Path, val_ds) -> dict[str, float]:
 
 
 def curve_summary(history: list[dict]) -> dict[str, float]:
-    """Totals over the run: steps, tokens, mean tokens/s and padding efficiency."""
+    """Totals over the run: steps, tokens, mean tokens/s and padding efficiency. Named apart from the
+    per-step curve keys (``tokens``, ``tokens_per_s``, ...), which MLflow keeps as series."""
     rows = [r for r in history if "loss" in r]
     if not rows:
         return {}
@@ -84,8 +85,8 @@ def curve_summary(history: list[dict]) -> dict[str, float]:
     padded = sum(r["padded"] for r in rows)
     seconds = sum(r["seconds"] for r in rows)
     return {"steps": float(rows[-1]["step"]), "final_train_loss": rows[-1]["loss"],
-            "tokens": float(tokens), "tokens_per_s": tokens / max(seconds, 1e-9),
-            "padding_efficiency": tokens / max(padded, 1)}
+            "total_tokens": float(tokens), "mean_tokens_per_s": tokens / max(seconds, 1e-9),
+            "mean_padding_efficiency": tokens / max(padded, 1)}
 
 
 def publish(ctx: StageContext, history: list[dict]) -> None:

@@ -91,6 +91,11 @@ def _install_example() -> None:
     except ImportError:
         pass
     subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
+    # an editable install's import hook is read at interpreter start-up; this process needs the path
+    sys.path.insert(0, str(EXAMPLE))
+    import importlib
+
+    importlib.invalidate_caches()
 
 
 def test_example_plugin_installs_and_works_from_the_command_line(cli, outputs):
