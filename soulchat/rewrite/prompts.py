@@ -9,6 +9,7 @@ LLM client's validator) and, for ``rewrite: false``, turns the Q&A into a one-tu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from soulchat.io import stable_hash
@@ -29,9 +30,10 @@ class QA:
         return stable_hash({"question": self.question, "answer": self.answer})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Prompt:
-    """A rendered-prompt factory and answer checker for one ``prompt`` config."""
+    """A rendered-prompt factory and answer checker for one ``prompt`` config (immutable, so its
+    template hash is computed once)."""
 
     name: str
     template: str
@@ -40,7 +42,7 @@ class Prompt:
     max_turns: int
     rewrite: bool
 
-    @property
+    @cached_property
     def template_hash(self) -> str:
         """Hash of everything that shapes the rendered prompt (part of every store key)."""
         return stable_hash({"template": self.template, "single_turn": self.single_turn_format})

@@ -49,6 +49,16 @@ def test_transient_faults_are_retried(server, tmp_path):
     assert server.count() == 9 and server.count(fault=None) == 3
 
 
+def test_exhausted_retries_name_the_fault(server, tmp_path):
+    # the aiohttp transport reports a dropped connection as a connect timeout; the reason must not
+    server.hang_s = 3.0
+    server.fail_next("drop", n=2)
+    server.fail_next("timeout", n=2)
+    c = client(server, tmp_path, concurrency=1, timeout_s=0.5, max_retries=1)
+    assert [r.errors for r in c.run(reqs(2))] == [["connection: gave up after 2 tries"],
+                                                   ["timeout: gave up after 2 tries"]]
+
+
 def test_retry_after_is_honoured(server, tmp_path):
     server.retry_after = 0.6
     server.fail_next("429")
