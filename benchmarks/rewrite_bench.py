@@ -3,14 +3,18 @@
 The local test server runs in its own process and answers every chat request after ``--latency``
 seconds. For each concurrency, the same number of fresh (unstored) requests goes through
 
-- ``bare``: ``openai.AsyncOpenAI`` alone, ``concurrency`` workers, nothing else;
+- ``bare``: ``openai.AsyncOpenAI`` alone, ``concurrency`` workers, nothing else (the baseline);
+- ``bare + aiohttp``: the same with the SDK's ``DefaultAioHttpClient`` transport, which the stage's
+  client uses: it shows how much of the stage's lead over the baseline is the transport;
 - ``stage``: the rewrite stage as the pipeline runs it (read the source, render the prompt, the LLM
   client with its limits and retries, the SQLite store committing every answer, the parser and
   validator, the output files).
 
 The bound is concurrency / latency (160 and 320 requests/s at 32 and 64). The goal is that the stage
 reaches at least 85% of it. Per-request overhead = concurrency * wall / requests - latency; CPU per
-request is this process's CPU time (the server's is not counted), the stage's own = stage - bare.
+request is this process's CPU time (all threads), the server's process is shown apart ("srv cpu");
+the stage's own = stage - bare + aiohttp. The stage's wall includes its set-up (composing, reading
+the source, opening the store and files); "loop" is its throughput inside the client alone.
 
     python benchmarks/rewrite_bench.py                      # concurrency 32 and 64, 15 rounds, median of 3
     python benchmarks/rewrite_bench.py --rounds 5 --concurrency 32
@@ -33,6 +37,9 @@ from pathlib import Path
 from soulchat.config import CONF_DIR, DATA_DIR, setup
 
 
+PATHS = ("bare openai", "bare + aiohttp", "rewrite stage")
+
+
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "soulchat.llm.testserver", "--latency", str(latency)],
                             stdout=subprocess.PIPE, text=True)
@@ -52,10 +59,20 @@ def make_source(path: Path, n: int) -> None:
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
-async def bare(url: str, prompts: list[str], concurrency: int) -> float:
-    from openai import AsyncOpenAI
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    api = AsyncOpenAI(base_url=url, api_key="bench", max_retries=0)
+
+async def bare(url: str, prompts: list[str], concurrency: int, aiohttp: bool = False) -> float:
+    from openai import AsyncOpenAI, DefaultAioHttpClient
+
+    api = AsyncOpenAI(base_url=url, api_key="bench", max_retries=0,
+                      **({"http_client": DefaultAioHttpClient()} if aiohttp else {}))
     it = iter(prompts)
 
     async def worker() -> None:
@@ -106,7 +123,8 @@ def main() -> None:
     with initialize_config_dir(str(CONF_DIR), version_base=None):
         prompt = build("prompt", compose("config").prompt)
     proc, url = start_server(args.latency)
-    rows = []
+    rows: list[tuple] = []
+    loop_s: dict[int, float] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for c in args.concurrency:
@@ -116,35 +134,40 @@ def main() -> None:
                 prompts = [prompt.render(qa) for qa in read_qa(source)[0]]
                 asyncio.run(bare(url, prompts[: c * 2], c))  # warm up connections and imports
                 bound = c / args.latency
-                # alternate the two paths and keep each one's median: other load on the machine
-                # then hits both alike
-                walls: dict[str, list[float]] = {"bare openai": [], "rewrite stage": []}
-                cpus: dict[str, list[float]] = {"bare openai": [], "rewrite stage": []}
+                # alternate the paths and keep each one's median: other load on the machine then
+                # hits all alike
+                runs: dict[str, list[tuple[float, float, float]]] = {p: [] for p in PATHS}
+                loops = []
                 for rep in range(args.repeat):
-                    cpu = time.process_time()
-                    walls["bare openai"].append(asyncio.run(bare(url, prompts, c)))
-                    cpus["bare openai"].append(time.process_time() - cpu)
-                    wall, cpu, metrics = stage(url, source, n, c, Path(tmp) / f"out-{c}-{rep}")
-                    cpus["rewrite stage"].append(cpu)
-                    assert metrics["network"] == n and metrics["dialogues"] == n, metrics
-                    walls["rewrite stage"].append(wall)
-                for name, ws in walls.items():
-                    rows.append((name, c, n, statistics.median(ws), bound, statistics.median(cpus[name])))
+                    for path in PATHS:
+                        cpu, srv = time.process_time(), cpu_seconds(proc.pid)
+                        if path == "rewrite stage":
+                            wall, _, metrics = stage(url, source, n, c, Path(tmp) / f"out-{c}-{rep}")
+                            assert metrics["network"] == n and metrics["dialogues"] == n, metrics
+                            loops.append(metrics["seconds"])
+                        else:
+                            wall = asyncio.run(bare(url, prompts, c, aiohttp=path == "bare + aiohttp"))
+                        runs[path].append((wall, time.process_time() - cpu, cpu_seconds(proc.pid) - srv))
+                for path, got in runs.items():
+                    rows.append((path, c, n, bound, *(statistics.median(x) for x in zip(*got))))
+                loop_s[c] = statistics.median(loops)
     finally:
         proc.kill()
     print(f"\nlatency {args.latency * 1000:.0f} ms, server in its own process; bound = concurrency / latency; "
           f"median of {args.repeat} runs; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}\n")
-    print(f"{'path':<14} {'conc':>4} {'requests':>8} {'wall s':>7} {'req/s':>7} {'bound':>6} {'% bound':>8} "
-          f"{'overhead ms/req':>15} {'cpu ms/req':>10}")
-    for name, c, n, wall, bound, cpu in rows:
+    print(f"{'path':<15} {'conc':>4} {'requests':>8} {'wall s':>7} {'req/s':>7} {'bound':>6} {'% bound':>8} "
+          f"{'overhead ms/req':>15} {'cpu ms/req':>10} {'srv cpu ms/req':>14}")
+    for name, c, n, bound, wall, cpu, srv in rows:
         rps = n / wall
         overhead = (c * wall / n - args.latency) * 1000
-        print(f"{name:<14} {c:>4} {n:>8} {wall:>7.2f} {rps:>7.1f} {bound:>6.0f} {100 * rps / bound:>7.1f}% "
-              f"{overhead:>15.1f} {1000 * cpu / n:>10.2f}")
+        print(f"{name:<15} {c:>4} {n:>8} {wall:>7.2f} {rps:>7.1f} {bound:>6.0f} {100 * rps / bound:>7.1f}% "
+              f"{overhead:>15.1f} {1000 * cpu / n:>10.2f} {1000 * srv / n:>14.2f}")
     for c in args.concurrency:
-        b, s = [r for r in rows if r[1] == c]
-        print(f"concurrency {c}: stage / bare = {b[3] / s[3]:.2f}; stage reaches {100 * s[2] / s[3] / s[4]:.1f}% "
-              f"of the bound (goal >= 85%); the stage's own CPU per request: {1000 * (s[5] - b[5]) / s[2]:.2f} ms")
+        b, a, s = (r for r in rows if r[1] == c)
+        n, bound = s[2], s[3]
+        print(f"concurrency {c}: stage / bare = {b[4] / s[4]:.2f}; stage reaches {100 * n / s[4] / bound:.1f}% "
+              f"of the bound (goal >= 85%; {100 * n / loop_s[c] / bound:.1f}% inside the client loop); "
+              f"the stage's own CPU per request: {1000 * (s[5] - a[5]) / n:.2f} ms")
 
 
 if __name__ == "__main__":
