@@ -14,6 +14,7 @@ rewrite stage's ``dialogues.jsonl``) and writes into its folder:
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import time
@@ -45,6 +46,24 @@ class Timings(dict):
         w, c = time.perf_counter(), time.thread_time()
         yield
         self[phase] = {"wall": round(time.perf_counter() - w, 3), "main_cpu": round(time.thread_time() - c, 3)}
+
+
+@contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector for the duration.
+
+    The stage holds every dialogue as small dicts and lists (millions of objects) and makes no
+    reference cycles, so each automatic collection only walks them again: on SMILECHAT that was
+    about 7 of 47 CPU seconds, most of it triggered by the tokenizer thread's id lists. Memory is
+    still freed by reference counting; the collector is switched back on afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def resolve_source(cfg: Any, inputs: dict[str, Path]) -> Path:
@@ -121,6 +140,11 @@ def read_and_clean(reader: rd.Reader, source: Path, chain: list, topic: Any, on_
 
 
 def run(ctx: Any) -> dict[str, float]:
+    with gc_paused():
+        return _run(ctx)
+
+
+def _run(ctx: Any) -> dict[str, float]:
     cfg = ctx.cfg.corpus
     out: Path = ctx.out
     for stale in ("samples", "export"):  # a resumed run recomputes everything (it is fast)
