@@ -239,8 +239,8 @@ class DedupFilter(Filter):
         if n >= 8 * len(self.starts):  # long texts: the same shingles are sampled in every text (mod 4)
             h = h[(h & self.SAMPLE) == 0]
         h.sort()
-        idx = np.searchsorted(h, self.starts)
-        sig = np.where(idx < h.size, h[np.minimum(idx, h.size - 1)], self.EMPTY)
+        h = np.append(h, self.EMPTY)  # a sentinel for bins past the largest hash
+        sig = h[np.searchsorted(h, self.starts)]
         sig[sig >= self.ends] = self.EMPTY  # that bin holds no shingle
         return sig
 

@@ -128,3 +128,11 @@ def test_corpus_options_are_checked_at_compose_time(compose):
         with pytest.raises(ConfigCompositionException):
             compose([bad])
     assert compose(["corpus.on_error=skip"]).corpus.on_error == "skip"
+
+
+def test_dedup_survives_a_long_text_with_no_sampled_shingle():
+    # one repeated character: every shingle hashes alike and the mod-4 sample may keep none
+    f = make("dedup")
+    d = dlg(("u", "啊" * 400), ("a", "嗯" * 400), id="1")
+    assert f(d) is d
+    assert "exact duplicate of 1" in rejects(f, dlg(("u", "啊" * 400), ("a", "嗯" * 400), id="2"))
