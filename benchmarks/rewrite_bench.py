@@ -16,6 +16,12 @@ request is this process's CPU time (all threads), the server's process is shown 
 the stage's own = stage - bare + aiohttp. The stage's wall includes its set-up (composing, reading
 the source, opening the store and files); "loop" is its throughput inside the client alone.
 
+Every run opens ``concurrency`` fresh connections, and its first rounds are slower than the rest
+(connection set-up on both sides, requests still bunched together). A real job runs for hours, so
+its throughput is the steady state: "steady" is the rate at which requests reach the server after the
+first ``--skip-rounds`` rounds (the server's arrival times; the same measure for every path). The
+goal is judged on it; the whole-run figure is shown next to it.
+
     python benchmarks/rewrite_bench.py                      # concurrency 32 and 64, 15 rounds, median of 3
     python benchmarks/rewrite_bench.py --rounds 5 --concurrency 32
 """
@@ -32,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from soulchat.config import CONF_DIR, DATA_DIR, setup
@@ -66,6 +73,18 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_stats(url: str, since: int = 0) -> dict:
+    """The test server's ``/_stats`` (counts; arrival times of the chat requests from ``since`` on)."""
+    with urllib.request.urlopen(f"{url.rsplit('/v1', 1)[0]}/_stats?since={since}") as resp:
+        return json.load(resp)
+
+
+def steady_rate(arrivals: list[float], skip: int) -> float:
+    """Requests per second reaching the server after the first ``skip`` requests."""
+    times = sorted(arrivals)[skip:]
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else float("nan")
 
 
 async def bare(url: str, prompts: list[str], concurrency: int, aiohttp: bool = False) -> float:
@@ -111,6 +130,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--rounds", type=int, default=15, help="requests = rounds * concurrency")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each path; the median is shown")
+    parser.add_argument("--skip-rounds", type=int, default=2, help="rounds left out of the steady rate")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("OPENAI_API_KEY", "bench")
@@ -136,10 +156,11 @@ def main() -> None:
                 bound = c / args.latency
                 # alternate the paths and keep each one's median: other load on the machine then
                 # hits all alike
-                runs: dict[str, list[tuple[float, float, float]]] = {p: [] for p in PATHS}
+                runs: dict[str, list[tuple[float, float, float, float]]] = {p: [] for p in PATHS}
                 loops = []
                 for rep in range(args.repeat):
                     for path in PATHS:
+                        logged = server_stats(url)["total"]
                         cpu, srv = time.process_time(), cpu_seconds(proc.pid)
                         if path == "rewrite stage":
                             wall, _, metrics = stage(url, source, n, c, Path(tmp) / f"out-{c}-{rep}")
@@ -147,7 +168,9 @@ def main() -> None:
                             loops.append(metrics["seconds"])
                         else:
                             wall = asyncio.run(bare(url, prompts, c, aiohttp=path == "bare + aiohttp"))
-                        runs[path].append((wall, time.process_time() - cpu, cpu_seconds(proc.pid) - srv))
+                        cpu, srv = time.process_time() - cpu, cpu_seconds(proc.pid) - srv
+                        steady = steady_rate(server_stats(url, logged)["arrivals"], args.skip_rounds * c)
+                        runs[path].append((wall, cpu, srv, steady))
                 for path, got in runs.items():
                     rows.append((path, c, n, bound, *(statistics.median(x) for x in zip(*got))))
                 loop_s[c] = statistics.median(loops)
@@ -155,19 +178,21 @@ def main() -> None:
         proc.kill()
     print(f"\nlatency {args.latency * 1000:.0f} ms, server in its own process; bound = concurrency / latency; "
           f"median of {args.repeat} runs; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}\n")
-    print(f"{'path':<15} {'conc':>4} {'requests':>8} {'wall s':>7} {'req/s':>7} {'bound':>6} {'% bound':>8} "
-          f"{'overhead ms/req':>15} {'cpu ms/req':>10} {'srv cpu ms/req':>14}")
-    for name, c, n, bound, wall, cpu, srv in rows:
+    print(f"{'path':<15} {'conc':>4} {'requests':>8} {'bound':>6} {'wall s':>7} {'req/s':>7} {'% bound':>8} "
+          f"{'overhead ms/req':>15} {'steady req/s':>12} {'% bound':>8} {'cpu ms/req':>10} {'srv cpu ms/req':>14}")
+    for name, c, n, bound, wall, cpu, srv, steady in rows:
         rps = n / wall
         overhead = (c * wall / n - args.latency) * 1000
-        print(f"{name:<15} {c:>4} {n:>8} {wall:>7.2f} {rps:>7.1f} {bound:>6.0f} {100 * rps / bound:>7.1f}% "
-              f"{overhead:>15.1f} {1000 * cpu / n:>10.2f} {1000 * srv / n:>14.2f}")
+        print(f"{name:<15} {c:>4} {n:>8} {bound:>6.0f} {wall:>7.2f} {rps:>7.1f} {100 * rps / bound:>7.1f}% "
+              f"{overhead:>15.1f} {steady:>12.1f} {100 * steady / bound:>7.1f}% {1000 * cpu / n:>10.2f} "
+              f"{1000 * srv / n:>14.2f}")
     for c in args.concurrency:
         b, a, s = (r for r in rows if r[1] == c)
         n, bound = s[2], s[3]
-        print(f"concurrency {c}: stage / bare = {b[4] / s[4]:.2f}; stage reaches {100 * n / s[4] / bound:.1f}% "
-              f"of the bound (goal >= 85%; {100 * n / loop_s[c] / bound:.1f}% inside the client loop); "
-              f"the stage's own CPU per request: {1000 * (s[5] - a[5]) / n:.2f} ms")
+        print(f"concurrency {c}: stage / bare = {b[4] / s[4]:.2f} (whole run), {s[7] / b[7]:.2f} (steady); the "
+              f"stage reaches {100 * s[7] / bound:.1f}% of the bound in the steady state (goal >= 85%), "
+              f"{100 * n / s[4] / bound:.1f}% over the whole run ({100 * n / loop_s[c] / bound:.1f}% inside "
+              f"the client loop); the stage's own CPU per request: {1000 * (s[5] - a[5]) / n:.2f} ms")
 
 
 if __name__ == "__main__":

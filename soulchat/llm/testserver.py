@@ -14,7 +14,8 @@ In a test::
         assert server.count() == 3
 
 As its own process (benchmarks): ``python -m soulchat.llm.testserver --latency 0.2`` prints
-``URL http://127.0.0.1:<port>/v1`` and serves until killed; ``GET /_stats`` returns the counts.
+``URL http://127.0.0.1:<port>/v1`` and serves until killed; ``GET /_stats`` returns the counts
+(``?since=N``: and the arrival times of the chat requests from the N-th on).
 
 Fault kinds (``fail_next(kind)`` or ``faults={kind: probability}``): ``429``, ``500``, ``503``,
 ``400``, ``401``, ``timeout``, ``drop``, ``garbage`` (a 200 whose body is not JSON), ``malformed``
@@ -316,7 +317,13 @@ class TestServer:
         return web.json_response({k: v for k, v in batch.items() if not k.startswith("_")})
 
     async def _stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"chat": self.count(), "clean": self.count(fault=None), "total": len(self.log)})
+        """The counts; with ``?since=N`` also ``arrivals``: when each chat request from the N-th
+        logged request on arrived (seconds, this process's clock; benchmarks measure rates with it)."""
+        out: dict[str, Any] = {"chat": self.count(), "clean": self.count(fault=None), "total": len(self.log)}
+        if "since" in request.query:
+            since = int(request.query["since"])
+            out["arrivals"] = [e.start for e in self.log[since:] if e.path == "/v1/chat/completions"]
+        return web.json_response(out)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
