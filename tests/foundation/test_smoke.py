@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 
 @pytest.mark.slow
 def test_default_pipeline_end_to_end_then_cached(cli, outputs):
-    t0 = time.perf_counter()
+    # (how long it takes is the suite's --durations business, not an assertion)
     res = cli(["+experiment=soulchat_full", "tracking.run_name=smoke"])
-    first = time.perf_counter() - t0
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
-    assert first < 240, f"the tiny default took {first:.0f}s"
 
     markers = {p.parent.parent.name: json.loads(p.read_text()) for p in (outputs / "cache").glob("*/*/_SUCCESS.json")}
     assert set(markers) == {"rewrite", "corpus", "train", "generate", "evaluate"}
@@ -35,11 +32,8 @@ def test_default_pipeline_end_to_end_then_cached(cli, outputs):
     assert any(k.startswith("train/") for k in run.data.metrics)
 
     # again: every stage comes from the cache, metrics are logged all the same
-    t0 = time.perf_counter()
     res = cli(["+experiment=soulchat_full"])
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
-    again = time.perf_counter() - t0
-    assert again < first
     runs = client.search_runs([exp.experiment_id], order_by=["attribute.start_time DESC"])
     assert len(runs) == 2
     assert all(runs[0].data.tags[f"stage.{s}"] == "cached" for s in markers)
@@ -47,3 +41,12 @@ def test_default_pipeline_end_to_end_then_cached(cli, outputs):
     cached = runs[0].data.metrics
     assert any(k.startswith("evaluate/bleu-4") for k in cached)
     assert cached == pytest.approx({k: run.data.metrics[k] for k in cached})
+
+    # learning is real: the fine-tuned model beats the untrained one on the same held-out samples
+    res = cli(["+experiment=soulchat_full", "+experiment/baseline=untrained", "tracking.run_name=untrained"])
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    untrained = client.search_runs([exp.experiment_id], "attributes.run_name = 'untrained'")[0].data.metrics
+    tuned = run.data.metrics
+    for metric in ("evaluate/bleu-4", "evaluate/rouge-l"):
+        assert tuned[metric] > untrained[metric] + 5, (metric, tuned[metric], untrained[metric])
+    assert untrained["train/val_loss"] > tuned["train/val_loss"] + 2
