@@ -117,9 +117,10 @@ class SampleWriter:
 
     def flush(self) -> None:
         if self.pieces:
-            self.tok_fh.write(np.concatenate(self.pieces).astype(self.dtype, copy=False).tobytes())
+            # one pass: the pieces are cast while they are copied (every id fits self.dtype)
+            self.tok_fh.write(np.concatenate(self.pieces, dtype=self.dtype, casting="unsafe").data)
         if self.mask_pieces:
-            self.mask_fh.write(np.concatenate(self.mask_pieces).astype(np.uint8, copy=False).tobytes())
+            self.mask_fh.write(np.concatenate(self.mask_pieces, dtype=np.uint8, casting="unsafe").data)
         self.pieces, self.mask_pieces, self.buffered = [], [], 0
 
     def close(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
