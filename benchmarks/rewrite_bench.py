@@ -15,8 +15,9 @@ reaches at least 85% of it. Per-request overhead = concurrency * wall / requests
 request is this process's CPU time (all threads), the server's process is shown apart ("srv cpu").
 The stage sends through the SDK's plain ``post`` (no request transform, no response models), which
 is cheaper than ``create``, so stage - bare + aiohttp understates the stage's own work (store,
-parser, output files: about 0.3 ms per request in a profile). The stage's wall includes its set-up (composing, reading
-the source, opening the store and files); "loop" is its throughput inside the client alone.
+parser, output files: about 0.3 ms per request in a profile). The stage's wall includes its set-up
+(composing, reading the source, opening the store and files); "loop" is its throughput inside the
+client alone.
 
 Every run opens ``concurrency`` fresh connections, and its first rounds are slower than the rest
 (connection set-up on both sides, requests still bunched together). A real job runs for hours, so
