@@ -14,9 +14,10 @@ extrapolates its pass time (every batch has the same shape). Printed: real (non-
 padding efficiency, tokens processed (padded) and wall time to cover the targets, with ratios
 against (a) and (b) measured in the same run.
 
-    python benchmarks/train_bench.py [--dialogues 96] [--paper-batches 4] [--micro-batch 8] [--loss all]
+    python benchmarks/train_bench.py [--dialogues 96] [--paper-batches 4] [--micro-batch 8] [--loss targets|unfused|all]
 
-``--loss all`` computes the output layer at every position (Hugging Face's loss, what the paper's
+``--loss unfused`` projects the target positions in one matmul and takes the cross-entropy of the
+whole logits matrix (before ``soulchat.train.loss.LinearCrossEntropy``); ``--loss all`` computes the output layer at every position (Hugging Face's loss, what the paper's
 scripts do) instead of only where a target is predicted (ours); with the tiny model, whose
 4,000-word output layer costs about as much per token as its whole decoder, this changes how much
 the token savings of (c) show up in time.
@@ -85,14 +86,16 @@ def run(cfg, name: str, train, batches: int, pad_to, group: int, micro: int, wor
         def __len__(self):
             return 0
 
+    cpu0 = time.process_time()
     history = fit(c, None, workdir / name, datasets=(train, Empty()))
+    cpu = time.process_time() - cpu0
     rows = [r for r in history if "loss" in r][1:]  # the first step includes warm-up of the kernels
     tokens, padded = sum(r["tokens"] for r in rows), sum(r["padded"] for r in rows)
     seconds = sum(r["seconds"] for r in rows)
     return {"name": name, "steps": len(rows), "tokens": tokens, "padded": padded, "seconds": seconds,
             "targets": sum(r["targets"] for r in rows), "tokens_per_s": tokens / seconds,
             "padded_per_s": padded / seconds, "padding_efficiency": tokens / padded,
-            "final_loss": rows[-1]["loss"]}
+            "final_loss": rows[-1]["loss"], "cpu_seconds_run": cpu}
 
 
 def main() -> None:
@@ -102,10 +105,15 @@ def main() -> None:
     p.add_argument("--micro-batch", type=int, default=8)
     p.add_argument("--max-input", type=int, default=1536)
     p.add_argument("--max-target", type=int, default=512)
-    p.add_argument("--loss", choices=["targets", "all"], default="targets",
-                   help="output layer on target positions only (ours) or on every position")
+    p.add_argument("--loss", choices=["targets", "unfused", "all"], default="targets",
+                   help="output layer on target positions only, fused with the loss in chunks (ours), "
+                        "the same unfused (logits of all targets at once), or on every position")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args()
+    if args.loss == "unfused":
+        import soulchat.train.loss as loss
+
+        loss.fusable = lambda head: False
     if args.loss == "all":
         import soulchat.train.module as module
 
@@ -161,6 +169,8 @@ def main() -> None:
         padded = sum(len(b) * int(ds.lengths[b].max()) for b in sampler)
         res[name]["pass_padded"] = padded
         res[name]["pass_seconds"] = padded / res[name]["padded_per_s"]
+    print("process CPU time of each whole run (all threads, setup included): "
+          + ", ".join(f"{k} {r['cpu_seconds_run']:.1f}s for {r['steps'] + 1} steps" for k, r in res.items()))
     print(f"(measured in {time.perf_counter() - t0:.0f}s; pass time = padded tokens of one pass / "
           "measured padded tokens/s)\n")
 

@@ -7,46 +7,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from soulchat.train.data import IGNORE, Collator, LengthGroupedBatches
+from soulchat.train.data import Collator, LengthGroupedBatches
+from soulchat.train.loss import target_loss, token_loss_sum  # noqa: F401 (the module's loss; benchmarks swap it)
 from soulchat.train.schedule import WarmupDecayLR
-
-
-def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed next-token cross-entropy over target tokens, and how many there were."""
-    logits = logits[:, :-1].float()
-    labels = labels[:, 1:]
-    loss = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
-    return loss, (labels != IGNORE).sum()
-
-
-def target_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean cross-entropy over the target tokens, and their count, computing logits only there.
-
-    The output layer is the costliest part of a small model (vocabulary x hidden per position) and
-    in ``sample`` mode most positions are history without loss; projecting only the positions that
-    predict a target token gives the same loss several times faster. Models whose decoder and
-    output layer cannot be reached separately fall back to the full forward pass. ``batch`` must
-    be right-padded (as :class:`~soulchat.train.data.Collator` pads).
-    """
-    labels = batch["labels"][:, 1:]
-    keep = labels != IGNORE
-    core = model.get_base_model() if hasattr(model, "get_base_model") else model
-    try:
-        decoder, head = core.get_decoder(), core.get_output_embeddings()
-    except (AttributeError, NotImplementedError):
-        decoder = head = None
-    if decoder is None or head is None or decoder is core:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        total, n = token_loss_sum(logits, batch["labels"])
-        return total / n.clamp(min=1), n
-    # Batches are right-padded (Collator): no pad precedes a real token, so under causal attention
-    # the real positions' outputs do not depend on the padding mask; without it SDPA takes its
-    # causal fast path (~25% faster here). Pad positions compute garbage that no loss reads.
-    hidden = decoder(input_ids=batch["input_ids"]).last_hidden_state
-    logits = head(hidden[:, :-1][keep]).float()
-    n = keep.sum()
-    return torch.nn.functional.cross_entropy(logits, labels[keep], reduction="sum") / n.clamp(min=1), n
 
 
 class CausalLMModule(pl.LightningModule):

@@ -25,3 +25,22 @@ def test_target_loss_equals_hf_loss(compose, outputs, finetune):
     theirs = model(**batch).loss
     assert int(count) == 9
     assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_fused_linear_cross_entropy_matches_autograd(bias):
+    from soulchat.train.loss import LinearCrossEntropy
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 50, bias=bias)
+    hidden = torch.randn(23, 16, requires_grad=True)
+    targets = torch.randint(0, 50, (23,))
+    want = torch.nn.functional.cross_entropy(head(hidden), targets, reduction="sum")
+    params = [hidden, head.weight] + ([head.bias] if bias else [])
+    want_grads = torch.autograd.grad(want * 0.5, params)
+    got = LinearCrossEntropy.apply(hidden, head.weight, head.bias, targets, 5, True)  # 5 chunks, a short last one
+    got_grads = torch.autograd.grad(got * 0.5, params)
+    assert torch.allclose(got, want, rtol=1e-6)
+    assert all(torch.allclose(g, w, atol=1e-6) for g, w in zip(got_grads, want_grads))
+    with torch.no_grad():  # validation: the loss alone
+        assert torch.allclose(LinearCrossEntropy.apply(hidden, head.weight, head.bias, targets, 7, False), want)
