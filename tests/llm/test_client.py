@@ -180,7 +180,7 @@ def test_rate_limiter_paces_requests():
         return time.perf_counter() - t0
 
     elapsed = asyncio.run(go())
-    assert 0.4 <= elapsed < 1.5
+    assert elapsed >= 0.4  # 10 requests over the burst at 20/s wait ~0.5 s (no upper bound: a loaded CI machine is slower)
 
 
 def test_backoff_grows_with_jitter_and_retry_after_wins():
