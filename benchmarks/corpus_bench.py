@@ -8,8 +8,10 @@ memory is its own:
 
 - (a) naive: render every sample's full text (history + target) and tokenise it with one call per
   sample, as ChatGLM-6B's p-tuning preprocessing (which SoulChat's recipe follows) does in its map
-  function; the ids are written to disk as int32.
-- (b) floor: tokenise every utterance once, batched (reading the file is not timed).
+  function; the ids are written to disk as int32. The cyclic garbage collector is paused, as in (b)
+  and (c), so no phase gains or loses by it.
+- (b) floor: tokenise every utterance once, batched (reading the file is not timed); the collector
+  is paused as the stage pauses it.
 - (c) ours, end to end: the corpus stage (read, clean, split, tokenise, expand, write, statistics)
   with the sensitive-string filter off, so it tokenises the same utterances as (b);
 - (c') ours with the paper's default filter chain (it drops ~24% of SMILECHAT).
@@ -54,13 +56,14 @@ def load(path: Path, limit: int | None) -> list[list[dict]]:
 
 def phase_naive(args, tok) -> dict:
     from soulchat.corpus.format import render_input
+    from soulchat.corpus.stage import gc_paused
 
     import numpy as np
 
     dialogues = load(args.data, args.limit)
     t0, c0 = time.perf_counter(), os.times()
     samples = tokens = 0
-    with open(Path(args.work) / "naive.bin", "wb") as fh:
+    with gc_paused(), open(Path(args.work) / "naive.bin", "wb") as fh:
         for msgs in dialogues:
             for a, m in enumerate(msgs):
                 if m["role"] != "assistant" or a == 0:
@@ -76,10 +79,12 @@ def phase_naive(args, tok) -> dict:
 
 def phase_floor(args, tok) -> dict:
     from soulchat.corpus.expand import tokenize_texts
+    from soulchat.corpus.stage import gc_paused
 
     texts = [m["content"] for msgs in load(args.data, args.limit) for m in msgs]
     t0, c0 = time.perf_counter(), os.times()
-    _, offsets = tokenize_texts(tok, texts)
+    with gc_paused():  # as in the stage, so both tokenise under the same settings
+        _, offsets = tokenize_texts(tok, texts)
     return {"seconds": time.perf_counter() - t0, "cpu": cpu_since(c0), "utterances": len(texts), "tokens": int(offsets[-1])}
 
 
