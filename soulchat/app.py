@@ -66,6 +66,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
             metrics.update(stage_metrics)
             log.info("stage %s %s in %.1fs -> %s", name, "cached" if result.cached else "done",
                      result.seconds, result.path)
+    log.info("done: run folder %s; MLflow run %s (experiment %r) -- see it with `soulchat ui`",
+             run_dir, tracker.run_id, cfg.tracking.experiment)
     return metrics
 
 
