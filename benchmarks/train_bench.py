@@ -15,6 +15,13 @@ padding efficiency, tokens processed (padded) and wall time to cover the targets
 against (a) and (b) measured in the same run.
 
     python benchmarks/train_bench.py [--dialogues 96] [--paper-batches 4] [--micro-batch 8] [--loss targets|unfused|all]
+                                     [--parts] [--hidden 128 --layers 2 --heads 4 --kv-heads 2 --intermediate 384]
+
+``--parts`` also times, outside Lightning and without the optimizer, the two parts of one pass of
+(b) and (c) on the same batches: the decoder (forward + backward) and the output layer with the
+loss on the targets (forward + backward). The output layer's work is the same in both modes (the
+same targets), so it bounds how much faster (c) can be than (b). ``--hidden`` etc. set the model's
+shape (default: ``conf/model/tiny.yaml``'s) to show how that bound moves with the decoder's share.
 
 ``--loss unfused`` projects the target positions in one matmul and takes the cross-entropy of the
 whole logits matrix (before ``soulchat.train.loss.LinearCrossEntropy``); ``--loss all`` computes the output layer at every position (Hugging Face's loss, what the paper's
@@ -33,6 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import ClassVar
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "smilechat" / "dev.jsonl.gz"
@@ -81,7 +89,7 @@ def run(cfg, name: str, train, batches: int, pad_to, group: int, micro: int, wor
                                         "warmup_steps": max(2, batches // 10),
                                         "checkpoint_every_n_steps": 10**9, "val_every_n_steps": 10**9}})
     class Empty:
-        lengths: list = []
+        lengths: ClassVar[list] = []
 
         def __len__(self):
             return 0
@@ -98,6 +106,51 @@ def run(cfg, name: str, train, batches: int, pad_to, group: int, micro: int, wor
             "final_loss": rows[-1]["loss"], "cpu_seconds_run": cpu}
 
 
+def parts(cfg, datasets: dict, micro: int, repeats: int = 2) -> dict:
+    """Seconds of the decoder (forward + backward) and of the output layer + loss (forward +
+    backward) for one pass of each mode's batches, as :func:`soulchat.train.loss.target_loss` runs
+    them (length groups, fused loss); best of ``repeats`` passes, after one warm-up batch."""
+    from soulchat.train.data import IGNORE, Collator, LengthGroupedBatches
+    from soulchat.train.fit import build_model
+    from soulchat.train.loss import CHUNK_ELEMENTS, LinearCrossEntropy, length_groups
+
+    _, tok, model = build_model(cfg)
+    decoder, head = model.get_decoder(), model.get_output_embeddings()
+    collate = Collator(tok.pad_token_id)
+    out = {}
+    for name, ds in datasets.items():
+        nb = -(-len(ds) // micro)
+        batches = [collate([ds[i] for i in b])
+                   for b in LengthGroupedBatches(ds.lengths, micro, int(cfg.seed), 0, nb, group=64)]
+        pieces = []  # (ids, labels) of every length group of every batch
+        for batch in batches:
+            lengths = batch["attention_mask"].sum(1).tolist()
+            for rows in length_groups(lengths):
+                width = max(lengths[r] for r in rows)
+                pieces.append((batch["input_ids"][rows, :width], batch["labels"][rows, 1:width]))
+        best = {"decoder": float("inf"), "output": float("inf")}
+        for rep in range(repeats + 1):
+            spent = {"decoder": 0.0, "output": 0.0}
+            for ids, labels in pieces[:1] if rep == 0 else pieces:
+                keep = labels != IGNORE
+                t0 = time.perf_counter()
+                hidden = decoder(input_ids=ids).last_hidden_state[:, :-1][keep]
+                h = hidden.detach().requires_grad_()
+                t1 = time.perf_counter()
+                rows = max(1, CHUNK_ELEMENTS // head.weight.shape[0])
+                LinearCrossEntropy.apply(h, head.weight, head.bias, labels[keep], rows, True).backward()
+                t2 = time.perf_counter()
+                hidden.backward(h.grad)
+                t3 = time.perf_counter()
+                spent["decoder"] += (t1 - t0) + (t3 - t2)
+                spent["output"] += t2 - t1
+            if rep:
+                best = {k: min(best[k], v) for k, v in spent.items()}
+            model.zero_grad(set_to_none=True)
+        out[name] = best
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dialogues", type=int, default=96)
@@ -108,14 +161,22 @@ def main() -> None:
     p.add_argument("--loss", choices=["targets", "unfused", "all"], default="targets",
                    help="output layer on target positions only, fused with the loss in chunks (ours), "
                         "the same unfused (logits of all targets at once), or on every position")
+    p.add_argument("--parts", action="store_true",
+                   help="also time the decoder and the output layer + loss of one pass of (b) and (c) apart")
+    p.add_argument("--hidden", type=int, default=None, help="model.hidden_size (default: the tiny model's)")
+    p.add_argument("--layers", type=int, default=None, help="model.num_layers")
+    p.add_argument("--heads", type=int, default=None, help="model.num_heads")
+    p.add_argument("--kv-heads", type=int, default=None, help="model.num_kv_heads")
+    p.add_argument("--intermediate", type=int, default=None, help="model.intermediate_size (default 3 x hidden "
+                                                                   "when --hidden is given)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args()
     if args.loss == "unfused":
-        import soulchat.train.loss as loss
+        from soulchat.train import loss
 
         loss.fusable = lambda head: False
     if args.loss == "all":
-        import soulchat.train.module as module
+        from soulchat.train import module
 
         def all_positions_loss(model, batch):
             from soulchat.train.module import token_loss_sum
@@ -133,13 +194,18 @@ def main() -> None:
 
     from soulchat.config import CONF_DIR, setup
     from soulchat.train.data import LengthGroupedBatches
+    from soulchat.train.loss import length_groups
 
     setup()
+    shape = {"hidden_size": args.hidden, "num_layers": args.layers, "num_heads": args.heads,
+             "num_kv_heads": args.kv_heads,
+             "intermediate_size": args.intermediate or (3 * args.hidden if args.hidden else None)}
     work = Path(tempfile.mkdtemp(prefix="train_bench."))
     with initialize_config_dir(str(CONF_DIR), version_base=None):
         cfg = compose("config", overrides=[f"paths.outputs={REPO / 'outputs'}", "tracking.enabled=false",
                                            f"corpus.max_input_tokens={args.max_input}",
-                                           f"corpus.max_target_tokens={args.max_target}"])
+                                           f"corpus.max_target_tokens={args.max_target}"]
+                      + [f"model.{k}={v}" for k, v in shape.items() if v is not None])
     from soulchat.model.tokenizer import get_tokenizer
 
     tok = get_tokenizer(cfg.model, cfg.paths.cache)
@@ -154,6 +220,9 @@ def main() -> None:
           f"{targets['sample']:,} targets) | {len(d)} dialogue sequences ({int(np.sum(d.lengths)):,} tokens, "
           f"{targets['dialogue']:,} targets); micro batch {args.micro_batch}; loss on {args.loss}; torch threads "
           f"{__import__('torch').get_num_threads()}")
+    m = cfg.model
+    print(f"model: hidden {m.hidden_size}, layers {m.num_layers}, heads {m.num_heads}/{m.num_kv_heads} kv, "
+          f"intermediate {m.intermediate_size}, vocabulary {len(tok)}")
 
     t0 = time.perf_counter()
     res = {
@@ -169,6 +238,9 @@ def main() -> None:
         padded = sum(len(b) * int(ds.lengths[b].max()) for b in sampler)
         res[name]["pass_padded"] = padded
         res[name]["pass_seconds"] = padded / res[name]["padded_per_s"]
+        # what the decoder runs on: each batch's rows in length groups, each padded to its longest
+        res[name]["pass_decoded"] = sum(len(g) * max(int(x) for x in ds.lengths[b][g])
+                                        for b in sampler for g in length_groups(ds.lengths[b].tolist()))
     print("process CPU time of each whole run (all threads, setup included): "
           + ", ".join(f"{k} {r['cpu_seconds_run']:.1f}s for {r['steps'] + 1} steps" for k, r in res.items()))
     print(f"(measured in {time.perf_counter() - t0:.0f}s; pass time = padded tokens of one pass / "
@@ -183,10 +255,22 @@ def main() -> None:
               f"{r['tokens_per_s'] / a['tokens_per_s']:>11.2f}{r['pass_padded']:>14,}{r['pass_seconds']:>9.1f}"
               f"{b['pass_seconds'] / r['pass_seconds']:>10.2f}")
     c = res["dialogue"]
+    print("(padding efficiency and pass tokens count each micro-batch padded to its longest row; the decoder runs "
+          "on length groups of rows: " + ", ".join(f"{k} {r['pass_decoded']:,} tokens "
+                                                   f"({(s if k == 'sample' else d).lengths.sum() / r['pass_decoded']:.1%})"
+                                                   for k, r in res.items() if "pass_decoded" in r) + ")")
     print(f"\n(b)/(a) real tokens/s: {b['tokens_per_s'] / a['tokens_per_s']:.2f}x (goal >= 4), "
           f"padding efficiency (b) {b['padding_efficiency']:.1%} (goal >= 90%)")
     print(f"(c) processes {b['pass_padded'] / c['pass_padded']:.2f}x fewer tokens than (b) and covers the "
           f"same targets {b['pass_seconds'] / c['pass_seconds']:.2f}x faster (goal >= 3x)")
+    if args.parts:
+        res["parts"] = parts(cfg, {"sample": s, "dialogue": d}, args.micro_batch)
+        pb, pc = res["parts"]["sample"], res["parts"]["dialogue"]
+        print("\none pass, outside Lightning, no optimizer (best of 2), seconds: decoder fwd+bwd | output layer + loss")
+        for k, r in res["parts"].items():
+            print(f"  {k:<10}{r['decoder']:>7.2f} | {r['output']:.2f}")
+        print(f"  (b)/(c): decoder {pb['decoder'] / pc['decoder']:.2f}x, output layer {pb['output'] / pc['output']:.2f}x, "
+              f"together {(pb['decoder'] + pb['output']) / (pc['decoder'] + pc['output']):.2f}x")
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))
 

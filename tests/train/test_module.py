@@ -44,3 +44,41 @@ def test_fused_linear_cross_entropy_matches_autograd(bias):
     assert all(torch.allclose(g, w, atol=1e-6) for g, w in zip(got_grads, want_grads))
     with torch.no_grad():  # validation: the loss alone
         assert torch.allclose(LinearCrossEntropy.apply(hidden, head.weight, head.bias, targets, 7, False), want)
+
+
+def test_length_groups_split_varied_rows_only():
+    from soulchat.train.loss import length_groups
+
+    assert length_groups([600, 598, 590, 585]) == [[0, 1, 2, 3]]  # similar lengths: one padded group
+    groups = length_groups([120, 1400, 1000, 1390, 130])
+    assert sorted(r for g in groups for r in g) == [0, 1, 2, 3, 4]  # every row once
+    assert [1, 3] in groups and [2] in groups  # long rows apart from much shorter ones
+    assert all(len(g) for g in groups)
+
+
+def test_grouped_decoding_matches_hf_loss_and_gradients(compose, outputs):
+    """Rows of very different lengths are decoded in separate groups: same loss and gradients."""
+    from soulchat.train.loss import length_groups
+
+    cfg = compose(["model.hidden_size=64", "model.intermediate_size=128"])
+    builder = build("model", cfg.model)
+    tok = builder.tokenizer(cfg.paths.cache)
+    model = builder.model(tok, 0).eval()
+    rng = np.random.default_rng(1)
+    samples = []
+    for n, t in [(300, 20), (20, 6), (290, 14), (40, 10)]:
+        ids = rng.integers(5, len(tok), n + t).astype(np.int32)
+        samples.append({"input_ids": ids, "labels": np.concatenate([np.full(n, -100), ids[n:]]).astype(np.int32)})
+    batch = Collator(tok.pad_token_id)(samples)
+    assert len(length_groups(batch["attention_mask"].sum(1).tolist())) > 1
+    params = [p for p in model.parameters() if p.requires_grad]
+    ours, count = target_loss(model, batch)
+    ours_grads = torch.autograd.grad(ours, params, allow_unused=True)
+    theirs = model(**batch).loss
+    theirs_grads = torch.autograd.grad(theirs, params, allow_unused=True)
+    assert int(count) == 50
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    for a, b in zip(ours_grads, theirs_grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
