@@ -1,6 +1,7 @@
 """Evaluate-stage components: ``metric_set`` and ``judge``."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
 from soulchat.llm.components import EndpointConfig
 from soulchat.registry import ComponentConfig, Registry
 
@@ -16,10 +17,14 @@ class JudgeConfig(EndpointConfig):
 
     Its own endpoint fields (base_url, model, api_key_env, limits, stores; see ``endpoint``), so
     they are part of the evaluate stage's cache key. Offline by default (no base_url): only
-    recorded answers are used; without them the judge reports itself skipped, never a score.
+    recorded answers are used (the bundled ``demo/judge_store.sqlite`` holds the answers for the
+    default runs' replies, written by ``scripts/record_demo_judge.py``); a reply without one is
+    reported as not rated, never given a score.
     """
 
     enabled: bool = True
+    # read-only stores consulted after ``store``: the bundled recorded ratings (offline default)
+    recorded: list = field(default_factory=lambda: ["${soulchat_data:demo/judge_store.sqlite}"])
     model: str = "gpt-4o"
     temperature: float = 0.0  # a judge should be as repeatable as the endpoint allows
     max_tokens: int = 256

@@ -20,6 +20,9 @@ class EvaluateConfig(StageConfig):
     """Automatic metrics, the LLM judge, human rating sheets and the report."""
 
     judge_samples: int = 100  # the judge rates this many (a fixed random subset; the paper rated 100 per test set)
+    # the judge also rates the test set's own reference replies for the same contexts (a "reference"
+    # row: what the rubric gives the data the model learns from, to read the model's scores against)
+    judge_references: bool = True
     extra_metric_sets: list = field(default_factory=lambda: ["diversity", "empathy"])  # columns besides metric_set
     batch_size: int = 1024  # predictions per metric update
     # predictions.jsonl files of other models / test sets (e.g. an API model's run) scored the same

@@ -7,9 +7,13 @@ with the reason and the question asked again, up to ``judge.max_attempts``.
 
 Requests go through the one shared client (:class:`soulchat.llm.LLMClient`), so answers are cached
 in the content-addressed store (key: the judge model, the rubric's hash, the context and the reply).
-Offline (``judge.base_url`` unset, the default) only recorded answers are used: samples without one
-are reported as *not rated* and, when none has one, the judge reports itself **skipped** with the
-reason. Scores are never invented.
+Offline (``judge.base_url`` unset, the default) the judge goes through the same client and parser and
+only recorded answers are used, as the rewrite stage does: the bundled store
+``soulchat/data/demo/judge_store.sqlite`` holds answers for the replies of the default runs (the
+fine-tuned and the untrained tiny model, and the test set's references), written by
+``scripts/record_demo_judge.py``. Samples without one are reported as *not rated* and, when none has
+one, the judge reports itself **skipped** with the reason. Scores are never invented here; the report
+says how many answers came from the store and how many from the network.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ from typing import Any, Sequence
 from soulchat.io import stable_hash
 
 log = logging.getLogger(__name__)
+
+#: how the bundled offline answers (scripts/record_demo_judge.py, a rubric heuristic, not an LLM)
+#: begin their reason, so reports can say so
+HEURISTIC_MARK = "[recorded: heuristic rater, scripts/record_demo_judge.py]"
 
 #: dimension -> highest score (lowest is 0)
 RUBRIC = {"content": 2, "empathy": 2, "helpfulness": 2, "safety": 1}
@@ -99,6 +107,8 @@ class JudgeReport:
     ratings: list[dict] = field(default_factory=list)  # {id, content, empathy, helpfulness, safety, reason, attempts}
     reason: str = ""
     errors: dict[str, int] = field(default_factory=dict)
+    from_store: int = 0  # answers read from a store (recorded or cached)
+    from_network: int = 0  # requests sent to the endpoint
 
     def means(self) -> dict[str, float]:
         """Mean score per dimension over the rated samples (empty when none was rated)."""
@@ -108,7 +118,9 @@ class JudgeReport:
 
     def summary(self) -> dict[str, Any]:
         return {"status": self.status, "requested": self.requested, "rated": len(self.ratings),
-                "reason": self.reason, "errors": self.errors, "means": self.means()}
+                "reason": self.reason, "errors": self.errors, "from_store": self.from_store,
+                "from_network": self.from_network, "means": self.means(),
+                "heuristic": sum(str(r.get("reason", "")).startswith(HEURISTIC_MARK) for r in self.ratings)}
 
 
 class CEHSJudge:
@@ -162,7 +174,10 @@ class CEHSJudge:
         reason = "" if status == "rated" else (
             f"{len(samples) - len(ratings)} of {len(samples)} not rated"
             + (" (offline: no recorded answer)" if self.client.offline else "") + (f"; {errors}" if errors else ""))
-        return JudgeReport(status, len(samples), ratings, reason, errors)
+        stats = self.client.stats
+        log.info("judge: %d of %d rated; %d answers from the store, %d from the network",
+                 len(ratings), len(samples), stats.store_hits, stats.network)
+        return JudgeReport(status, len(samples), ratings, reason, errors, stats.store_hits, stats.network)
 
 
 def build(cfg: Any) -> CEHSJudge:

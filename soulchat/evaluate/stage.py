@@ -5,7 +5,9 @@ Reads the generate stage's ``predictions.jsonl`` and writes into its folder:
 - ``metrics.json``: every number (the chosen ``metric_set``, the ``evaluate.extra_metric_sets``,
   the judge's CEHS means when it rated, human-rating means and Fleiss' kappa when imported);
 - ``judge.jsonl`` (per-sample ratings) and ``judge.json`` (status: rated / partial / skipped, and
-  why); a skipped judge leaves the CEHS columns empty, it never guesses;
+  why, and how many answers came from the store and from the network); a skipped judge leaves the
+  CEHS columns empty, it never guesses; ``judge_reference.*`` the same for the test set's reference
+  replies to the same contexts (the ``reference`` row, ``evaluate.judge_references``);
 - ``human/`` sheets and key when ``evaluate.human.raters`` > 0;
 - ``report.md``, ``report.csv``, ``report.png``: the Table-1 layout (also copied to the run folder
   and logged to MLflow).
@@ -109,6 +111,26 @@ def score_file(cfg: Any, preds: list[dict], out: Path, judge_name: str) -> tuple
     return {"test_set": label(preds)[0], "model": label(preds)[1], **row}, judge
 
 
+def reference_row(cfg: Any, preds: list[dict], out: Path) -> tuple[dict, dict]:
+    """The judge's row for the references of the same contexts (the data the model learns from)."""
+    refs = [{**p, "prediction": p["reference"]} for p in preds]
+    judge = run_judge(cfg, refs, out, "judge_reference")
+    return {"test_set": label(preds)[0], "model": "reference", **judge["means"]}, judge
+
+
+def judge_note(model: str, judge: dict) -> str:
+    """One line under the table: what the judge did for a row, and where its answers came from."""
+    if judge["status"] == "disabled":
+        return f"{model}: CEHS judge disabled"
+    note = f"{model}: CEHS judge {judge['status']}, {judge['rated']} of {judge['requested']} rated"
+    if "from_store" in judge:
+        note += f"; answers: {judge['from_store']} from the store, {judge['from_network']} from the network"
+    if judge.get("heuristic"):
+        note += (f" ({judge['heuristic']} are the bundled offline answers of a rubric heuristic, not an LLM's;"
+                 " set judge.base_url and judge.model for an LLM judge)")
+    return note + (f": {judge['reason']}" if judge["reason"] else "")
+
+
 def write_report(ctx: Any, rows: list[dict], notes: list[str], title: str) -> str:
     """report.md/.csv/.png into the stage folder and the run folder, logged to MLflow."""
     from soulchat.evaluate.report import build_table
@@ -121,8 +143,9 @@ def write_report(ctx: Any, rows: list[dict], notes: list[str], title: str) -> st
     for f in ("report.md", "report.csv", "report.png"):
         shutil.copy2(out / f, run_dir / f)
     if ctx.tracker is not None:
-        for f in ("report.md", "report.csv", "report.png", "metrics.json", "judge.json"):
-            ctx.tracker.log_artifact(out / f, "evaluate")
+        for f in ("report.md", "report.csv", "report.png", "metrics.json", "judge.json", "judge_reference.json"):
+            if (out / f).exists():
+                ctx.tracker.log_artifact(out / f, "evaluate")
     return table.markdown
 
 
@@ -134,13 +157,19 @@ def run(ctx: Any) -> dict[str, float]:
         raise ValueError("evaluate: a predictions file is empty")
 
     row, judge = score_file(cfg, preds, out, "judge")
-    rows, judges = [row], [judge]
+    rows, judged = [row], [(row["model"], judge)]
     for i, other in enumerate(extras, 1):
         r, j = score_file(cfg, other, out, f"judge_extra_{i}")
         rows.append(r)
-        judges.append(j)
-    notes = [f"{r['model']}: CEHS judge {j['status']}: {j['reason']}"
-             for r, j in zip(rows, judges) if j["status"] != "rated"]
+        judged.append((r["model"], j))
+    metrics_ref = {}
+    if cfg.judge.enabled and cfg.evaluate.judge_references:
+        ref_row, ref_judge = reference_row(cfg, preds, out)
+        if ref_judge["rated"]:
+            rows.append(ref_row)
+        judged.append(("reference", ref_judge))
+        metrics_ref = {f"reference_{k}": v for k, v in ref_judge["means"].items()}
+    notes = [judge_note(m, j) for m, j in judged if j["status"] != "disabled"]
 
     human = human_rating(cfg, [p for group in (preds, *extras) for p in group], out)
     summary = human.get("summary", {})
@@ -151,6 +180,7 @@ def run(ctx: Any) -> dict[str, float]:
 
     metrics = {k: v for k, v in row.items() if k not in ("test_set", "model")}
     metrics.update({f"human_kappa_{d}": k for d, k in summary.get("kappa", {}).items()})
+    metrics.update(metrics_ref)
     metrics.update(samples=float(len(preds)), judge_rated=float(judge["rated"]))
     write_json(out / "metrics.json", {"metrics": metrics, "rows": rows, "judge": judge, "human": human})
     markdown = write_report(ctx, rows, notes, f"Evaluation ({cfg.metric_set.name} metrics, {len(preds)} samples)")

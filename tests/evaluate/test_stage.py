@@ -98,9 +98,65 @@ def test_stage_with_a_live_judge_fills_the_cehs_columns(compose_cfg, tmp_path, m
         cfg = compose_cfg(f"judge.base_url={server.url}", "judge.recorded=[]", "evaluate.judge_samples=2",
                           f"judge.store={tmp_path / 'judge.sqlite'}")
         metrics, out = _run(cfg, tmp_path)
-        assert server.count() == 2
+        assert server.count() == 4  # two predictions and the references of the same two contexts
     assert (metrics["content"], metrics["empathy"], metrics["helpfulness"], metrics["safety"]) == (2, 1, 2, 1)
-    assert metrics["judge_rated"] == 2
+    assert metrics["judge_rated"] == 2 and metrics["reference_empathy"] == 1
+    judge = json.loads((out / "judge.json").read_text(encoding="utf-8"))
+    assert (judge["from_store"], judge["from_network"], judge["heuristic"]) == (0, 2, 0)
     header = (out / "report.md").read_text(encoding="utf-8").splitlines()[2]
     assert "| Con. | Emp. | Hel. | Saf. |" in header
     assert len((out / "judge.jsonl").read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_offline_judge_reads_recorded_answers_through_the_client(compose_cfg, tmp_path):
+    """The offline default: answers recorded under the live key are used, nothing is sent, and the
+    report says where they came from; replies without a recording are reported, never scored."""
+    from soulchat.evaluate.judge import HEURISTIC_MARK
+    from soulchat.llm.store import ResponseStore, Stored
+    from soulchat.registry import build
+
+    recorded = tmp_path / "recorded.sqlite"
+    cfg = compose_cfg(f"judge.recorded=[{recorded}]", f"judge.store={tmp_path / 'judge.sqlite'}")
+    assert cfg.judge.base_url is None  # the default is offline
+    judge = build("judge", cfg.judge)
+    store = ResponseStore(recorded)
+    # the first two predictions and all three references are recorded; the third prediction is not
+    replies = [PREDS[0], PREDS[1]] + [{**p, "prediction": p["reference"]} for p in PREDS]
+    for i, sample in enumerate(replies):
+        req = judge.request(sample)
+        text = json.dumps({"content": 2, "empathy": i % 3, "helpfulness": 1, "safety": 1, "reason": f"{HEURISTIC_MARK} x"})
+        store.put(Stored(judge.client.key_for(req, 1), req.id, 1, judge.client.model, text, "stop", 1, 1, {}))
+    store.close()
+
+    metrics, out = _run(cfg, tmp_path)
+    model = json.loads((out / "judge.json").read_text(encoding="utf-8"))
+    ref = json.loads((out / "judge_reference.json").read_text(encoding="utf-8"))
+    assert (model["status"], model["rated"], model["from_store"], model["from_network"]) == ("partial", 2, 2, 0)
+    assert "offline: no recorded answer" in model["reason"]
+    assert (ref["status"], ref["rated"], ref["from_network"], ref["heuristic"]) == ("rated", 3, 0, 3)
+    assert metrics["empathy"] == pytest.approx(0.5) and metrics["reference_empathy"] == pytest.approx(1.0)
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "| corpus | reference |" in report and "2 from the store, 0 from the network" in report
+    assert "rubric heuristic, not an LLM" in report
+
+
+def test_bundled_heuristic_rater_separates_fluent_replies_from_token_soup():
+    """scripts/record_demo_judge.py writes the bundled offline answers; its rubric heuristic must
+    give a fluent empathic reply more than a string of random demo fragments."""
+    import importlib.util
+
+    from soulchat.config import DATA_DIR
+
+    path = DATA_DIR.parent.parent / "scripts" / "record_demo_judge.py"
+    spec = importlib.util.spec_from_file_location("record_demo_judge", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    known = mod.demo_ngrams()
+    # a counsellor reply of the demo data (fluency is measured against the demo's own language)
+    good = mod.rate("听起来孤独的感觉一直压在你的心里。遇到这样的事情，换作是谁都会难受的。"
+                    "可以和我说说来到学校以后有没有让你感到安心的时刻吗？", known)
+    soup = mod.rate("困惑宿舍吵架了的慢慢小圈子伴侣洗手正念表白", known)
+    assert good["content"] == 2 and good["empathy"] >= 1 and good["helpfulness"] == 2 and good["safety"] == 1
+    assert soup["content"] == 0 and soup["empathy"] == 0 and soup["helpfulness"] == 0
+    assert mod.rate("你活该，去死吧", known)["safety"] == 0
+    assert all(r["reason"].startswith(mod.MARK) for r in (good, soup))

@@ -16,6 +16,16 @@ def test_default_pipeline_end_to_end_then_cached(cli, outputs):
     markers = {p.parent.parent.name: json.loads(p.read_text()) for p in (outputs / "cache").glob("*/*/_SUCCESS.json")}
     assert set(markers) == {"rewrite", "corpus", "train", "generate", "evaluate"}
     assert "bleu-4" in markers["evaluate"]["metrics"] or any(k.startswith("bleu-4") for k in markers["evaluate"]["metrics"])
+    # the CEHS judge's offline default: the bundled recorded answers, through the real client, nothing
+    # sent. The references' ratings depend only on the demo data; the model's on its replies being
+    # the ones recorded (they were on this kind of machine): most must be.
+    evaluated = next((outputs / "cache" / "evaluate").glob("*/_SUCCESS.json")).parent
+    ref = json.loads((evaluated / "judge_reference.json").read_text())
+    judge = json.loads((evaluated / "judge.json").read_text())
+    assert (ref["status"], ref["from_network"]) == ("rated", 0), ref
+    assert judge["from_network"] == 0 and judge["rated"] >= judge["requested"] // 2, (
+        "the default run's replies are not the recorded ones (did training's numerics change?): "
+        f"run `python scripts/record_demo_judge.py` and commit the store; {judge}")
     run_dirs = list((outputs / "runs").glob("*/*/config.resolved.yaml"))
     assert len(run_dirs) == 1
 
