@@ -14,6 +14,7 @@ class GenerateConfig(StageConfig):
     test_format: str = "auto"  # reader for test_file (auto: detected)
     test_name: Optional[str] = None  # the test set's name in the report (default: corpus / the file's stem)
     max_samples: Optional[int] = None  # a fixed random subset (by id hash and seed); None: all
+    log_samples: int = 20  # this many predictions (input, reference, prediction) go to MLflow to read
     max_new_tokens: int = 512
     top_p: float = 0.75  # the paper's sampling
     temperature: float = 0.95

@@ -148,6 +148,13 @@ def run(ctx: Any) -> dict[str, float]:
     total = len(finished_ids(out))
     write_json(Path(ctx.out) / "generate_info.json",
                {"test_set": test_set, "model": label, "settings": settings, "samples": total})
+    if ctx.tracker is not None and g.log_samples:
+        import json
+
+        head = out.read_text(encoding="utf-8").splitlines()[: int(g.log_samples)]
+        ctx.tracker.log_text("\n".join(json.dumps({k: rec[k] for k in ("id", "input", "reference", "prediction")},
+                                                  ensure_ascii=False) for rec in map(json.loads, head)) + "\n",
+                             "generate/predictions_sample.jsonl")
     tokens = getattr(generator, "new_tokens", None)
     extra = {"tokens_per_s": tokens / seconds} if tokens and seconds else {}
     return {"samples": total, "generated": produced, "seconds": seconds, **extra,

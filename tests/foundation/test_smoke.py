@@ -40,6 +40,9 @@ def test_default_pipeline_end_to_end_then_cached(cli, outputs):
     assert run.data.tags["choice.prompt"] == "soulchat" and "git_commit" in run.data.tags
     assert any(k.startswith("evaluate/") for k in run.data.metrics)
     assert any(k.startswith("train/") for k in run.data.metrics)
+    sample = client.download_artifacts(run.info.run_id, "generate/predictions_sample.jsonl", str(outputs))
+    first = json.loads(open(sample, encoding="utf-8").readline())
+    assert set(first) == {"id", "input", "reference", "prediction"}
 
     # again: every stage comes from the cache, metrics are logged all the same
     res = cli(["+experiment=soulchat_full"])
