@@ -14,7 +14,7 @@ import torch
 
 from soulchat.train.data import IGNORE
 
-CHUNK_ELEMENTS = 1 << 19  # logits per chunk (2 MB in fp32): the softmax stays in a core's L2 cache
+CHUNK_ELEMENTS = 1 << 20  # logits per chunk (4 MB in fp32): the softmax stays in cache
 
 
 def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
