@@ -6,8 +6,9 @@ Each stage is a function ``run(ctx: StageContext) -> dict[str, float]`` in
 as ``<stage>/<metric>``.
 
 A finished stage's output folder is stored under ``<paths.cache>/<stage>/<key>/`` where ``key``
-hashes the stage's own config (:data:`STAGES` says which config sections belong to it) and its
-inputs' keys. Re-running, or a sweep that varies only evaluation, reuses finished upstream stages.
+hashes the stage's own config (:data:`STAGES` says which config sections belong to it), the
+contents of the input files it names, the source code it runs (its packages under ``soulchat/``)
+and its inputs' keys. Re-running, or a sweep that varies only evaluation, reuses finished upstream stages.
 While it runs, a stage writes into ``<key>.partial/`` (the same folder on every attempt, so long
 stages resume where they stopped); only a stage that returned normally is renamed to ``<key>/`` with
 a ``_SUCCESS.json`` marker, so a half-written output is never taken as finished.
@@ -16,6 +17,7 @@ a ``_SUCCESS.json`` marker, so a half-written output is never taken as finished.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import importlib
 import json
@@ -45,6 +47,8 @@ class Stage:
     inputs: Callable[[DictConfig], tuple[str, ...]]
     config_keys: tuple[str, ...]
     files: Callable[[DictConfig], tuple[Any, ...]] = lambda c: ()  # input files: their content is keyed too
+    # the code it runs: packages/modules under soulchat/ (or absolute paths); their sources are keyed
+    code: tuple[str, ...] = ()
 
 
 def _corpus_inputs(cfg: DictConfig) -> tuple[str, ...]:
@@ -65,14 +69,16 @@ STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
         Stage("rewrite", "soulchat.rewrite.stage:run", lambda c: (), ("rewrite", "prompt", "endpoint"),
-              lambda c: (c.rewrite.source,)),
+              lambda c: (c.rewrite.source,), ("rewrite", "llm", "io.py")),
         Stage("corpus", "soulchat.corpus.stage:run", _corpus_inputs, ("corpus", "topic", "model.tokenizer"),
-              _corpus_files),
-        Stage("train", "soulchat.train.stage:run", lambda c: ("corpus",), ("train", "model", "finetune", "strategy", "seed")),
+              _corpus_files, ("corpus", "model/tokenizer.py", "io.py")),
+        Stage("train", "soulchat.train.stage:run", lambda c: ("corpus",), ("train", "model", "finetune", "strategy", "seed"),
+              code=("train", "model", "io.py")),
         Stage("generate", "soulchat.generate.stage:run", _generate_inputs, ("generate", "generator", "seed"),
-              lambda c: (c.generate.test_file,)),
+              lambda c: (c.generate.test_file,), ("generate", "model", "llm", "io.py")),
         Stage("evaluate", "soulchat.evaluate.stage:run", lambda c: ("generate",), ("evaluate", "metric_set", "judge"),
-              lambda c: (*(c.evaluate.get("extra_predictions") or ()), c.evaluate.human.get("ratings"))),
+              lambda c: (*(c.evaluate.get("extra_predictions") or ()), c.evaluate.human.get("ratings")),
+              ("evaluate", "llm", "io.py")),
     )
 }
 
@@ -162,12 +168,30 @@ def fingerprint(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+PACKAGE = Path(__file__).resolve().parent
+
+
+@functools.lru_cache(maxsize=None)
+def code_fingerprint(paths: tuple[str, ...]) -> str:
+    """SHA-256 of the ``.py`` sources under ``paths`` (relative to ``soulchat/``, or absolute), so a
+    stage whose code changed is run again instead of being answered from the cache."""
+    h = hashlib.sha256()
+    for entry in paths:
+        root = Path(entry) if Path(entry).is_absolute() else PACKAGE / entry
+        files = [root] if root.is_file() else sorted(root.rglob("*.py"))
+        for f in files:
+            h.update(f"{f.relative_to(root.parent)}\0".encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def stage_key(stage: Stage, cfg: DictConfig, upstream: dict[str, str]) -> str:
-    """Hash of the stage's config sections, its input files' contents and its inputs' keys
-    (``force`` excluded)."""
+    """Hash of the stage's config sections, its input files' contents, its code and its inputs'
+    keys (``force`` excluded)."""
     payload = {
         "stage": stage.name,
         "version": CACHE_VERSION,
+        "code": code_fingerprint(stage.code),
         "config": {k: _strip_force(_select(cfg, k)) for k in stage.config_keys},
         "files": {p: fingerprint(p) for item in stage.files(cfg) for p in _file_paths(item)},
         "inputs": upstream,

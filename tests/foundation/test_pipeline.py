@@ -129,3 +129,26 @@ def test_input_file_contents_are_part_of_the_key(stages, tmp_path, monkeypatch):
     assert k1["a"] != k2["a"] and k1["b"] != k2["b"]
     src.write_text("one")
     assert pipeline.plan(cfg).keys == k1
+
+
+def test_the_code_a_stage_runs_is_part_of_the_key(stages, tmp_path, monkeypatch):
+    """Editing a stage's source re-runs it (and what depends on it) instead of reusing the cache."""
+    pkg = tmp_path / "stagecode"
+    pkg.mkdir()
+    (pkg / "impl.py").write_text("X = 1\n")
+    fake = dict(stages)
+    fake["a"] = Stage("a", _upper, lambda c: (), ("a",), code=(str(pkg),))
+    monkeypatch.setattr(pipeline, "STAGES", fake)
+    cfg = _cfg(tmp_path)
+    k1 = pipeline.plan(cfg).keys
+    (pkg / "impl.py").write_text("X = 2\n")
+    pipeline.code_fingerprint.cache_clear()  # a new process computes it afresh
+    k2 = pipeline.plan(cfg).keys
+    assert k1["a"] != k2["a"] and k1["b"] != k2["b"]
+
+
+def test_builtin_stages_key_their_own_packages():
+    from soulchat.pipeline import PACKAGE, STAGES
+
+    assert STAGES["train"].code and all((PACKAGE / c).exists() for s in STAGES.values() for c in s.code)
+    assert "model" in STAGES["train"].code and "llm" in STAGES["rewrite"].code
