@@ -239,3 +239,18 @@ def test_strict_json_answers_are_reasked(monkeypatch, tmp_path):
         assert res.errors == ["not_json: the answer is not JSON"]
         body = srv.chat_bodies()[-1]
         assert body["temperature"] == 0.0 and body["response_format"] == {"type": "json_object"}
+
+
+def test_the_heap_freeze_is_undone_after_a_run(server, tmp_path):
+    import gc
+
+    c = client(server, tmp_path)
+    assert gc.get_freeze_count() == 0
+    assert [r.status for r in c.run(reqs(8))] == ["ok"] * 8
+    assert gc.get_freeze_count() == 0, "the run left the heap frozen"
+    gc.freeze()  # frozen by the caller: the run leaves it so
+    try:
+        c.run(reqs(8, prefix="r"))
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

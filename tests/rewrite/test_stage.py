@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,47 @@ def test_store_hits_and_network_counts_go_to_mlflow(compose, outputs):
     assert run.data.metrics["rewrite/store_hits"] == 20 and run.data.metrics["rewrite/network"] == 0
     assert run.data.metrics["rewrite/dialogues"] == 20
     assert [a.path for a in client.list_artifacts(run.info.run_id, "rewrite")] == ["rewrite/rewrite_stats.json"]
+
+
+@pytest.mark.slow
+def test_live_rewrite_statistics_go_to_mlflow(compose, outputs, server):
+    """Requests, tokens, cost, rejects by reason and store hits of a live run, as MLflow has them."""
+    from mlflow import MlflowClient
+
+    from soulchat import app
+    from soulchat.llm.testserver import default_responder
+
+    server.fail_next("meta")  # item 0: a dialogue followed by a remark (rejected: meta_text)
+    server.fail_next("400")  # item 1: a non-retryable error (rejected: http_400, nothing stored)
+    overrides = server.overrides() + ["stages=[rewrite]", "rewrite.limit=6", "rewrite.concurrency=1",
+                                      "rewrite.max_attempts=1", "tracking.experiment=rewrite_live"]
+    cfg = compose(overrides)
+    app.run(cfg)
+    bodies = server.chat_bodies()
+    assert len(bodies) == 6
+    answered = [b for i, b in enumerate(bodies) if i != 1]  # the 400 has no usage
+    prompt_tokens = sum(len(m["content"]) for b in answered for m in b["messages"])
+    completion_tokens = sum(len(default_responder(b)) for b in answered) + len("\n以上是改写后的多轮对话。")
+    prices = cfg.endpoint.prices_per_1k
+    cost = (prompt_tokens * prices.input + completion_tokens * prices.output) / 1000
+
+    app.run(compose(overrides + ["force=true"]))  # again: 5 answers from the store, the 400 re-sent
+    assert server.count() == 7
+
+    client = MlflowClient(cfg.tracking.uri)
+    runs = client.search_runs([client.get_experiment_by_name("rewrite_live").experiment_id],
+                              order_by=["attributes.start_time ASC"])
+    assert len(runs) == 2
+    first, second = (r.data.metrics for r in runs)
+    assert first["rewrite/network"] == 6 and first["rewrite/store_hits"] == 0
+    assert first["rewrite/prompt_tokens"] == prompt_tokens
+    assert first["rewrite/completion_tokens"] == completion_tokens
+    assert first["rewrite/cost"] == pytest.approx(cost)
+    assert first["rewrite/rejects_meta_text"] == 1 and first["rewrite/rejects_http_400"] == 1
+    assert first["rewrite/dialogues"] == 4 and first["rewrite/failed"] == 1 and first["rewrite/invalid"] == 1
+    assert second["rewrite/network"] == 1 and second["rewrite/store_hits"] == 5
+    assert second["rewrite/rejects_meta_text"] == 1 and "rewrite/rejects_http_400" not in second
+    assert second["rewrite/dialogues"] == 5
+    path = client.download_artifacts(runs[0].info.run_id, "rewrite/rewrite_stats.json", str(outputs / "got"))
+    stats = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert stats["rejects"] == {"meta_text": 1, "http_400": 1} and stats["network"] == 6
