@@ -70,14 +70,16 @@ class BackgroundTokenizer:
 
     def __init__(self, tokenizer: Any, chunk: int = 2048, progress: Any = None):
         self.tokenizer, self.chunk, self.progress = tokenizer, chunk, progress
+        self.next_chunk = max(1, chunk // 8)  # small first chunks: the tokenizer starts sooner
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenise")
         self.pending: list[dict] = []
         self.jobs: list[tuple[Future, list[int]]] = []
 
     def add(self, d: dict) -> None:
         self.pending.append(d)
-        if len(self.pending) >= self.chunk:
+        if len(self.pending) >= self.next_chunk:
             self._submit()
+            self.next_chunk = min(self.chunk, 2 * self.next_chunk)
 
     def _submit(self) -> None:
         if self.pending:
@@ -92,9 +94,10 @@ class BackgroundTokenizer:
         try:
             for fut, sizes in self.jobs:
                 flat, offs = fut.result()
+                offs = offs.tolist()  # slicing with Python ints is cheaper than with numpy scalars
                 g = 0
                 for n in sizes:
-                    yield [flat[offs[g + i]: offs[g + i + 1]] for i in range(n)]
+                    yield [flat[offs[i]: offs[i + 1]] for i in range(g, g + n)]
                     g += n
         finally:
             self.pool.shutdown(wait=False, cancel_futures=True)

@@ -18,8 +18,8 @@ import gc
 import logging
 import shutil
 import time
-from contextlib import contextmanager
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,11 @@ from tqdm import tqdm
 
 from soulchat.corpus import readers as rd
 from soulchat.corpus.expand import BackgroundTokenizer, expand
+from soulchat.corpus.fastjson import write_jsonl
 from soulchat.corpus.filters import Reject, build_chain
 from soulchat.corpus.split import SPLITS, assign_splits
-from soulchat.corpus.stats import dialogue_stats, word_frequencies, write_report
-from soulchat.io import InputError, JsonlAppender, write_json, write_jsonl
+from soulchat.corpus.stats import dialogue_stats, word_frequencies, write_charts, write_report
+from soulchat.io import InputError, JsonlAppender, write_json
 from soulchat.model.tokenizer import get_tokenizer
 from soulchat.registry import registry
 
@@ -173,7 +174,13 @@ def _run(ctx: Any) -> dict[str, float]:
         write_jsonl(out / "dialogues.jsonl", ({**d, "split": s} for d, s in zip(dialogues, splits)))
     with timings("describe"):  # while the background thread tokenises
         described = {"dialogues": dialogue_stats(dialogues),
-                     "words": word_frequencies(dialogues, cfg.stats.wordfreq_utterances, cfg.stats.top_words)}
+                     "words": word_frequencies(dialogues, cfg.stats.wordfreq_utterances, cfg.stats.top_words),
+                     "topics": dict(Counter(d["topic"] for d in dialogues).most_common())}
+    topic_names = topic.names if hasattr(topic, "names") else {}
+    chart_files = []
+    if cfg.stats.charts:
+        with timings("charts"):  # drawn now, while the background thread still tokenises
+            chart_files = write_charts(out, described["topics"], described["words"], topic_names)
     with timings("expand"):
         result = expand(dialogues, splits, tokenizer, cfg, out, contents=tokens.contents())
         write_jsonl(out / "test.jsonl", result.test)
@@ -187,7 +194,7 @@ def _run(ctx: Any) -> dict[str, float]:
 
     stats = corpus_stats(cfg, source, fmt, chain, read_info, dialogues, splits, result, described)
     with timings("report"):
-        files = write_report(out, stats, topic.names if hasattr(topic, "names") else {}, cfg.stats.charts)
+        files = write_report(out, stats, topic_names, cfg.stats.charts, chart_files)
     stats["timings"] = timings
     write_json(out / "stats.json", stats)
     report_dir = Path(ctx.run_dir) / "corpus"
@@ -211,7 +218,6 @@ def _run(ctx: Any) -> dict[str, float]:
 def corpus_stats(cfg: Any, source: Path, fmt: str, chain: list, read_info: dict, dialogues: list[dict],
                  splits: list[str], result: Any, described: dict[str, Any]) -> dict[str, Any]:
     """Everything stats.json holds (see docs/corpus.md)."""
-    topics = Counter(d["topic"] for d in dialogues)
     per_split = {s: {"dialogues": splits.count(s), "samples": result.meta[s]["samples"],
                      "tokens": result.meta[s]["tokens"]} for s in SPLITS}
     sample_tokens = sum(v["tokens"] for v in per_split.values())
@@ -234,6 +240,6 @@ def corpus_stats(cfg: Any, source: Path, fmt: str, chain: list, read_info: dict,
                    "input_mean": round(c["input_tokens"] / n_samples, 1),
                    "target_mean": round(c["target_tokens"] / n_samples, 1),
                    "dropped_overlong": c["dropped_overlong"]},
-        "topics": dict(topics.most_common()),
+        "topics": described["topics"],
         "words": described["words"],
     }

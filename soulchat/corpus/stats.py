@@ -2,6 +2,7 @@
 
 - :func:`dialogue_stats`: dialogues, turns, lengths in characters (JSON-ready);
 - :func:`word_frequencies`: counsellor words segmented with jieba (an even sample of utterances);
+- :func:`write_charts`: ``topics.png`` and ``words.png``;
 - :func:`write_report`: ``report.md`` (filter table like the paper's "removed 105,134 low-quality
   samples", topic table, word table), ``topics.png`` and ``words.png``.
 
@@ -113,8 +114,28 @@ def md_table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, stats: dict[str, Any], topic_names: dict[str, str], charts: bool) -> list[Path]:
-    """Write report.md (and topics.png, words.png when ``charts``); return the files written."""
+def write_charts(out: Path, topics: dict[str, int], words: list[tuple[str, int]],
+                 topic_names: dict[str, str]) -> list[Path]:
+    """Draw topics.png (Figure 3) and words.png (Figure 4); return the files written.
+
+    The stage draws them as soon as topics and words are known, while the tokenizer is still busy.
+    """
+    font = cjk_font()
+    if font is None:
+        log.warning("no CJK font found (pip install noto-cjk-sans-otc): charts use English / numbered labels")
+    items = list(topics.items())
+    labels = [f"{t} {topic_names.get(t, t)}" if font else topic_names.get(t, t) for t, _ in items]
+    _barh(out / "topics.png", labels, [n for _, n in items], "Counselling topics (dialogues)", font)
+    words = words[:30]
+    _barh(out / "words.png", [w if font else f"#{i + 1}" for i, (w, _) in enumerate(words)],
+          [n for _, n in words], "Counsellor words" + ("" if font else " (see report.md for the words)"), font)
+    return [out / "topics.png", out / "words.png"]
+
+
+def write_report(out: Path, stats: dict[str, Any], topic_names: dict[str, str], charts: bool,
+                 chart_files: list[Path] | None = None) -> list[Path]:
+    """Write report.md (and topics.png, words.png when ``charts``, unless ``chart_files`` says they
+    are drawn already); return the files written."""
     filt = stats["filters"]
     read = stats["read"]
     removed = sum(f["rejected"] for f in filt) + read["errors"]
@@ -141,16 +162,9 @@ def write_report(out: Path, stats: dict[str, Any], topic_names: dict[str, str], 
     ]
     files = [out / "report.md"]
     if charts:
-        font = cjk_font()
-        if font is None:
-            log.warning("no CJK font found (pip install noto-cjk-sans-otc): charts use English / numbered labels")
-        topics = list(stats["topics"].items())
-        labels = [f"{t} {topic_names.get(t, t)}" if font else topic_names.get(t, t) for t, _ in topics]
-        _barh(out / "topics.png", labels, [n for _, n in topics], "Counselling topics (dialogues)", font)
-        words = stats["words"][:30]
-        _barh(out / "words.png", [w if font else f"#{i + 1}" for i, (w, _) in enumerate(words)],
-              [n for _, n in words], "Counsellor words" + ("" if font else " (see report.md for the words)"), font)
-        files += [out / "topics.png", out / "words.png"]
+        if chart_files is None:
+            chart_files = write_charts(out, stats["topics"], stats["words"], topic_names)
+        files += chart_files
         parts += ["![topics](topics.png)", "", "![words](words.png)", ""]
     (out / "report.md").write_text("\n".join(parts), encoding="utf-8")
     return files
