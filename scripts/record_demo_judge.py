@@ -44,7 +44,7 @@ from soulchat.config import CONF_DIR, DATA_DIR, setup
 from soulchat.evaluate.empathy import KEYS, indicators
 from soulchat.evaluate.judge import HEURISTIC_MARK as MARK
 from soulchat.io import read_jsonl
-from soulchat.llm.store import ResponseStore, Stored
+from soulchat.llm.store import ResponseStore
 from soulchat.registry import build
 
 DEMO = DATA_DIR / "demo"
@@ -145,15 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             rating = rate(sample["prediction"], known)
             scores.append(rating)
             text = json.dumps(rating, ensure_ascii=False)
-            store.put(Stored(key, req.id, 1, judge.client.model, text, "stop",
-                             len(req.messages[0]["content"]), len(text),
-                             {"parts": req.key, "params": judge.client.params_for(req), "recorded_from": source}))
+            store.put(judge.client.recording(req, text, source))
         means = {d: sum(s[d] for s in scores) / max(1, len(scores)) for d in ("content", "empathy", "helpfulness", "safety")}
         print(f"{name}: {len(preds)} predictions, {len(scores)} new answers recorded; means {means}")
-    store.db.execute("PRAGMA journal_mode=DELETE")  # one self-contained file in the repository
-    store.db.execute("VACUUM")
-    store.close()
-    tmp.replace(args.out)
+    store.publish(args.out)  # one self-contained file in the repository
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB, {len(seen)} answers)")
     return 0
 

@@ -24,7 +24,7 @@ from hydra import compose, initialize_config_dir
 from soulchat.config import CONF_DIR, DATA_DIR, setup
 from soulchat.io import read_jsonl
 from soulchat.llm.client import InvalidOutput, LLMClient
-from soulchat.llm.store import ResponseStore, Stored
+from soulchat.llm.store import ResponseStore
 from soulchat.registry import build
 from soulchat.rewrite.source import read_qa
 
@@ -63,14 +63,9 @@ def main(argv: list[str] | None = None) -> int:
                 prompt.validate(text, req)
             except InvalidOutput as exc:
                 sys.exit(f"{path}: the rewrite of {qa.id} fails prompt {name}: {exc}")
-            store.put(Stored(client.key_for(req, 1), qa.id, 1, client.model, text, "stop",
-                             len(req.messages[0]["content"]), len(text),
-                             {"parts": req.key, "params": client.params_for(req), "recorded_from": path.name}))
+            store.put(client.recording(req, text, path.name))
         print(f"{name}: {len(qas)} answers recorded from {path.name}")
-    store.db.execute("PRAGMA journal_mode=DELETE")  # one self-contained file in the repository
-    store.db.execute("VACUUM")
-    store.close()
-    tmp.replace(args.out)
+    store.publish(args.out)  # one self-contained file in the repository
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
     return 0
 

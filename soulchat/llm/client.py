@@ -172,6 +172,13 @@ class LLMClient:
         parts = req.key if req.key is not None else {"messages": stable_hash(req.messages, 32)}
         return request_key(self.model, parts, self.params_for(req), attempt)
 
+    def recording(self, req: Request, text: str, source: str, attempt: int = 1) -> Stored:
+        """``text`` as the stored answer to ``req`` under its live key, for a bundled recording
+        (token counts are character counts; ``source`` says where the text came from)."""
+        return Stored(self.key_for(req, attempt), req.id, attempt, self.model, text, "stop",
+                      len(req.messages[0]["content"]), len(text),
+                      {"parts": req.key, "params": self.params_for(req), "recorded_from": source})
+
     # -- running ----------------------------------------------------------------------------------
 
     def run(self, requests: Iterable[Request], validate: Optional[Validator] = None, max_attempts: int = 1,

@@ -121,6 +121,14 @@ class ResponseStore:
     def close(self) -> None:
         self.db.close()
 
+    def publish(self, dest: str | Path) -> Path:
+        """Close this store as one self-contained, compacted file at ``dest`` (no WAL beside it),
+        as the bundled recordings are shipped; replaces ``dest`` atomically."""
+        self.db.execute("PRAGMA journal_mode=DELETE")
+        self.db.execute("VACUUM")
+        self.close()
+        return self.path.replace(dest)
+
 
 class StoreStack:
     """A writable store plus read-only ones consulted after it (e.g. the bundled recordings)."""
