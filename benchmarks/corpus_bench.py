@@ -55,10 +55,10 @@ def load(path: Path, limit: int | None) -> list[list[dict]]:
 
 
 def phase_naive(args, tok) -> dict:
+    import numpy as np
+
     from soulchat.corpus.format import render_input
     from soulchat.corpus.stage import gc_paused
-
-    import numpy as np
 
     dialogues = load(args.data, args.limit)
     t0, c0 = time.perf_counter(), os.times()

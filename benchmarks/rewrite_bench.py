@@ -49,7 +49,6 @@ from pathlib import Path
 
 from soulchat.config import CONF_DIR, DATA_DIR, setup
 
-
 PATHS = ("bare openai", "bare + aiohttp", "rewrite stage")
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any, Iterator, Sequence
 
 from omegaconf import OmegaConf
-from typing import Any, Iterator, Sequence
 
 log = logging.getLogger(__name__)
 

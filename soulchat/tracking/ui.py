@@ -28,8 +28,8 @@ def ui_command(uri: str, artifacts: str | None, port: int, workers: int = 1) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from soulchat.tracking.store import split_overrides, tracking_store
     from soulchat.tracking.redact import redact_text
+    from soulchat.tracking.store import split_overrides, tracking_store
     from soulchat.tracking.tracker import ensure_store
 
     overrides, rest = split_overrides(argv or [])

@@ -56,10 +56,10 @@ def run(ctx: StageContext) -> dict[str, float]:
 
 def export_and_score(cfg, out: Path, val_ds) -> dict[str, float]:
     """Write ``hf/`` from the final checkpoint; score the untrained and the trained model on val."""
+    import torch
+
     from soulchat.train.export import load_trained, save_hf, validation_loss
     from soulchat.train.fit import build_model
-
-    import torch
 
     t = cfg.train
     device = "cuda" if torch.cuda.is_available() and t.accelerator != "cpu" else "cpu"

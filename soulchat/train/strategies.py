@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pytorch_lightning.accelerators import CUDAAccelerator
 from lightning_fabric.utilities.seed import reset_seed
+from pytorch_lightning.accelerators import CUDAAccelerator
 from pytorch_lightning.strategies import DDPStrategy, DeepSpeedStrategy
 
 from soulchat.train.plan import deepspeed_config, uses_deepspeed

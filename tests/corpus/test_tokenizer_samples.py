@@ -20,6 +20,7 @@ def test_tiny_tokenizer_is_deterministic_cached_and_complete(tmp_path):
     (fa,) = (tmp_path / "a" / "tokenizers").glob("*/tokenizer.json")
     (fb,) = (tmp_path / "b" / "tokenizers").glob("*/tokenizer.json")
     assert fa.read_bytes() == fb.read_bytes() and fa.parent.name == fb.parent.name
+    assert b.get_vocab() == a.get_vocab()
     assert len(a) == 1000 and a.eos_token == "<eos>" and a.pad_token_id is not None and a.bos_token and a.unk_token
     text = "用户：我最近失眠，😢 English 龘\n心理咨询师："
     assert a.decode(a.encode(text, add_special_tokens=False)) == text  # byte-level: no unknown characters

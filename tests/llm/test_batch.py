@@ -3,8 +3,7 @@
 import asyncio
 import json
 
-from soulchat.llm import LLMClient, Request
-from soulchat.llm import batch
+from soulchat.llm import LLMClient, Request, batch
 
 
 def test_batch_round_trip(server, tmp_path):

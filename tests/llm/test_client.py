@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from soulchat.llm import (FatalEndpointError, InvalidOutput, LLMClient, Request, ResponseStore,
-                          StoreMiss, open_stores)
+from soulchat.llm import FatalEndpointError, InvalidOutput, LLMClient, Request, ResponseStore, StoreMiss, open_stores
 from soulchat.llm.limits import RateLimiter, SpendGuard, retry_delay
 
 

@@ -46,7 +46,7 @@ def test_real_model_without_path_says_what_to_pass(compose, outputs, monkeypatch
 
 def test_wrong_folder_fails_at_once(compose, outputs, tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        build("model", compose([f"model=glm4", f"model.path={tmp_path / 'nope'}"]).model)
+        build("model", compose(["model=glm4", f"model.path={tmp_path / 'nope'}"]).model)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(ValueError, match="model_type='llama'"):
         build("model", compose(["model=qwen2_5", f"model.path={tmp_path}"]).model)

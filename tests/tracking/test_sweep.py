@@ -8,8 +8,18 @@ import csv
 import math
 
 import pytest
-from tracking_support import (DEMO_QA, ENV_SET_TOKEN, FAST, SECRETS, TINY, URL_PASSWORD, client_for,
-                              files_containing, run_soulchat, runs_of)
+from tracking_support import (
+    DEMO_QA,
+    ENV_SET_TOKEN,
+    FAST,
+    SECRETS,
+    TINY,
+    URL_PASSWORD,
+    client_for,
+    files_containing,
+    run_soulchat,
+    runs_of,
+)
 
 from soulchat.tracking.redact import MASK
 
