@@ -28,11 +28,10 @@ from tqdm import tqdm
 
 from soulchat.corpus import readers as rd
 from soulchat.corpus.expand import BackgroundTokenizer, expand
-from soulchat.corpus.fastjson import write_jsonl
 from soulchat.corpus.filters import Reject, build_chain
 from soulchat.corpus.split import SPLITS, assign_splits
 from soulchat.corpus.stats import dialogue_stats, word_frequencies, write_charts, write_report
-from soulchat.io import InputError, JsonlAppender, write_json
+from soulchat.io import InputError, JsonlAppender, write_json, write_jsonl
 from soulchat.model.tokenizer import get_tokenizer
 from soulchat.registry import registry
 

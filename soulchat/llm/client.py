@@ -6,6 +6,7 @@ See the package docstring (:mod:`soulchat.llm`) for the API and an example.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import logging
@@ -437,6 +438,7 @@ def _freeze_heap() -> bool:
     return True
 
 
+@functools.cache
 def _http_response() -> type:
     """The SDK's HTTP response class (``httpx2.Response`` in openai >= 3, ``httpx.Response`` before)."""
     try:

@@ -1,4 +1,4 @@
-"""The fast JSON writer (orjson) writes exactly what soulchat.io writes."""
+"""The fast JSON Lines writer (orjson) writes exactly what the standard library writes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from soulchat.corpus import fastjson
+from soulchat import io as fastjson
 from soulchat.io import dumps
 
 TRICKY = [
