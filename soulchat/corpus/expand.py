@@ -136,7 +136,7 @@ def expand(dialogues: Sequence[dict], splits: Sequence[str], tokenizer: Any, cfg
     U, P, NL = (a.astype(np.int32) for a in (tpl.user, tpl.counsellor, tpl.newline))
     EOS = np.array([tpl.eos], dtype=np.int32)
     n_u, n_p, n_nl = len(U), len(P), len(NL)
-    writers = {s: SampleWriter(out / "samples" / s, mode, len(tokenizer)) for s in SPLITS}
+    writers = {s: SampleWriter(out / "samples" / s, mode, len(tokenizer), tpl.eos) for s in SPLITS}
     res = ExpandResult(counts={"dialogue_tokens": 0, "dropped_overlong": 0, "input_tokens": 0, "target_tokens": 0,
                                "user_tokens": 0, "counsellor_tokens": 0})
     c = res.counts
@@ -154,18 +154,20 @@ def expand(dialogues: Sequence[dict], splits: Sequence[str], tokenizer: Any, cfg
         users = [i for i, r in enumerate(roles) if r == "user"]
         replies = [i for i, r in enumerate(roles) if r == "assistant"]
         if mode == "sample":
-            seq = np.concatenate([p for i in range(n) for p in (U if roles[i] == "user" else P, ids[i], NL)])
+            # the dialogue's sequence is stored once; each sample is a span of it (+ eos on reading):
+            # kept history, counsellor prefix and the reply cut to its budget are contiguous there
             w = writers[split]
+            base = w.add_sequence([p for i in range(n) for p in (U if roles[i] == "user" else P, ids[i], NL)], cum[-1])
             for a in replies:
-                s = history_start(cum, users, a, len(P), max_in, max_hist)
+                s = history_start(cum, users, a, n_p, max_in, max_hist)
                 if s is None:
                     c["dropped_overlong"] += 1
                     continue
-                tgt = ids[a][: max_t - 1]
-                n_in = cum[a] - cum[s] + len(P)
-                w.add([seq[cum[s]: cum[a]], P, tgt, EOS], n_in + len(tgt) + 1, target_start=n_in)
+                n_t = min(lengths[a], max_t - 1)
+                n_in = cum[a] - cum[s] + n_p
+                w.add_span(base + cum[s], base + cum[a] + n_p + n_t, n_in)
                 c["input_tokens"] += n_in
-                c["target_tokens"] += len(tgt) + 1
+                c["target_tokens"] += n_t + 1
         else:
             _dialogue_sequences(writers[split], roles, ids, (U, P, NL, EOS), max_in, max_t, c)
         if split == "test":

@@ -9,7 +9,6 @@ samples".
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from typing import Any
@@ -174,7 +173,8 @@ class PrivacyFilter(Filter):
     def maybe_private(text: str) -> bool:
         """A cheap necessary condition for every rule: 4 ASCII digits, ``@``, 微信 or vx/wx (substring
         tests first: one regex alternation over the text cost more than the rules themselves)."""
-        return ("@" in text or "微信" in text or _DIGITS4.search(text) is not None
+        return ("@" in text or "微信" in text
+                or (any(c in text for c in "0123456789") and _DIGITS4.search(text) is not None)
                 or (("x" in text or "X" in text) and _VX.search(text) is not None))
 
     def apply(self, d: dict) -> dict:
@@ -219,9 +219,14 @@ class DedupFilter(Filter):
         super().__init__(cfg)
         if cfg.num_perm % cfg.bands or cfg.num_perm & (cfg.num_perm - 1):
             raise ValueError(f"corpus.filters.{cfg.name}: num_perm must be a power of two divisible by bands")
-        self.exact: dict[bytes, str] = {}
-        self.buckets: dict[tuple[int, bytes], int] = {}
-        self.kept: list[tuple[str, np.ndarray, str]] = []
+        # no tuples in these tables: hundreds of thousands of them would be walked by every garbage
+        # collection while the stage runs
+        self.exact: dict[int, str] = {}  # hash(text) -> text (compared on a hit: equal hashes are not proof)
+        self.exact_ids: dict[int, str] = {}
+        self.buckets: list[dict[bytes, int]] = [{} for _ in range(cfg.bands)]  # per band: signature slice -> kept index
+        self.kept_ids: list[str] = []
+        self.kept_sigs: list[np.ndarray] = []
+        self.kept_texts: list[str] = []
         bits = int(cfg.num_perm).bit_length() - 1
         self.starts = (np.arange(cfg.num_perm, dtype=np.uint64) << np.uint64(64 - bits)) if bits else np.zeros(1, np.uint64)
         self.ends = np.append(self.starts[1:], np.uint64(self.EMPTY))
@@ -253,32 +258,35 @@ class DedupFilter(Filter):
 
     def apply(self, d: dict) -> dict:
         text = "\n".join(m["content"] for m in d["messages"])
-        key = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+        key = hash(text)  # str hashes vary between processes, but only equality within this run matters
         first = self.exact.get(key)
-        if first is not None:
+        if first is not None and first == text:
             self.counts["exact"] += 1
-            raise Reject(f"exact duplicate of {first}")
-        self.exact[key] = d["id"]
+            raise Reject(f"exact duplicate of {self.exact_ids[key]}")
+        if first is None:
+            self.exact[key], self.exact_ids[key] = text, d["id"]
         if self.near:
             sig = self.signature(text)
             raw = sig.tobytes()
             width = self.rows * 8
             seen: set[int] = set()
-            for b in range(self.cfg.bands):
-                j = self.buckets.get((b, raw[b * width:(b + 1) * width]))
+            for b, bucket in enumerate(self.buckets):
+                j = bucket.get(raw[b * width:(b + 1) * width])
                 if j is not None and j not in seen:
                     seen.add(j)
-                    other_id, other, other_text = self.kept[j]
+                    other = self.kept_sigs[j]
                     used = (other != self.EMPTY) | (sig != self.EMPTY)  # bins empty in both say nothing
                     est = float(np.mean(other[used] == sig[used])) if used.any() else 1.0
                     if est >= self.threshold - 0.2:  # the estimate is noisy: check the candidate exactly
-                        sim = self.jaccard(text, other_text)
+                        sim = self.jaccard(text, self.kept_texts[j])
                         if sim >= self.threshold:
                             self.counts["near"] += 1
-                            raise Reject(f"near duplicate of {other_id} (similarity {sim:.2f})")
-            for b in range(self.cfg.bands):
-                self.buckets.setdefault((b, raw[b * width:(b + 1) * width]), len(self.kept))
-            self.kept.append((d["id"], sig, text))
+                            raise Reject(f"near duplicate of {self.kept_ids[j]} (similarity {sim:.2f})")
+            for b, bucket in enumerate(self.buckets):
+                bucket.setdefault(raw[b * width:(b + 1) * width], len(self.kept_ids))
+            self.kept_ids.append(d["id"])
+            self.kept_sigs.append(sig)
+            self.kept_texts.append(text)
         return d
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from soulchat import plotting
 from soulchat.corpus import readers as rd
 from soulchat.corpus.expand import BackgroundTokenizer, expand
 from soulchat.corpus.filters import Reject, build_chain
@@ -159,6 +160,7 @@ def _run(ctx: Any) -> dict[str, float]:
     tokenizer = get_tokenizer(ctx.cfg.model, ctx.cfg.paths.cache)
 
     timings = Timings()
+    plotting.preload()  # in its own thread: importing it here would pin this frame (see soulchat.plotting)
     tokens = BackgroundTokenizer(tokenizer)  # tokenises kept dialogues while the next are read
     with timings("read_clean"), JsonlAppender(out / "rejects.jsonl.tmp") as rejects:
         on_error = getattr(cfg.on_error, "value", cfg.on_error)

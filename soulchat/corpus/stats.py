@@ -72,6 +72,9 @@ def word_frequencies(dialogues: Sequence[dict], max_utterances: int, top: int) -
 @functools.lru_cache(maxsize=1)
 def cjk_font() -> str | None:
     """The name of a CJK-capable font matplotlib can use, or None."""
+    from soulchat.plotting import pyplot
+
+    pyplot()
     from matplotlib import font_manager as fm
 
     try:
@@ -89,10 +92,9 @@ def cjk_font() -> str | None:
 
 
 def _barh(path: Path, labels: list[str], values: list[int], title: str, font: str | None) -> None:
-    import matplotlib
+    from soulchat.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     with plt.rc_context({"font.sans-serif": [font, "DejaVu Sans"] if font else ["DejaVu Sans"],
                          "font.family": "sans-serif", "axes.unicode_minus": False}):

@@ -99,10 +99,9 @@ def build_table(rows: Sequence[dict], out_dir: str | Path | None = None, name: s
 
 def write_png(path: Path, rows: Sequence[dict], title: str) -> None:
     """Grouped bars, one group per column, one bar per row: automatic (0–100), CEHS (0–2), lexicon (%)."""
-    import matplotlib
+    from soulchat.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     panels = [(p, ks) for p, ks in (("Automatic (0-100)", AUTOMATIC), ("CEHS (0-2; Saf. 0-1)", MANUAL),
                                     ("Empathy lexicon (% of replies)", LEXICON))

@@ -110,10 +110,9 @@ class StepCheckpoint(ModelCheckpoint):
 
 def plot_curves(history: list[dict[str, float]], path: Any) -> None:
     """Save loss (train and validation), learning rate and tokens/s against step as one PNG."""
-    import matplotlib
+    from soulchat.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     train = [r for r in history if "loss" in r]
     val = [r for r in history if "val_loss" in r]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -41,19 +43,25 @@ def test_pretrained_tokenizer_loads_from_a_local_folder(tmp_path, tok):
 
 
 def test_sample_store_round_trip(tmp_path):
-    w = SampleWriter(tmp_path / "train", "sample", vocab_size=70000)
+    w = SampleWriter(tmp_path / "train", "sample", vocab_size=70000, eos_id=2)
     w.FLUSH_TOKENS = 4  # exercise several flushes
     w.add([np.array([1, 2, 3]), np.array([66000])], 4, target_start=3)
-    w.add([np.array([7, 8], dtype=np.int32)], 2, target_start=1)
+    base = w.add_sequence([np.array([7, 8, 9, 10], dtype=np.int32)], 4)  # one stored sequence, two samples
+    w.add_span(base, base + 2, target_start=1)
+    w.add_span(base, base + 4, target_start=3)
     meta = w.close({"eos_token_id": 2})
-    assert meta["dtype"] == "int32" and meta["samples"] == 2 and meta["tokens"] == 6
+    assert meta["dtype"] == "int32" and meta["samples"] == 3 and meta["tokens"] == 5 + 3 + 5
+    assert meta["stored_tokens"] == 8 and (tmp_path / "train" / "tokens.bin").stat().st_size == 8 * 4
     ds = SampleSet(tmp_path / "train")
-    assert len(ds) == 2 and ds.lengths.tolist() == [4, 2] and ds.mode == "sample"
-    assert ds[0]["input_ids"].tolist() == [1, 2, 3, 66000] and ds[0]["labels"].tolist() == [-100, -100, -100, 66000]
-    assert ds[-1]["labels"].tolist() == [-100, 8] and ds[1]["input_ids"].dtype == np.int32
+    assert len(ds) == 3 and ds.lengths.tolist() == [5, 3, 5] and ds.mode == "sample"
+    assert ds[0]["input_ids"].tolist() == [1, 2, 3, 66000, 2] and ds[0]["labels"].tolist() == [-100, -100, -100, 66000, 2]
+    assert ds[1]["input_ids"].tolist() == [7, 8, 2] and ds[1]["labels"].tolist() == [-100, 8, 2]
+    assert ds[-1]["labels"].tolist() == [-100, -100, -100, 10, 2] and ds[1]["input_ids"].dtype == np.int32
     with pytest.raises(IndexError):
-        ds[2]
+        ds[3]
     assert not (tmp_path / "train.tmp").exists()
+    with pytest.raises(ValueError, match="eos_id"):
+        SampleWriter(tmp_path / "x", "sample", vocab_size=10)
 
     w = SampleWriter(tmp_path / "dlg", "dialogue", vocab_size=4000)
     w.add([np.array([5, 6, 7, 8])], 4, mask=[np.array([0, 1, 1, 0], dtype=np.uint8)])
@@ -62,3 +70,7 @@ def test_sample_store_round_trip(tmp_path):
     assert dd.meta["dtype"] == "uint16" and dd[0]["labels"].tolist() == [-100, 6, 7, -100]
     with pytest.raises(FileNotFoundError, match="corpus stage"):
         SampleSet(tmp_path / "nothing")
+    meta = json.loads((tmp_path / "dlg" / "meta.json").read_text())
+    (tmp_path / "dlg" / "meta.json").write_text(json.dumps({**meta, "layout": None}))  # an older store
+    with pytest.raises(ValueError, match="corpus.force=true"):
+        SampleSet(tmp_path / "dlg")
