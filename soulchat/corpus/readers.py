@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -51,8 +52,52 @@ class Peek:
 
 
 # ---------------------------------------------------------------------------------------- raw IO
+try:  # ISA-L's gzip decoder: the same stream, a third of zlib's CPU time (0.18 vs 0.56 s on SMILECHAT)
+    from isal import igzip as _gzip
+    from isal.igzip_lib import IsalError as _IsalError
+except ImportError:  # pragma: no cover - isal is a dependency; plain gzip still works
+    _gzip, _IsalError = gzip, zlib.error
+_GZIP_ERRORS = (OSError, EOFError, zlib.error, _IsalError)
+
+
+class _GzipLines:
+    """A ``.gz`` file read as bytes; a damaged or truncated stream raises :class:`InputError`
+    naming the file and the line reached, instead of a decompressor's bare exception."""
+
+    def __init__(self, path: Path):
+        self.path, self.fh, self.line = path, _gzip.open(path, "rb"), 0
+
+    def __enter__(self) -> _GzipLines:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.fh.close()
+
+    def _error(self, exc: Exception) -> InputError:
+        return InputError(self.path, self.line + 1 if self.line else None, None,
+                          f"not a readable gzip file ({exc or type(exc).__name__}); check or re-compress it")
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self.fh.read(n)
+        except _GZIP_ERRORS as exc:
+            raise self._error(exc) from None
+
+    def __iter__(self) -> Iterator[bytes]:
+        it = iter(self.fh)
+        while True:
+            try:
+                raw = next(it)
+            except StopIteration:
+                return
+            except _GZIP_ERRORS as exc:
+                raise self._error(exc) from None
+            self.line += 1
+            yield raw
+
+
 def _open_bytes(path: Path):
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    return _GzipLines(path) if path.suffix == ".gz" else open(path, "rb")
 
 
 def _decode(raw: bytes, path: Path, line: int | None) -> str:

@@ -56,16 +56,16 @@ def word_frequencies(dialogues: Sequence[dict], max_utterances: int, top: int) -
     """Most frequent words (2+ characters, CJK, not stop words) in counsellor utterances (jieba)."""
     if top <= 0:
         return []
-    import jieba
+    from soulchat.segment import jieba
 
-    jieba.setLogLevel(logging.WARNING)
+    jb = jieba()
     utts = [m["content"] for d in dialogues for m in d["messages"] if m["role"] == "assistant"]
     if len(utts) > max_utterances > 0:  # an even, deterministic sample
         step = len(utts) / max_utterances
         utts = [utts[int(i * step)] for i in range(max_utterances)]
     counts: Counter[str] = Counter()
     for u in utts:
-        counts.update(w for w in jieba.lcut(u, HMM=False) if len(w) > 1 and "\u4e00" <= w[0] <= "\u9fff" and w not in STOPWORDS)
+        counts.update(w for w in jb.lcut(u, HMM=False) if len(w) > 1 and "\u4e00" <= w[0] <= "\u9fff" and w not in STOPWORDS)
     return counts.most_common(top)
 
 

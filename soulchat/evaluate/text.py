@@ -12,28 +12,16 @@ Nothing here calls nltk, rouge_chinese or sacrebleu; the tests compare against t
 
 from __future__ import annotations
 
-import logging
 import re
 from functools import lru_cache
 
-_JIEBA = None
-
-
-def _jieba():
-    global _JIEBA
-    if _JIEBA is None:
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()
-        _JIEBA = jieba
-    return _JIEBA
+from soulchat.segment import jieba
 
 
 @lru_cache(maxsize=1 << 16)
 def words(text: str) -> tuple[str, ...]:
     """jieba's words of ``text`` (``jieba.lcut(text)``), as a tuple."""
-    return tuple(_jieba().lcut(text))
+    return tuple(jieba().lcut(text))
 
 
 # rouge_chinese.Rouge.cut_sent, applied to " ".join(words), in order

@@ -114,6 +114,21 @@ def test_gzip_is_read(tmp_path):
     assert messages_of(read_all(path)[1]) == [EXPECTED]
 
 
+def test_damaged_gzip_is_located_not_a_traceback(tmp_path):
+    line = json.dumps({"id": "g", "messages": EXPECTED}, ensure_ascii=False) + "\n"
+    blob = gzip.compress((line * 2000).encode("utf-8"))
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(blob[: len(blob) // 2])  # truncated: the first records read, then the stream ends
+    items = list(all_readers()["messages"].read(cut))
+    good, bad = [i for i in items if i.error is None], [i for i in items if i.error is not None]
+    assert len(good) > 0 and len(bad) == 1 and bad[0].line == len(good) + 1
+    assert str(bad[0].error).startswith(f"{cut}, line {len(good) + 1}: not a readable gzip file")
+    garbage = tmp_path / "garbage.jsonl.gz"
+    garbage.write_bytes(b"\x1f\x8b\x08\x00" + b"not deflate" * 8)
+    [item] = list(all_readers()["messages"].read(garbage))
+    assert "not a readable gzip file" in str(item.error) and str(garbage) in str(item.error)
+
+
 def bad_items(path, fmt="messages"):
     return [i for i in all_readers()[fmt].read(path) if i.error is not None]
 
