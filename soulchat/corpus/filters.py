@@ -201,19 +201,18 @@ class PrivacyFilter(Filter):
 
 
 class DedupFilter(Filter):
-    """Exact duplicates (hash of the messages) and near duplicates (MinHash + LSH bands).
+    """Exact duplicates (the joined text) and near duplicates (MinHash + LSH bands).
 
-    The MinHash is one-permutation hashing: every character shingle is hashed once, the hash space is
-    cut into ``num_perm`` bins by the top bits, and a bin's minimum is one signature entry (the
-    minimum of a sorted array found with one ``searchsorted``), so a dialogue costs one sort; long
-    texts keep only the shingles whose hash is 0 mod 4 (the same ones in every text). Dialogues that
-    share an LSH band and whose estimate is close are then compared exactly (Jaccard of the shingle
-    sets), so the estimate's noise neither drops distinct dialogues nor keeps duplicates.
+    The MinHash is one-permutation hashing: every character shingle gets a 32-bit multiplicative
+    hash, the hash space is cut into ``num_perm`` bins by the top bits, and a bin's minimum is one
+    signature entry (all bins filled by one ``np.minimum.at``), so a dialogue costs a handful of
+    numpy calls. Dialogues that share an LSH band and whose estimate is close are then compared
+    exactly (Jaccard of the shingle sets), so the estimate's noise neither drops distinct
+    dialogues nor keeps duplicates.
     """
 
-    EMPTY = np.iinfo(np.uint64).max
-    MUL = np.uint64(0x9E3779B97F4A7C15)
-    SAMPLE = np.uint64(3)  # keep shingles whose hash is 0 mod 4 (low bits; the bins use the top bits)
+    EMPTY = np.uint32(0xFFFFFFFF)  # a bin without shingles
+    MUL = np.uint32(0x9E3779B1)
 
     def __init__(self, cfg: Any):
         super().__init__(cfg)
@@ -227,26 +226,20 @@ class DedupFilter(Filter):
         self.kept_ids: list[str] = []
         self.kept_sigs: list[np.ndarray] = []
         self.kept_texts: list[str] = []
-        bits = int(cfg.num_perm).bit_length() - 1
-        self.starts = (np.arange(cfg.num_perm, dtype=np.uint64) << np.uint64(64 - bits)) if bits else np.zeros(1, np.uint64)
-        self.ends = np.append(self.starts[1:], np.uint64(self.EMPTY))
+        self.shift = np.uint32(32 - (int(cfg.num_perm).bit_length() - 1))  # top bits: the bin
         self.rows = cfg.num_perm // cfg.bands
         self.shingle, self.max_chars, self.near, self.threshold = cfg.shingle, cfg.max_chars, cfg.near, cfg.threshold
 
     def signature(self, text: str) -> np.ndarray:
         k = self.shingle
-        codes = np.frombuffer(text[: self.max_chars].encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        codes = np.frombuffer(text[: self.max_chars].encode("utf-32-le"), dtype=np.uint32)
         n = max(len(codes) - k + 1, 1)
         h = codes[:n] * self.MUL
         for j in range(1, min(k, len(codes))):  # a multiplicative hash of the k code points
             h ^= codes[j: j + n]
             h *= self.MUL
-        if n >= 8 * len(self.starts):  # long texts: the same shingles are sampled in every text (mod 4)
-            h = h[(h & self.SAMPLE) == 0]
-        h.sort()
-        h = np.append(h, self.EMPTY)  # a sentinel for bins past the largest hash
-        sig = h[np.searchsorted(h, self.starts)]
-        sig[sig >= self.ends] = self.EMPTY  # that bin holds no shingle
+        sig = np.full(self.cfg.num_perm, self.EMPTY)
+        np.minimum.at(sig, h >> self.shift if self.cfg.num_perm > 1 else np.zeros(n, np.intp), h)
         return sig
 
     def jaccard(self, a: str, b: str) -> float:
@@ -268,7 +261,7 @@ class DedupFilter(Filter):
         if self.near:
             sig = self.signature(text)
             raw = sig.tobytes()
-            width = self.rows * 8
+            width = self.rows * 4
             seen: set[int] = set()
             for b, bucket in enumerate(self.buckets):
                 j = bucket.get(raw[b * width:(b + 1) * width])
