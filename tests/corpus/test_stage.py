@@ -127,6 +127,13 @@ def test_split_is_deterministic_by_dialogue():
     assert counted.count("test") == 20
     with pytest.raises(ValueError, match="no training data"):
         assign_splits(ids, [1] * 2000, 0.5, 0.5)
+    # the unit number is sha256 of the JSON [seed, id], built directly: pinned to the documented hash
+    from soulchat.corpus.split import _unit
+    from soulchat.io import stable_hash
+
+    for seed in (0, 42):
+        for i in ["smile-1", '心理"咨询\\x\n', "a\u2028b", "😀", "", "\x00\x1f"]:
+            assert _unit(seed, i) == int(stable_hash([seed, i], 13), 16) / 16 ** 13
 
 
 def test_stage_runs_from_the_rewrite_output_through_the_pipeline(compose, tmp_path, cache_dir):
