@@ -160,7 +160,8 @@ def _run(ctx: Any) -> dict[str, float]:
     tokenizer = get_tokenizer(ctx.cfg.model, ctx.cfg.paths.cache)
 
     timings = Timings()
-    plotting.preload()  # in its own thread: importing it here would pin this frame (see soulchat.plotting)
+    if cfg.stats.charts:
+        plotting.preload()  # in its own thread: importing it here would pin this frame (see soulchat.plotting)
     tokens = BackgroundTokenizer(tokenizer)  # tokenises kept dialogues while the next are read
     with timings("read_clean"), JsonlAppender(out / "rejects.jsonl.tmp") as rejects:
         on_error = getattr(cfg.on_error, "value", cfg.on_error)

@@ -165,3 +165,40 @@ def test_reader_options_and_forced_format(run_corpus, tmp_path):
     assert metrics["dialogues"] == 12
     with pytest.raises(KeyError, match="fit no reader"):
         run_corpus([f"corpus.source={src}", "++corpus.reader={user_speaker: ['访客']}"], name="typo")
+
+
+FRESH_PROCESS = """
+import gc, sys
+from pathlib import Path
+from hydra import compose, initialize_config_dir
+from soulchat.config import CONF_DIR, setup
+from soulchat.corpus.filters import DedupFilter
+from soulchat.corpus.stage import run
+from soulchat.pipeline import StageContext
+
+tmp, source = Path(sys.argv[1]), sys.argv[2]
+setup()
+with initialize_config_dir(str(CONF_DIR), version_base=None):
+    cfg = compose("config", overrides=[f"paths.outputs={tmp}", f"paths.cache={sys.argv[3]}",
+                                       f"corpus.source={source}", "corpus.stats.charts=true"])
+assert "matplotlib" not in sys.modules  # the stage is the first to import it, as in a real run
+gc.disable()  # no collection may hide what reference counting did not free
+run(StageContext("corpus", cfg, tmp / "corpus", {}, "test", tmp / "run", None))
+assert "matplotlib.pyplot" in sys.modules and (tmp / "corpus" / "topics.png").exists()
+alive = [o for o in gc.get_objects() if isinstance(o, DedupFilter)]
+frames = [o for o in gc.get_objects() if type(o).__name__ == "frame" and o.f_code.co_name == "_run"]
+print(len(alive), len(frames))
+"""
+
+
+def test_stage_leaves_nothing_pinned_after_it_returns(tmp_path, cache_dir):
+    """Importing matplotlib inside the stage once kept the stage's frame (and with it every dialogue
+    and the filter chain) alive through pyparsing's saved exception frames, until a collection
+    walked it all (soulchat.plotting); reference counting alone must free them."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(tmp_path), str(DEMO / "dialogues.jsonl"),
+                           str(cache_dir)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["0", "0"]
