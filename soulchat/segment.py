@@ -15,15 +15,15 @@ import os
 import tempfile
 from typing import Any
 
-_READY = False
+_JIEBA: Any = None  # the module, once initialised
 
 
 def jieba() -> Any:
     """The ``jieba`` module with its default tokenizer initialised (logging at WARNING)."""
-    global _READY
-    import jieba as jb
+    global _JIEBA
+    if _JIEBA is None:
+        import jieba as jb
 
-    if not _READY:
         jb.setLogLevel(logging.WARNING)
         dt = jb.dt
         with dt.lock:
@@ -36,5 +36,5 @@ def jieba() -> Any:
                 except (OSError, ValueError, EOFError, TypeError):  # a bad cache: jieba rebuilds it
                     dt.FREQ, dt.total = {}, 0
         dt.check_initialized()
-        _READY = True
-    return jb
+        _JIEBA = jb
+    return _JIEBA

@@ -81,7 +81,8 @@ class SampleSet:
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
         if not -len(self) <= i < len(self):
             raise IndexError(f"sample {i} out of range for {len(self)} samples in {self.folder}")
-        a, b = (int(x) for x in self.spans[int(i) % len(self)])
+        i = int(i) % len(self)
+        a, b = (int(x) for x in self.spans[i])
         extra = self.append is not None
         ids = np.empty(b - a + extra, dtype=np.int32)
         ids[: b - a] = self.tokens[a:b]
@@ -89,7 +90,7 @@ class SampleSet:
             ids[-1] = self.append
         labels = ids.copy()
         if self.mode == "sample":
-            labels[: int(self.target_start[int(i) % len(self)])] = IGNORE
+            labels[: int(self.target_start[i])] = IGNORE
         else:
             labels[np.asarray(self.mask[a:b]) == 0] = IGNORE
         return {"input_ids": ids, "labels": labels}
