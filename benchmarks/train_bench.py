@@ -78,6 +78,17 @@ def build_sets(dialogues: list[dict], tokenizer, max_in: int, max_t: int, folder
     return sets
 
 
+def device_name(accelerator: str) -> str:
+    """What the runs train on, for the report."""
+    import platform
+
+    import torch
+
+    if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
 def run(cfg, name: str, train, batches: int, pad_to, group: int, micro: int, workdir: Path) -> dict:
     """Train ``batches`` micro-batches with the stage's loop; sum the per-step figures."""
     from omegaconf import OmegaConf
@@ -112,7 +123,7 @@ def parts(cfg, datasets: dict, micro: int, repeats: int = 2) -> dict:
     them (length groups, fused loss); best of ``repeats`` passes, after one warm-up batch."""
     from soulchat.train.data import IGNORE, Collator, LengthGroupedBatches
     from soulchat.train.fit import build_model
-    from soulchat.train.loss import CHUNK_ELEMENTS, LinearCrossEntropy, length_groups
+    from soulchat.train.loss import LinearCrossEntropy, chunk_rows, length_groups
 
     _, tok, model = build_model(cfg)
     decoder, head = model.get_decoder(), model.get_output_embeddings()
@@ -137,8 +148,8 @@ def parts(cfg, datasets: dict, micro: int, repeats: int = 2) -> dict:
                 hidden = decoder(input_ids=ids).last_hidden_state[:, :-1][keep]
                 h = hidden.detach().requires_grad_()
                 t1 = time.perf_counter()
-                rows = max(1, CHUNK_ELEMENTS // head.weight.shape[0])
-                LinearCrossEntropy.apply(h, head.weight, head.bias, labels[keep], rows, True).backward()
+                LinearCrossEntropy.apply(h, head.weight, head.bias, labels[keep], chunk_rows(head.weight),
+                                         True).backward()
                 t2 = time.perf_counter()
                 hidden.backward(h.grad)
                 t3 = time.perf_counter()
@@ -169,6 +180,10 @@ def main() -> None:
     p.add_argument("--kv-heads", type=int, default=None, help="model.num_kv_heads")
     p.add_argument("--intermediate", type=int, default=None, help="model.intermediate_size (default 3 x hidden "
                                                                    "when --hidden is given)")
+    p.add_argument("--data", type=Path, default=DATA, help="SMILECHAT dialogues (.jsonl or .jsonl.gz)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Hydra override for every run, e.g. --set train.accelerator=gpu "
+                        "--set train.precision=bf16-mixed (repeatable)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args()
     if args.loss == "unfused":
@@ -186,8 +201,8 @@ def main() -> None:
             return total / n.clamp(min=1), n
 
         module.target_loss = all_positions_loss
-    if not DATA.exists():
-        sys.exit(f"needs {DATA} (the shared SMILECHAT slice)")
+    if not args.data.exists():
+        sys.exit(f"needs {args.data} (the shared SMILECHAT slice)")
 
     import numpy as np
     from hydra import compose, initialize_config_dir
@@ -205,11 +220,11 @@ def main() -> None:
         cfg = compose("config", overrides=[f"paths.outputs={REPO / 'outputs'}", "tracking.enabled=false",
                                            f"corpus.max_input_tokens={args.max_input}",
                                            f"corpus.max_target_tokens={args.max_target}"]
-                      + [f"model.{k}={v}" for k, v in shape.items() if v is not None])
+                      + [f"model.{k}={v}" for k, v in shape.items() if v is not None] + args.set)
     from soulchat.model.tokenizer import get_tokenizer
 
     tok = get_tokenizer(cfg.model, cfg.paths.cache)
-    dialogues = load_dialogues(DATA, args.dialogues)
+    dialogues = load_dialogues(args.data, args.dialogues)
     sets = build_sets(dialogues, tok, args.max_input, args.max_target, work)
     s, d = sets["sample"], sets["dialogue"]
     n_sample_batches = -(-len(s) // args.micro_batch)
@@ -222,7 +237,8 @@ def main() -> None:
           f"{__import__('torch').get_num_threads()}")
     m = cfg.model
     print(f"model: hidden {m.hidden_size}, layers {m.num_layers}, heads {m.num_heads}/{m.num_kv_heads} kv, "
-          f"intermediate {m.intermediate_size}, vocabulary {len(tok)}")
+          f"intermediate {m.intermediate_size}, vocabulary {len(tok)}; {cfg.train.accelerator} "
+          f"({device_name(cfg.train.accelerator)}), precision {cfg.train.precision}")
 
     t0 = time.perf_counter()
     res = {

@@ -32,6 +32,7 @@ class HFGeneratorConfig(GeneratorConfig):
     device: str = "auto"  # auto (cuda if available, else cpu) | cpu | cuda | cuda:1 ...
     dtype: str = "auto"  # auto (bf16 on a GPU that has it, else fp32) | float32 | bfloat16 | float16
     sort_by_length: bool = True  # length-sorted batches: less padding
+    cudnn_attention: bool = False  # cuDNN's SDPA builds a graph per new length: every decoding step
 
 
 @dataclass

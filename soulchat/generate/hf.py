@@ -57,7 +57,8 @@ class HFGenerator:
             0.95; top-k 50 is Hugging Face's default, kept by ChatGLM-6B's ``chat``).
         batch_size: rows per ``generate`` call.
         seed: base seed; batch ``b`` is sampled with ``seed + b``.
-        device, dtype, sort_by_length: see :class:`soulchat.generate.components.HFGeneratorConfig`.
+        device, dtype, sort_by_length, cudnn_attention: see
+            :class:`soulchat.generate.components.HFGeneratorConfig`.
         trust_remote_code: for families that ship their modelling code (``model.trust_remote_code``).
 
     Raises:
@@ -67,7 +68,7 @@ class HFGenerator:
     def __init__(self, model_dir: str | Path, max_input_tokens: int | None, max_new_tokens: int,
                  top_p: float, temperature: float, batch_size: int, seed: int, device: str = "auto",
                  dtype: str = "auto", sort_by_length: bool = True, top_k: int = 50,
-                 trust_remote_code: bool = False):
+                 trust_remote_code: bool = False, cudnn_attention: bool = False):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         model_dir = Path(model_dir)
@@ -84,7 +85,7 @@ class HFGenerator:
         self.max_input_tokens = max_input_tokens
         self.max_new_tokens, self.top_p, self.temperature = int(max_new_tokens), float(top_p), float(temperature)
         self.batch_size, self.seed, self.sort_by_length = int(batch_size), int(seed), bool(sort_by_length)
-        self.top_k = int(top_k)
+        self.top_k, self.cudnn_attention = int(top_k), bool(cudnn_attention)
         self.new_tokens = 0  # real tokens generated so far (eos and padding excluded)
 
     def settings(self) -> dict[str, Any]:
@@ -102,6 +103,7 @@ class HFGenerator:
         import torch
 
         from soulchat.generate.sampling import decode
+        from soulchat.model.attention import cudnn_attention
 
         width = max(len(x) for x in inputs)
         ids = torch.full((len(inputs), width), self.pad_id, dtype=torch.long)
@@ -110,8 +112,9 @@ class HFGenerator:
             ids[row, width - len(x):] = torch.tensor(x, dtype=torch.long)
             mask[row, width - len(x):] = 1
         torch.manual_seed(seed)
-        out = decode(self.model, ids.to(self.device), mask.to(self.device), self.max_new_tokens,
-                     self.tokenizer.eos_token_id, self.pad_id, self.temperature, self.top_k, self.top_p)
+        with cudnn_attention(self.cudnn_attention):
+            out = decode(self.model, ids.to(self.device), mask.to(self.device), self.max_new_tokens,
+                         self.tokenizer.eos_token_id, self.pad_id, self.temperature, self.top_k, self.top_p)
         new = out.tolist()
         eos = self.tokenizer.eos_token_id
         new = [row[:row.index(eos)] if eos in row else row for row in new]
@@ -136,4 +139,4 @@ def build(cfg: Any, root: Any, model_dir: Path | None) -> HFGenerator:
     g = root.generate
     return HFGenerator(model_dir, root.corpus.max_input_tokens, g.max_new_tokens, g.top_p, g.temperature,
                        g.batch_size, root.seed, cfg.device, cfg.dtype, cfg.sort_by_length, g.top_k,
-                       bool(OmegaConf.select(root, "model.trust_remote_code", default=False)))
+                       bool(OmegaConf.select(root, "model.trust_remote_code", default=False)), cfg.cudnn_attention)

@@ -19,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from soulchat.io import write_json
+from soulchat.model.attention import cudnn_attention
 from soulchat.train.plan import make_plan, optimizer_for
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,8 @@ def fit(cfg: DictConfig, corpus: Path, out: Path, log_fn: Any = None,
     with warnings.catch_warnings():
         # our batch stream resumes itself (SampleDataModule.state_dict), so this warning is moot
         warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before.*")
-        trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
+        with cudnn_attention(t.cudnn_attention):
+            trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
     trainer.save_checkpoint(out / "checkpoints" / FINAL)
     history = callbacks[0].history
     if trainer.is_global_zero:

@@ -14,7 +14,16 @@ import torch
 
 from soulchat.train.data import IGNORE
 
-CHUNK_ELEMENTS = 1 << 20  # logits per chunk (4 MB in fp32): the softmax stays in cache
+CHUNK_ELEMENTS = 1 << 20  # logits per chunk on the CPU (4 MB in fp32): the softmax stays in cache
+# On a GPU the cache argument does not hold and each chunk costs a dozen kernel launches: chunks of
+# 64M logits (256 MB in fp32), i.e. ~430 rows of a 150k vocabulary instead of 7.
+DEVICE_CHUNK_ELEMENTS = 1 << 26
+
+
+def chunk_rows(weight: torch.Tensor) -> int:
+    """Rows of targets :class:`LinearCrossEntropy` projects at a time for this output layer."""
+    elements = CHUNK_ELEMENTS if weight.device.type == "cpu" else DEVICE_CHUNK_ELEMENTS
+    return max(1, elements // weight.shape[0])
 
 
 def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,8 +167,8 @@ def target_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple
     targets = targets[0] if len(targets) == 1 else torch.cat(targets)
     n = torch.tensor(len(targets), device=ids.device)
     if fusable(head):
-        rows = max(1, CHUNK_ELEMENTS // head.weight.shape[0])
-        total = LinearCrossEntropy.apply(hidden, head.weight, head.bias, targets, rows, torch.is_grad_enabled())
+        total = LinearCrossEntropy.apply(hidden, head.weight, head.bias, targets, chunk_rows(head.weight),
+                                         torch.is_grad_enabled())
     else:
         total = torch.nn.functional.cross_entropy(head(hidden).float(), targets, reduction="sum")
     return total / n.clamp(min=1), n

@@ -46,6 +46,16 @@ def test_fused_linear_cross_entropy_matches_autograd(bias):
         assert torch.allclose(LinearCrossEntropy.apply(hidden, head.weight, head.bias, targets, 7, False), want)
 
 
+def test_loss_chunks_fit_the_cpu_cache_and_are_large_on_accelerators():
+    import torch
+
+    from soulchat.train.loss import CHUNK_ELEMENTS, DEVICE_CHUNK_ELEMENTS, chunk_rows
+
+    assert chunk_rows(torch.empty(4000, 8)) == CHUNK_ELEMENTS // 4000 == 262
+    assert chunk_rows(torch.empty(151_000, 8, device="meta")) == DEVICE_CHUNK_ELEMENTS // 151_000 == 444
+    assert chunk_rows(torch.empty(2 * CHUNK_ELEMENTS, 1)) == 1
+
+
 def test_length_groups_split_varied_rows_only():
     from soulchat.train.loss import length_groups
 
