@@ -15,13 +15,18 @@ padding efficiency, tokens processed (padded) and wall time to cover the targets
 against (a) and (b) measured in the same run.
 
     python benchmarks/train_bench.py [--dialogues 96] [--paper-batches 4] [--micro-batch 8] [--loss targets|unfused|all]
+                                     [--data PATH] [--set KEY=VALUE ...] [--json PATH]
                                      [--parts] [--hidden 128 --layers 2 --heads 4 --kv-heads 2 --intermediate 384]
 
 ``--parts`` also times, outside Lightning and without the optimizer, the two parts of one pass of
 (b) and (c) on the same batches: the decoder (forward + backward) and the output layer with the
-loss on the targets (forward + backward). The output layer's work is the same in both modes (the
-same targets), so it bounds how much faster (c) can be than (b). ``--hidden`` etc. set the model's
-shape (default: ``conf/model/tiny.yaml``'s) to show how that bound moves with the decoder's share.
+loss on the targets (forward + backward). It counts the floating-point work of each (decoder
+matmuls, causal attention, output layer) and prints the rates reached and the (b)/(c) work ratio:
+at equal speed per operation, (c) cannot beat (b) by more than that. The output layer's work is
+the same in both modes (the same targets). ``--hidden`` etc. set the model's shape (default:
+``conf/model/tiny.yaml``'s) to show how the bound moves with the decoder's share. ``--data`` reads
+another copy of the dialogues and ``--set`` adds Hydra overrides to every run (``--set
+train.accelerator=gpu --set train.precision=bf16-mixed`` on a GPU; ``--parts`` stays on the CPU).
 
 ``--loss unfused`` projects the target positions in one matmul and takes the cross-entropy of the
 whole logits matrix (before ``soulchat.train.loss.LinearCrossEntropy``); ``--loss all`` computes the output layer at every position (Hugging Face's loss, what the paper's
@@ -117,6 +122,24 @@ def run(cfg, name: str, train, batches: int, pad_to, group: int, micro: int, wor
             "final_loss": rows[-1]["loss"], "cpu_seconds_run": cpu}
 
 
+def work(m, vocab: int, pieces: list) -> dict:
+    """Floating-point operations (GFLOP, forward + backward) of one pass over ``pieces`` (the length
+    groups the decoder runs on): the decoder's matmuls per decoded token, causal attention per row
+    (forward QK^T and PV over the lower triangle, backward five such products: FlashAttention
+    recomputes QK^T), and the output layer on the targets."""
+    h, layers, heads, kv = m.hidden_size, m.num_layers, m.num_heads, m.num_kv_heads
+    hd = h // heads
+    per_layer = h * (heads * hd + 2 * kv * hd) + heads * hd * h + 3 * h * m.intermediate_size
+    tokens = sum(ids.numel() for ids, _ in pieces)
+    square = sum(ids.size(0) * ids.size(1) ** 2 for ids, _ in pieces)
+    targets = sum(int((labels != -100).sum()) for _, labels in pieces)
+    out = {"linear": 6 * per_layer * layers * tokens, "attention": 7 * heads * hd * layers * square,
+           "output": 6 * targets * vocab * h}
+    out = {k: v / 1e9 for k, v in out.items()}
+    out["decoder"] = out["linear"] + out["attention"]
+    return out
+
+
 def parts(cfg, datasets: dict, micro: int, repeats: int = 2) -> dict:
     """Seconds of the decoder (forward + backward) and of the output layer + loss (forward +
     backward) for one pass of each mode's batches, as :func:`soulchat.train.loss.target_loss` runs
@@ -158,7 +181,7 @@ def parts(cfg, datasets: dict, micro: int, repeats: int = 2) -> dict:
             if rep:
                 best = {k: min(best[k], v) for k, v in spent.items()}
             model.zero_grad(set_to_none=True)
-        out[name] = best
+        out[name] = best | {"gflop": work(cfg.model, head.weight.shape[0], pieces)}
     return out
 
 
@@ -287,6 +310,14 @@ def main() -> None:
             print(f"  {k:<10}{r['decoder']:>7.2f} | {r['output']:.2f}")
         print(f"  (b)/(c): decoder {pb['decoder'] / pc['decoder']:.2f}x, output layer {pb['output'] / pc['output']:.2f}x, "
               f"together {(pb['decoder'] + pb['output']) / (pc['decoder'] + pc['output']):.2f}x")
+        print("work of that pass, GFLOP (fwd+bwd): decoder matmuls + attention | output layer + loss, and the rates reached")
+        for k, r in res["parts"].items():
+            g = r["gflop"]
+            print(f"  {k:<10}{g['linear']:>7.0f} + {g['attention']:.0f} | {g['output']:.0f}   "
+                  f"{g['decoder'] / r['decoder']:.0f} | {g['output'] / r['output']:.0f} GFLOP/s")
+        wb, wc = pb["gflop"], pc["gflop"]
+        print(f"  (b)/(c) work: {(wb['decoder'] + wb['output']) / (wc['decoder'] + wc['output']):.2f}x: at the same "
+              "GFLOP/s in both modes, (c) cannot be more than that much faster than (b)")
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))
 
