@@ -24,7 +24,7 @@ class TrainConfig(StageConfig):
     num_nodes: int = 1
     length_group: int = 64  # micro-batches per length-sorted group; 1: plain random batches
     pad_to: Optional[int] = None  # pad every batch to this length (the paper's p-tuning recipe)
-    # PyTorch's cuDNN attention (bf16/fp16 on recent GPUs) builds a graph per new shape (0.1-0.7 s on an
+    # PyTorch's cuDNN attention (bf16/fp16 on recent GPUs) builds a graph per new shape (0.1-0.8 s on an
     # H200) and dynamic padding makes most micro-batches one: off while training (soulchat.model.attention)
     cudnn_attention: bool = False
     val_every_n_steps: int = 100  # validation (loss on target tokens) every n optimizer steps
