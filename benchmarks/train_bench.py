@@ -127,12 +127,14 @@ def work(m, vocab: int, pieces: list) -> dict:
     groups the decoder runs on): the decoder's matmuls per decoded token, causal attention per row
     (forward QK^T and PV over the lower triangle, backward five such products: FlashAttention
     recomputes QK^T), and the output layer on the targets."""
+    from soulchat.train.data import IGNORE
+
     h, layers, heads, kv = m.hidden_size, m.num_layers, m.num_heads, m.num_kv_heads
     hd = h // heads
     per_layer = h * (heads * hd + 2 * kv * hd) + heads * hd * h + 3 * h * m.intermediate_size
     tokens = sum(ids.numel() for ids, _ in pieces)
     square = sum(ids.size(0) * ids.size(1) ** 2 for ids, _ in pieces)
-    targets = sum(int((labels != -100).sum()) for _, labels in pieces)
+    targets = sum(int((labels != IGNORE).sum()) for _, labels in pieces)
     out = {"linear": 6 * per_layer * layers * tokens, "attention": 7 * heads * hd * layers * square,
            "output": 6 * targets * vocab * h}
     out = {k: v / 1e9 for k, v in out.items()}

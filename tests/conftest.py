@@ -26,6 +26,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def cudnn_attention_on():
+    """PyTorch's process-wide cuDNN-attention flag switched on for the test, then put back."""
+    import torch
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    torch.backends.cuda.enable_cudnn_sdp(True)
+    yield
+    torch.backends.cuda.enable_cudnn_sdp(before)
+
+
+@pytest.fixture
 def compose():
     """compose(overrides) -> DictConfig of the real conf/, plugins loaded."""
     from hydra import compose as hydra_compose

@@ -47,7 +47,7 @@ def test_hf_generates_every_sample_and_resumes_identically(root_cfg, tiny_train,
 
 
 def test_sampling_runs_with_cudnn_attention_off_and_restores_it(root_cfg, tiny_train, corpus_dir, tmp_path,
-                                                                 monkeypatch):
+                                                                 monkeypatch, cudnn_attention_on):
     """cuDNN's SDPA builds a graph per new length, i.e. per decoding step: off while sampling."""
     import torch
 
@@ -60,16 +60,12 @@ def test_sampling_runs_with_cudnn_attention_off_and_restores_it(root_cfg, tiny_t
         return real(*args, **kwargs)
 
     monkeypatch.setattr(sampling, "decode", recording)
-    torch.backends.cuda.enable_cudnn_sdp(True)
-    try:
-        stage.run(_ctx(root_cfg, tmp_path / "off", {"corpus": corpus_dir, "train": tiny_train}))
-        assert seen and not any(seen) and torch.backends.cuda.cudnn_sdp_enabled()
-        seen.clear()
-        on = OmegaConf.merge(root_cfg, {"generator": {"cudnn_attention": True}})
-        stage.run(_ctx(on, tmp_path / "on", {"corpus": corpus_dir, "train": tiny_train}))
-        assert seen and all(seen)
-    finally:
-        torch.backends.cuda.enable_cudnn_sdp(True)
+    stage.run(_ctx(root_cfg, tmp_path / "off", {"corpus": corpus_dir, "train": tiny_train}))
+    assert seen and not any(seen) and torch.backends.cuda.cudnn_sdp_enabled()
+    seen.clear()
+    on = OmegaConf.merge(root_cfg, {"generator": {"cudnn_attention": True}})
+    stage.run(_ctx(on, tmp_path / "on", {"corpus": corpus_dir, "train": tiny_train}))
+    assert seen and all(seen)
 
 
 def test_length_sorted_batches():

@@ -24,7 +24,7 @@ def test_curve_rows_have_throughput_and_padding(compose, outputs, small, toy_set
 
 
 def test_training_runs_with_cudnn_attention_off_and_restores_it(compose, outputs, small, toy_sets, tmp_path,
-                                                                 monkeypatch):
+                                                                 monkeypatch, cudnn_attention_on):
     """cuDNN's SDPA builds a graph per new shape (docs/train.md): training switches it off, then back."""
     import torch
 
@@ -38,16 +38,12 @@ def test_training_runs_with_cudnn_attention_off_and_restores_it(compose, outputs
 
     monkeypatch.setattr(module, "target_loss", recording)
     short = [*small, "train.max_steps=2"]
-    torch.backends.cuda.enable_cudnn_sdp(True)
-    try:
-        fitting.fit(compose(short), None, tmp_path, datasets=toy_sets)
-        assert seen and not any(seen)
-        assert torch.backends.cuda.cudnn_sdp_enabled()
-        seen.clear()
-        fitting.fit(compose([*short, "train.cudnn_attention=true"]), None, tmp_path / "on", datasets=toy_sets)
-        assert seen and all(seen)
-    finally:
-        torch.backends.cuda.enable_cudnn_sdp(True)
+    fitting.fit(compose(short), None, tmp_path, datasets=toy_sets)
+    assert seen and not any(seen)
+    assert torch.backends.cuda.cudnn_sdp_enabled()
+    seen.clear()
+    fitting.fit(compose([*short, "train.cudnn_attention=true"]), None, tmp_path / "on", datasets=toy_sets)
+    assert seen and all(seen)
 
 
 def test_length_grouped_batches_pad_less_and_resume_exactly():
