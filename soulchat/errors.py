@@ -1,0 +1,9 @@
+"""The error base class for the user's mistakes (bad input, impossible settings, an endpoint that
+refuses): ``python -m soulchat`` reports these as one line and exits 2, with the traceback in the run
+folder; any other exception is a bug and keeps its traceback."""
+
+from __future__ import annotations
+
+
+class SoulchatError(Exception):
+    """Bad input or settings; the message names the file, record or key and what to do."""
