@@ -49,16 +49,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
     log.info("stages %s; outputs %s; mlflow run %s", stages, run_dir, tracker.run_id)
     tracker.log_params({f"key.{k}": v for k, v in plan.keys.items()})
 
-    needed = set(stages)
-    for name in reversed(list(pipeline.STAGES)):  # upstream stages the selected ones read
-        if name in needed:
-            needed.update(pipeline.STAGES[name].inputs(cfg))
     metrics: dict[str, float] = {}
     with tracker:  # FAILED with the error as tag and error.txt if a stage raises, else FINISHED
-        for name in pipeline.STAGES:
-            if name not in needed:
-                continue
-            result = pipeline.run_stage(name, cfg, plan, run_dir, tracker, execute=name in stages)
+        for name in pipeline.needed(stages, cfg):  # upstream stages are reused, or computed if missing
+            result = pipeline.run_stage(name, cfg, plan, run_dir, tracker, selected=name in stages)
             stage_metrics = {f"{name}/{k}": v for k, v in result.metrics.items()}
             tracker.log_metrics(stage_metrics)
             tracker.set_tags({f"stage.{name}": "cached" if result.cached else "ran",

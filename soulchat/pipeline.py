@@ -6,9 +6,12 @@ Each stage is a function ``run(ctx: StageContext) -> dict[str, float]`` in
 as ``<stage>/<metric>``.
 
 A finished stage's output folder is stored under ``<paths.cache>/<stage>/<key>/`` where ``key``
-hashes the stage's own config (:data:`STAGES` says which config sections belong to it), the
-contents of the input files it names, the source code it runs (its packages under ``soulchat/``)
-and its inputs' keys. Re-running, or a sweep that varies only evaluation, reuses finished upstream stages.
+hashes everything that can change its output: the stage's own config sections (:data:`STAGES` says
+which; fields marked operational in their schema, like concurrency or timeouts, are left out), the
+contents of the input files it names, the identity of the tokenizer or model it uses, the source code
+it runs (the import closure of its module and of the components it builds, plugins included; see
+:mod:`soulchat.codekey`) and its inputs' keys. Re-running, or a sweep that varies only evaluation,
+reuses finished upstream stages; a selected stage whose inputs are not cached computes them first.
 While it runs, a stage writes into ``<key>.partial/`` (the same folder on every attempt, so long
 stages resume where they stopped); only a stage that returned normally is renamed to ``<key>/`` with
 a ``_SUCCESS.json`` marker, so a half-written output is never taken as finished.
@@ -16,8 +19,8 @@ a ``_SUCCESS.json`` marker, so a half-written output is never taken as finished.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
-import functools
 import hashlib
 import importlib
 import json
@@ -31,24 +34,14 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
+from soulchat import codekey
+from soulchat.stage import Stage, StageContext
+
 log = logging.getLogger(__name__)
 
 #: bump when a stage's output layout changes, so old cache entries are not reused
 CACHE_VERSION = 1
 MARKER = "_SUCCESS.json"
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A pipeline stage: where its function lives, what it reads, which config makes its key."""
-
-    name: str
-    run: str | Callable[["StageContext"], dict[str, float]]  # "module:function" or the function
-    inputs: Callable[[DictConfig], tuple[str, ...]]
-    config_keys: tuple[str, ...]
-    files: Callable[[DictConfig], tuple[Any, ...]] = lambda c: ()  # input files: their content is keyed too
-    # the code it runs: packages/modules under soulchat/ (or absolute paths); their sources are keyed
-    code: tuple[str, ...] = ()
 
 
 def _corpus_inputs(cfg: DictConfig) -> tuple[str, ...]:
@@ -64,47 +57,34 @@ def _corpus_files(cfg: DictConfig) -> tuple[Any, ...]:
     return () if cfg.corpus.source == "rewrite" else (cfg.corpus.source,)
 
 
+def _tokenizer_identity(cfg: DictConfig) -> Any:
+    from soulchat.model.tokenizer import tokenizer_identity
+
+    return tokenizer_identity(cfg.model)
+
+
+def _model_files(cfg: DictConfig) -> tuple[Any, ...]:
+    return tuple(p for p in (cfg.model.get("path"), cfg.model.tokenizer.get("path")) if p)
+
+
 #: In pipeline order. ``config_keys`` are top-level config sections (dotted paths allowed).
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
         Stage("rewrite", "soulchat.rewrite.stage:run", lambda c: (), ("rewrite", "prompt", "endpoint"),
-              lambda c: (c.rewrite.source,), ("rewrite", "llm", "io.py")),
+              lambda c: (c.rewrite.source, c.endpoint.recorded), ("prompt", "endpoint")),
         Stage("corpus", "soulchat.corpus.stage:run", _corpus_inputs, ("corpus", "topic", "model.tokenizer"),
-              _corpus_files, ("corpus", "model/tokenizer.py", "io.py")),
+              _corpus_files, ("reader", "filter", "topic"), identity=_tokenizer_identity),
         Stage("train", "soulchat.train.stage:run", lambda c: ("corpus",), ("train", "model", "finetune", "strategy", "seed"),
-              code=("train", "model", "io.py")),
+              _model_files, ("model", "finetune", "strategy")),
         Stage("generate", "soulchat.generate.stage:run", _generate_inputs, ("generate", "generator", "seed"),
-              lambda c: (c.generate.test_file,), ("generate", "model", "llm", "io.py")),
+              lambda c: (c.generate.test_file,), ("generator", "model")),
         Stage("evaluate", "soulchat.evaluate.stage:run", lambda c: ("generate",), ("evaluate", "metric_set", "judge"),
-              lambda c: (*(c.evaluate.get("extra_predictions") or ()), c.evaluate.human.get("ratings")),
-              ("evaluate", "llm", "io.py")),
+              lambda c: (*(c.evaluate.get("extra_predictions") or ()), c.evaluate.human.get("ratings"),
+                         c.judge.get("recorded")),
+              ("metric_set", "judge")),
     )
 }
-
-
-@dataclass
-class StageContext:
-    """What a stage function gets.
-
-    Attributes:
-        name: the stage's name.
-        cfg: the whole composed config (read your own section, ``cfg.<name>``).
-        out: the folder to write outputs into (``<key>.partial`` while running).
-        inputs: upstream stage name -> its finished output folder.
-        key: this stage's cache key.
-        run_dir: the Hydra run directory (for human-facing reports and copies).
-        tracker: :class:`soulchat.tracking.Tracker` (log_metrics / log_artifact / log_params).
-    """
-
-    name: str
-    cfg: DictConfig
-    out: Path
-    inputs: dict[str, Path]
-    key: str
-    run_dir: Path
-    tracker: Any = None
-    resumed: bool = False
 
 
 @dataclass
@@ -125,17 +105,19 @@ class Plan:
     paths: dict[str, Path] = field(default_factory=dict)
 
 
-def _select(cfg: DictConfig, dotted: str) -> Any:
-    node = OmegaConf.select(cfg, dotted, throw_on_missing=False)
-    if isinstance(node, DictConfig) or OmegaConf.is_list(node):
-        node = OmegaConf.to_container(node, resolve=True)
+def _keyed(node: Any) -> Any:
+    """A config section as keyed: plain containers, without the fields its schema marks operational
+    (``metadata={"operational": True}``: settings that change how, not what, like ``force``,
+    concurrency, timeouts, spend guards)."""
+    if isinstance(node, DictConfig):
+        schema = OmegaConf.get_type(node)
+        skip = {f.name for f in dataclasses.fields(schema) if f.metadata.get("operational")} \
+            if dataclasses.is_dataclass(schema) else set()
+        return {k: "???" if OmegaConf.is_missing(node, k) else _keyed(node[k])
+                for k in node if k not in skip and k != "force"}
+    if OmegaConf.is_list(node):
+        return [_keyed(v) for v in node]
     return node
-
-
-def _strip_force(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _strip_force(v) for k, v in obj.items() if k != "force"}
-    return obj
 
 
 def _file_paths(obj: Any) -> list[str]:
@@ -168,32 +150,35 @@ def fingerprint(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
-PACKAGE = Path(__file__).resolve().parent
+def stage_modules(stage: Stage, cfg: DictConfig) -> list[str]:
+    """The modules a stage's code starts from: its own, and the factories of the components it builds."""
+    from soulchat.registry import registry
 
-
-@functools.lru_cache(maxsize=None)
-def code_fingerprint(paths: tuple[str, ...]) -> str:
-    """SHA-256 of the ``.py`` sources under ``paths`` (relative to ``soulchat/``, or absolute), so a
-    stage whose code changed is run again instead of being answered from the cache."""
-    h = hashlib.sha256()
-    for entry in paths:
-        root = Path(entry) if Path(entry).is_absolute() else PACKAGE / entry
-        files = [root] if root.is_file() else sorted(root.rglob("*.py"))
-        for f in files:
-            h.update(f"{f.relative_to(root.parent)}\0".encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    reg = registry()
+    modules = [stage.module]
+    for family in stage.families:
+        comps = reg.families.get(family, {})
+        chosen = OmegaConf.select(cfg, f"{family}.name", default=None)
+        for comp in ([comps[chosen]] if chosen in comps else comps.values()):
+            factory = comp.factory if isinstance(comp.factory, str) else getattr(comp.factory, "__module__", None)
+            for module in (factory.partition(":")[0] if factory else None, comp.schema.__module__):
+                if module:
+                    codekey.track(module)
+                    modules.append(module)
+    return modules
 
 
 def stage_key(stage: Stage, cfg: DictConfig, upstream: dict[str, str]) -> str:
-    """Hash of the stage's config sections, its input files' contents, its code and its inputs'
-    keys (``force`` excluded)."""
+    """Hash of what can change the stage's output: its config sections (operational fields and
+    ``force`` excluded), its input files' contents, the identity of what it loads, its code and its
+    inputs' keys."""
     payload = {
         "stage": stage.name,
         "version": CACHE_VERSION,
-        "code": code_fingerprint(stage.code),
-        "config": {k: _strip_force(_select(cfg, k)) for k in stage.config_keys},
+        "code": codekey.fingerprint(stage_modules(stage, cfg)),
+        "config": {k: _keyed(OmegaConf.select(cfg, k, throw_on_missing=False)) for k in stage.config_keys},
         "files": {p: fingerprint(p) for item in stage.files(cfg) for p in _file_paths(item)},
+        "identity": stage.identity(cfg),
         "inputs": upstream,
     }
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
@@ -251,13 +236,22 @@ class _Lock:
         self.fh.close()
 
 
+def needed(selected: list[str], cfg: DictConfig) -> list[str]:
+    """The selected stages and every upstream stage they read, in pipeline order."""
+    want = set(selected)
+    for name in reversed(list(STAGES)):
+        if name in want:
+            want.update(STAGES[name].inputs(cfg))
+    return [s for s in STAGES if s in want]
+
+
 def run_stage(
-    name: str, cfg: DictConfig, p: Plan, run_dir: Path, tracker: Any = None, execute: bool = True
+    name: str, cfg: DictConfig, p: Plan, run_dir: Path, tracker: Any = None, selected: bool = True
 ) -> StageResult:
     """Return a stage's finished output, running it unless cached (or forced).
 
-    With ``execute=False`` (an upstream stage the user did not select) a missing output is an error
-    that says which stage to add.
+    An upstream stage the user did not select (``selected=False``) is reused when cached and computed
+    otherwise, like ``make``; ``force`` applies to selected stages only.
     """
     stage = STAGES[name]
     final = p.paths[name]
@@ -265,14 +259,11 @@ def run_stage(
     force = bool(cfg.force) or bool(OmegaConf.select(cfg, f"{name}.force", default=False))
     with _Lock(final.parent / f"{key}.lock"):
         marker = read_marker(final)
-        if marker is not None and not (execute and force):
+        if marker is not None and not (selected and force):
             log.info("stage %s: cached (%s)", name, final)
             return StageResult(name, key, final, marker.get("metrics", {}), cached=True)
-        if not execute:
-            raise RuntimeError(
-                f"stage {name!r} is needed but not selected and its output for this config is not "
-                f"cached ({final}); add it: stages=[{name},...]"
-            )
+        if not selected:
+            log.info("stage %s: not selected, but a selected stage reads it and it is not cached: computing it", name)
         inputs = {}
         for up in stage.inputs(cfg):
             up_path = p.paths[up]

@@ -33,7 +33,7 @@ from soulchat.corpus.filters import Reject, build_chain
 from soulchat.corpus.split import SPLITS, assign_splits
 from soulchat.corpus.stats import dialogue_stats, word_frequencies, write_charts, write_report
 from soulchat.io import InputError, JsonlAppender, write_json, write_jsonl
-from soulchat.model.tokenizer import get_tokenizer
+from soulchat.model.tokenizer import get_tokenizer, write_identity
 from soulchat.registry import registry
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,7 @@ def _run(ctx: Any) -> dict[str, float]:
     chain = build_chain(cfg.filters)
     topic = registry().build("topic", OmegaConf.to_object(ctx.cfg.topic))
     tokenizer = get_tokenizer(ctx.cfg.model, ctx.cfg.paths.cache)
+    write_identity(out, ctx.cfg.model)  # which tokenizer made the ids: the train stage checks it
 
     timings = Timings()
     if cfg.stats.charts:

@@ -13,6 +13,7 @@ A real model loads its own tokenizer with ``AutoTokenizer.from_pretrained`` from
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -52,6 +53,65 @@ def get_tokenizer(model_cfg: Any, cache_root: str | Path):
     return tiny_tokenizer(int(tok_cfg.vocab_size), cache_root)
 
 
+#: files that define a Hugging Face tokenizer (weights and model config are not among them)
+TOKENIZER_FILES = ("tokenizer*", "vocab*", "merges.txt", "special_tokens_map.json", "added_tokens.json",
+                   "*.model", "*.tiktoken", "tokenization_*.py", "qwen.tiktoken")
+
+
+def tokenizer_identity(model_cfg: Any) -> dict[str, str]:
+    """What makes a tokenizer the one it is, without loading it: the content of a real tokenizer's
+    files, or the tiny tokenizer's training recipe. Two configs with the same identity tokenize alike.
+
+    Raises:
+        FileNotFoundError: a configured tokenizer folder does not exist (named with its setting).
+    """
+    tok_cfg = model_cfg.tokenizer
+    path = tok_cfg.get("path") or model_cfg.get("path")
+    if not path:
+        return {"tiny": _tiny_key(int(tok_cfg.vocab_size), DEMO_DIR)}
+    folder = Path(path)
+    files = sorted({f for pattern in TOKENIZER_FILES for f in folder.glob(pattern) if f.is_file()})
+    if not files:
+        setting = "model.tokenizer.path" if tok_cfg.get("path") else "model.path"
+        raise FileNotFoundError(f"{setting}={path}: no tokenizer files there (tokenizer.json, "
+                                f"tokenizer.model, vocab.*, ...); point it at a Hugging Face model folder")
+    return {"files": _files_digest(files)}
+
+
+IDENTITY_FILE = "tokenizer_identity.json"
+
+
+def write_identity(out: str | Path, model_cfg: Any) -> None:
+    """Record in a corpus folder which tokenizer made its token ids (checked by the train stage)."""
+    path = model_cfg.tokenizer.get("path") or model_cfg.get("path")
+    record = {**tokenizer_identity(model_cfg), **({"path": str(Path(path).resolve())} if path else {})}
+    (Path(out) / IDENTITY_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+
+
+def describe(identity: dict[str, str]) -> str:
+    """One phrase naming a tokenizer identity, for messages."""
+    if "tiny" in identity:
+        return f"the tiny tokenizer (recipe {identity['tiny']})"
+    return f"the tokenizer in {identity.get('path', '?')} (files {identity['files']})"
+
+
+def check_corpus_tokenizer(corpus_dir: str | Path, model_cfg: Any) -> None:
+    """Refuse a corpus whose token ids come from another tokenizer than the model's.
+
+    Raises:
+        SoulchatError: the corpus names another tokenizer (or none), with both named.
+    """
+    from soulchat.errors import SoulchatError
+
+    record = Path(corpus_dir) / IDENTITY_FILE
+    wanted = tokenizer_identity(model_cfg)
+    have = json.loads(record.read_text(encoding="utf-8")) if record.exists() else None
+    if have is None or {k: have.get(k) for k in wanted} != wanted:
+        found = describe(have) if have else "an unrecorded tokenizer"
+        raise SoulchatError(f"the corpus {corpus_dir} was tokenized with {found}, but the model uses "
+                            f"{describe(wanted)}; rebuild it: stages=[corpus,train] corpus.force=true")
+
+
 def load_pretrained(path: str | Path, trust_remote_code: bool = False):
     """``AutoTokenizer.from_pretrained`` on a local folder (never the hub)."""
     from transformers import AutoTokenizer
@@ -86,13 +146,19 @@ def training_texts(files: list[Path]) -> Iterator[str]:
                 yield from (a.get("answer_text", "") for a in rec.get("answers", []))
 
 
+def _tiny_key(vocab_size: int, data_dir: str | Path) -> str:
+    """The tiny tokenizer's recipe: version, vocabulary, special and format strings, training texts."""
+    files = [Path(data_dir) / f for f in TRAINING_FILES]
+    return stable_hash({"v": TOKENIZER_VERSION, "vocab": vocab_size, "special": SPECIAL_TOKENS,
+                        "format": FORMAT_STRINGS, "data": _files_digest(files)})
+
+
 def tiny_tokenizer(vocab_size: int, cache_root: str | Path, data_dir: str | Path = DEMO_DIR):
     """Train (or load from the cache) the tiny model's byte-level BPE tokenizer."""
     from transformers import PreTrainedTokenizerFast
 
     files = [Path(data_dir) / f for f in TRAINING_FILES]
-    key = stable_hash({"v": TOKENIZER_VERSION, "vocab": vocab_size, "special": SPECIAL_TOKENS,
-                       "format": FORMAT_STRINGS, "data": _files_digest(files)})
+    key = _tiny_key(vocab_size, data_dir)
     folder = Path(cache_root) / "tokenizers" / key
     if not (folder / "tokenizer.json").exists():
         log.info("training the tiny tokenizer (vocab %d) into %s", vocab_size, folder)

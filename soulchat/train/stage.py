@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from soulchat.io import write_json
-from soulchat.pipeline import StageContext
+from soulchat.model.tokenizer import check_corpus_tokenizer
+from soulchat.stage import StageContext
 from soulchat.train import fit as fitting
 from soulchat.train.launch import forward_curve, needs_own_process, run_workers
 from soulchat.train.plan import dry_run_report
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 def run(ctx: StageContext) -> dict[str, float]:
     cfg, out = ctx.cfg, ctx.out
     corpus = ctx.inputs["corpus"]
+    check_corpus_tokenizer(corpus, cfg.model)
     train_ds, val_ds = fitting.open_splits(corpus)
 
     report, info = dry_run_report(cfg, train_ds.lengths)
