@@ -1,10 +1,18 @@
-"""The base of every stage's config section."""
+"""The base of every stage's config section, and how a schema marks a field operational."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def operational(**kwargs: Any) -> Any:
+    """A dataclass field that changes how a stage works, not what it outputs (concurrency, timeouts,
+    spend guards, where a cache lives): left out of stage cache keys (``soulchat.pipeline``).
+    Takes ``field``'s arguments: ``operational(default=8)``."""
+    return field(metadata={"operational": True}, **kwargs)
 
 
 @dataclass
 class StageConfig:
-    """Fields every stage has. ``force`` is not part of the stage's cache key."""
+    """Fields every stage has."""
 
-    force: bool = False  # recompute this stage even if its output is cached
+    force: bool = operational(default=False)  # recompute this stage even if its output is cached

@@ -81,11 +81,15 @@ def tokenizer_identity(model_cfg: Any) -> dict[str, str]:
 IDENTITY_FILE = "tokenizer_identity.json"
 
 
+def _record(model_cfg: Any) -> dict[str, str]:
+    """The identity plus, for messages, where the tokenizer was."""
+    path = model_cfg.tokenizer.get("path") or model_cfg.get("path")
+    return {**tokenizer_identity(model_cfg), **({"path": str(Path(path).resolve())} if path else {})}
+
+
 def write_identity(out: str | Path, model_cfg: Any) -> None:
     """Record in a corpus folder which tokenizer made its token ids (checked by the train stage)."""
-    path = model_cfg.tokenizer.get("path") or model_cfg.get("path")
-    record = {**tokenizer_identity(model_cfg), **({"path": str(Path(path).resolve())} if path else {})}
-    (Path(out) / IDENTITY_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    (Path(out) / IDENTITY_FILE).write_text(json.dumps(_record(model_cfg), indent=2), encoding="utf-8")
 
 
 def describe(identity: dict[str, str]) -> str:
@@ -104,9 +108,9 @@ def check_corpus_tokenizer(corpus_dir: str | Path, model_cfg: Any) -> None:
     from soulchat.errors import SoulchatError
 
     record = Path(corpus_dir) / IDENTITY_FILE
-    wanted = tokenizer_identity(model_cfg)
+    wanted = _record(model_cfg)
     have = json.loads(record.read_text(encoding="utf-8")) if record.exists() else None
-    if have is None or {k: have.get(k) for k in wanted} != wanted:
+    if have is None or {k: have.get(k) for k in tokenizer_identity(model_cfg)} != tokenizer_identity(model_cfg):
         found = describe(have) if have else "an unrecorded tokenizer"
         raise SoulchatError(f"the corpus {corpus_dir} was tokenized with {found}, but the model uses "
                             f"{describe(wanted)}; rebuild it: stages=[corpus,train] corpus.force=true")

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Optional
 
-from soulchat.stage_config import StageConfig
+from soulchat.stage_config import StageConfig, operational
 
 
 @dataclass
@@ -12,5 +12,5 @@ class RewriteConfig(StageConfig):
 
     source: str = "${soulchat_data:demo/qa.jsonl}"  # single-turn Q&A (PsyQA layout)
     limit: Optional[int] = None  # rewrite only the first N answers
-    concurrency: int = 32
+    concurrency: int = operational(default=32)  # requests in flight (not in the cache key)
     max_attempts: int = 2  # re-ask an invalid rewrite with a new attempt number

@@ -55,7 +55,7 @@ def _cfg(tmp_path, **over):
 
 def _run_all(cfg, tmp_path, selected=("a", "b")):
     p = pipeline.plan(cfg)
-    return {n: pipeline.run_stage(n, cfg, p, tmp_path, execute=n in selected) for n in ("a", "b")}
+    return {n: pipeline.run_stage(n, cfg, p, tmp_path, selected=n in selected) for n in ("a", "b")}
 
 
 def test_second_run_reuses_finished_stages(stages, tmp_path):
@@ -108,12 +108,14 @@ def test_interrupted_stage_is_not_finished_and_resumes(stages, tmp_path):
     assert (res["b"].path / "progress.txt").read_text() == "SOULCHAT"
 
 
-def test_unselected_upstream_must_be_cached(stages, tmp_path):
-    with pytest.raises(RuntimeError, match=r"add it: stages=\[a"):
-        _run_all(_cfg(tmp_path), tmp_path, selected=("b",))
-    _run_all(_cfg(tmp_path), tmp_path, selected=("a", "b"))
+def test_unselected_upstream_is_computed_when_missing_and_reused_when_cached(stages, tmp_path, caplog):
+    caplog.set_level("INFO", logger="soulchat.pipeline")
     res = _run_all(_cfg(tmp_path), tmp_path, selected=("b",))
-    assert res["a"].cached
+    assert CALLS == ["a", "b"] and not res["a"].cached
+    assert "stage a: not selected, but a selected stage reads it and it is not cached: computing it" in caplog.text
+    res = _run_all(_cfg(tmp_path, force=True), tmp_path, selected=("b",))
+    assert CALLS == ["a", "b", "b"] and res["a"].cached, "force applies to the selected stages only"
+    assert pipeline.needed(["b"], _cfg(tmp_path)) == ["a", "b"]
 
 
 def test_input_file_contents_are_part_of_the_key(stages, tmp_path, monkeypatch):
@@ -131,24 +133,82 @@ def test_input_file_contents_are_part_of_the_key(stages, tmp_path, monkeypatch):
     assert pipeline.plan(cfg).keys == k1
 
 
-def test_the_code_a_stage_runs_is_part_of_the_key(stages, tmp_path, monkeypatch):
-    """Editing a stage's source re-runs it (and what depends on it) instead of reusing the cache."""
-    pkg = tmp_path / "stagecode"
-    pkg.mkdir()
-    (pkg / "impl.py").write_text("X = 1\n")
+def test_the_code_a_stage_imports_is_part_of_the_key(stages, tmp_path, monkeypatch):
+    """Editing a module the stage imports (even inside a function, or as a "module:attr" string)
+    re-keys it and what depends on it; editing one it does not import re-keys nothing."""
+    from soulchat import codekey
+
+    pkg = tmp_path / "src" / "stagecode"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "impl.py").write_text("def run(ctx):\n    from . import helper\n    return helper.go(ctx)\n")
+    (pkg / "helper.py").write_text("LAZY = 'stagecode.lazy:thing'\ndef go(ctx):\n    return {}\n")
+    (pkg / "lazy.py").write_text("thing = 1\n")
+    (pkg / "unrelated.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(pkg.parent))
+    monkeypatch.setattr(codekey, "ROOTS", {**codekey.ROOTS})
+    codekey.track("stagecode")
     fake = dict(stages)
-    fake["a"] = Stage("a", _upper, lambda c: (), ("a",), code=(str(pkg),))
+    fake["a"] = Stage("a", "stagecode.impl:run", lambda c: (), ("a",))
     monkeypatch.setattr(pipeline, "STAGES", fake)
     cfg = _cfg(tmp_path)
     k1 = pipeline.plan(cfg).keys
-    (pkg / "impl.py").write_text("X = 2\n")
-    pipeline.code_fingerprint.cache_clear()  # a new process computes it afresh
-    k2 = pipeline.plan(cfg).keys
-    assert k1["a"] != k2["a"] and k1["b"] != k2["b"]
+    (pkg / "unrelated.py").write_text("X = 2\n")
+    assert pipeline.plan(cfg).keys == k1
+    for module in ("helper.py", "lazy.py", "__init__.py"):
+        (pkg / module).write_text((pkg / module).read_text() + "# edited\n")
+        k2 = pipeline.plan(cfg).keys
+        assert k1["a"] != k2["a"] and k1["b"] != k2["b"], module
+        k1 = k2
 
 
-def test_builtin_stages_key_their_own_packages():
-    from soulchat.pipeline import PACKAGE, STAGES
+def test_operational_settings_are_not_in_the_keys(compose):
+    base = pipeline.plan(compose()).keys
+    for override in ("rewrite.concurrency=4", "endpoint.timeout_s=5", "endpoint.max_cost=3",
+                     "endpoint.max_requests=9", "endpoint.store=/tmp/elsewhere.sqlite", "rewrite.force=true"):
+        assert pipeline.plan(compose([override])).keys == base, override
+    assert pipeline.plan(compose(["rewrite.limit=3"])).keys["rewrite"] != base["rewrite"]
 
-    assert STAGES["train"].code and all((PACKAGE / c).exists() for s in STAGES.values() for c in s.code)
-    assert "model" in STAGES["train"].code and "llm" in STAGES["rewrite"].code
+
+def test_the_corpus_key_covers_the_tokenizer_by_content(compose, tmp_path):
+    """Another tokenizer (a model folder's own) re-keys the corpus and what follows; so does editing
+    its files in place, but not editing the weights beside them (those re-key training only)."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_text('{"model": {"vocab": {"a": 0}}}')
+    (folder / "tokenizer_config.json").write_text("{}")
+    (folder / "model.safetensors").write_text("weights are not the tokenizer")
+    over = [f"model.tokenizer.path={folder}"]
+    tiny = pipeline.plan(compose()).keys
+    k1 = pipeline.plan(compose(over)).keys
+    assert k1["rewrite"] == tiny["rewrite"] and k1["corpus"] != tiny["corpus"] and k1["train"] != tiny["train"]
+    (folder / "model.safetensors").write_text("other weights")
+    assert pipeline.plan(compose(over)).keys["corpus"] == k1["corpus"]
+    (folder / "tokenizer.json").write_text('{"model": {"vocab": {"b": 0}}}')
+    assert pipeline.plan(compose(over)).keys["corpus"] != k1["corpus"]
+    assert pipeline.plan(compose(["model.tokenizer.vocab_size=2000"])).keys["corpus"] != tiny["corpus"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=rf"model.tokenizer.path={empty}: no tokenizer files"):
+        pipeline.plan(compose([f"model.tokenizer.path={empty}"]))
+
+
+def test_train_refuses_a_corpus_made_by_another_tokenizer(compose, tmp_path):
+    from soulchat.errors import SoulchatError
+    from soulchat.model.tokenizer import check_corpus_tokenizer, write_identity
+
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_text("{}")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    tiny, other = compose(), compose([f"model.tokenizer.path={folder}"])
+    write_identity(corpus, tiny.model)
+    check_corpus_tokenizer(corpus, tiny.model)
+    with pytest.raises(SoulchatError, match=rf"tiny tokenizer .* but the model uses the tokenizer in {folder}"):
+        check_corpus_tokenizer(corpus, other.model)
+    write_identity(corpus, other.model)
+    check_corpus_tokenizer(corpus, other.model)
+    (corpus / "tokenizer_identity.json").unlink()
+    with pytest.raises(SoulchatError, match="unrecorded tokenizer"):
+        check_corpus_tokenizer(corpus, other.model)
