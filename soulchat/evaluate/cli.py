@@ -21,7 +21,8 @@ def read_pairs(path: str, pred_field: str, ref_field: str) -> tuple[list[str], l
     """Predictions and references of a JSONL file.
 
     Raises:
-        InputError: a line that is not an object, or lacks a field, or has a non-string value.
+        InputError: a line that is not an object, or lacks a field, or has a non-string value; a file
+            without any record (scores of nothing would read as zeros).
     """
     preds, refs = [], []
     for line, rec in read_jsonl(path):
@@ -33,6 +34,9 @@ def read_pairs(path: str, pred_field: str, ref_field: str) -> tuple[list[str], l
                 raise InputError(path, line, field, "missing or not a string; choose the field with "
                                  f"--{'prediction' if out is preds else 'reference'}-field")
             out.append(value)
+    if not preds:
+        raise InputError(path, None, None, "empty file: no predictions to score (one JSON object per line, "
+                         f"with {pred_field!r} and {ref_field!r})")
     return preds, refs
 
 
