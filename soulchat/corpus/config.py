@@ -51,11 +51,11 @@ class CorpusConfig(StageConfig):
     on_error: OnError = OnError["raise"]  # raise: stop at the first bad record | skip: record it in rejects.jsonl
     filters: Dict[str, Any] = field(default_factory=default_filters)  # the cleaning chain, in order
     mode: SampleMode = SampleMode.sample
-    max_input_tokens: int = 1536  # oldest whole turns are dropped to fit (paper: 1,536)
+    max_input_tokens: int = 1536  # oldest whole turns dropped to fit, then the newest user message cut (paper: 1,536)
     max_target_tokens: int = 512  # the reply is cut to fit, eos included (paper: 512)
-    max_history_turns: Optional[int] = None  # keep only the last N earlier turns in an input; None = all
-    val_size: float = 0.05  # < 1: fraction of dialogues; >= 1: number of samples (whole dialogues)
+    max_history_turns: Optional[int] = None  # earlier turns (user message + reply) kept in an input; None = all
+    val_size: float = 0.05  # < 1: fraction of source groups (questions); >= 1: number of samples (whole groups)
     test_size: float = 0.05  # as val_size (the paper sampled 10,000 test samples)
-    split_seed: int = 0  # the split is a hash of (split_seed, dialogue id): stable across runs
+    split_seed: int = 0  # the split is a hash of (split_seed, source group): stable across runs
     export: list[str] = field(default_factory=list)  # also write export/<reader>.jsonl (messages, sharegpt, llama_factory)
     stats: StatsConfig = field(default_factory=StatsConfig)

@@ -9,8 +9,11 @@ corpus is.
 Modes (``corpus.mode``):
 
 - ``sample`` (the paper's): one sample per counsellor reply, input = the kept history, target = the
-  reply + eos. Truncation drops the oldest whole turns; a sample whose newest user message alone
-  exceeds ``max_input_tokens`` is dropped and counted (``dropped_overlong``).
+  reply + eos. Truncation drops the oldest whole turns (``history_cut``); when the newest user
+  message alone exceeds ``max_input_tokens`` its last tokens are kept (``input_cut``), and a reply
+  over ``max_target_tokens`` is cut, eos kept (``target_cut``), as the paper's ``max_source_length``
+  / ``max_target_length`` cut rather than drop. Only a reply with no user message before it gives
+  no sample (``dropped_overlong``).
 - ``dialogue``: one sequence per dialogue with the loss on every counsellor reply and its eos; the
   same supervised targets with far fewer tokens processed. It differs from ``sample`` mode in that
   (1) the history a reply sees contains the eos ids that end earlier replies, (2) the budget is one
@@ -21,6 +24,7 @@ Modes (``corpus.mode``):
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import accumulate, chain
@@ -138,8 +142,14 @@ def expand(dialogues: Sequence[dict], splits: Sequence[str], tokenizer: Any, cfg
     n_u, n_p, n_nl = len(U), len(P), len(NL)
     writers = {s: SampleWriter(out / "samples" / s, mode, len(tokenizer), tpl.eos) for s in SPLITS}
     res = ExpandResult(counts={"dialogue_tokens": 0, "dropped_overlong": 0, "input_tokens": 0, "target_tokens": 0,
-                               "user_tokens": 0, "counsellor_tokens": 0})
+                               "user_tokens": 0, "counsellor_tokens": 0, "history_cut": 0, "input_cut": 0,
+                               "target_cut": 0})
     c = res.counts
+    # test inputs seen in training: only training samples whose last input message is also in a
+    # test dialogue can match, so just those are keyed (one set lookup per sample)
+    test_texts = {m["content"] for d, sp in zip(dialogues, splits) if sp == "test" for m in d["messages"]}
+    train_inputs: set[int] = set()
+    test_inputs: list[int] = []
     for d, split, ids in zip(dialogues, splits, contents):
         msgs = d["messages"]
         n = len(msgs)
@@ -153,35 +163,58 @@ def expand(dialogues: Sequence[dict], splits: Sequence[str], tokenizer: Any, cfg
         cum = list(accumulate([(n_u if r == "user" else n_p) + k + n_nl for r, k in zip(roles, lengths)], initial=0))
         users = [i for i, r in enumerate(roles) if r == "user"]
         replies = [i for i, r in enumerate(roles) if r == "assistant"]
+        starts = [input_start(cum, users, a, n_p, max_in, max_hist) for a in replies]
+        if split == "train":
+            for a, s in zip(replies, starts):
+                if s is not None and msgs[a - 1]["content"] in test_texts:
+                    train_inputs.add(hash(tuple(m["content"] for m in msgs[s[0]:a])))
+        elif split == "test":
+            for k, (a, s) in enumerate(zip(replies, starts)):
+                if s is not None:
+                    hist = msgs[s[0]:a]
+                    test_inputs.append(hash(tuple(m["content"] for m in hist)))
+                    res.test.append({"id": f"{d['id']}#{k}", "dialogue_id": d["id"], "topic": d.get("topic"),
+                                     "history": hist, "input": render_input(hist), "reference": msgs[a]["content"]})
         if mode == "sample":
             # the dialogue's sequence is stored once; each sample is a span of it (+ eos on reading):
             # kept history, counsellor prefix and the reply cut to its budget are contiguous there
             w = writers[split]
             base = w.add_sequence([p for i in range(n) for p in (U if roles[i] == "user" else P, ids[i], NL)], cum[-1])
-            for a in replies:
-                s = history_start(cum, users, a, n_p, max_in, max_hist)
-                if s is None:
+            for a, s in zip(replies, starts):
+                if s is None:  # no user message before the reply: no input
                     c["dropped_overlong"] += 1
                     continue
-                n_t = min(lengths[a], max_t - 1)
-                n_in = cum[a] - cum[s] + n_p
-                w.add_span(base + cum[s], base + cum[a] + n_p + n_t, n_in)
+                if s[1]:  # the newest user message alone is over the budget: its last tokens are kept
+                    first, n_in = base + cum[a] + n_p - max_in, max_in
+                    c["input_cut"] += 1
+                else:
+                    first, n_in = base + cum[s[0]], cum[a] - cum[s[0]] + n_p
+                    c["history_cut"] += s[0] > 0
+                n_t = min(lengths[a], max_t - 1)  # the reply is cut to the target budget, eos kept
+                c["target_cut"] += n_t < lengths[a]
+                w.add_span(first, base + cum[a] + n_p + n_t, n_in)
                 c["input_tokens"] += n_in
                 c["target_tokens"] += n_t + 1
         else:
             _dialogue_sequences(writers[split], roles, ids, (U, P, NL, EOS), max_in, max_t, c)
-        if split == "test":
-            for k, a in enumerate(replies):
-                s = history_start(cum, users, a, len(P), max_in, max_hist)
-                if s is not None:
-                    hist = msgs[s:a]
-                    res.test.append({"id": f"{d['id']}#{k}", "dialogue_id": d["id"], "topic": d.get("topic"),
-                                     "history": hist, "input": render_input(hist), "reference": msgs[a]["content"]})
+    c["test_inputs_in_train"] = sum(k in train_inputs for k in test_inputs)
     extra = {"max_input_tokens": max_in, "max_target_tokens": max_t, "eos_token_id": tpl.eos,
              "pad_token_id": tokenizer.pad_token_id}
     for s, w in writers.items():
         res.meta[s] = w.close(extra)
     return res
+
+
+def input_start(cum: list[int], users: list[int], reply: int, prompt_len: int, max_in: int,
+                max_hist: int | None) -> tuple[int, bool] | None:
+    """``(first kept message, cut)`` of the input for the reply at ``reply``: ``cut`` when even the
+    newest user message alone is over ``max_in`` (its last tokens are kept, as
+    :func:`~soulchat.corpus.format.encode_input` does at inference); None without a user message."""
+    s = history_start(cum, users, reply, prompt_len, max_in, max_hist)
+    if s is not None:
+        return s, False
+    j = bisect_left(users, reply) - 1
+    return (users[j], True) if j >= 0 else None
 
 
 def _dialogue_sequences(w: SampleWriter, roles: list[str], contents: list[np.ndarray],
@@ -198,10 +231,17 @@ def _dialogue_sequences(w: SampleWriter, roles: list[str], contents: list[np.nda
             cur_mask.append(np.zeros(len(U) + len(ids) + len(NL), np.uint8))
         else:
             tgt = ids[: max_t - 1 - len(NL)]  # the turn's trailing newline fits the budget too
+            c["target_cut"] += len(tgt) < len(ids)
             n_user = sum(len(x) for x in cur_ids)
-            if n_user + len(P) > max_in:
+            if not cur_ids:  # no user message before the reply
                 c["dropped_overlong"] += 1
-            elif cur_ids:
+            else:
+                if n_user + len(P) > max_in:  # the user's part keeps its last tokens, as in sample mode
+                    n_user = max_in - len(P)
+                    joined = np.concatenate(cur_ids)
+                    cur_ids = [joined[len(joined) - n_user:]]
+                    cur_mask = [np.zeros(n_user, np.uint8)]
+                    c["input_cut"] += 1
                 cur_ids += [P, tgt, EOS, NL]
                 cur_mask += [np.zeros(len(P), np.uint8), np.ones(len(tgt) + 1, np.uint8), np.zeros(len(NL), np.uint8)]
                 turns.append((cur_ids, cur_mask, n_user + len(P) + len(tgt) + 1 + len(NL)))

@@ -95,11 +95,12 @@ class FormatFilter(Filter):
 
 
 class TurnsFilter(Filter):
-    """Turn count bounds. A turn is one utterance, as in the rewrite prompts' "8-20 轮" (the paper's
-    Figure 7 example has 10 utterances) and soulchat.rewrite.parse, so both stages count alike."""
+    """Turn count bounds. A turn is a user message and the counsellor's reply, the paper's
+    "用户: <user_utt>\n心理咨询师: <psy_utt>" (Section 3), as in ``corpus.max_history_turns``."""
 
     def apply(self, d: dict) -> dict:
-        turns = len(d["messages"])
+        msgs = d["messages"]
+        turns = sum(a["role"] == "user" and b["role"] == "assistant" for a, b in zip(msgs, msgs[1:]))
         if turns < self.cfg.min_turns:
             raise Reject(f"{turns} turns < min_turns={self.cfg.min_turns}")
         if self.cfg.max_turns is not None and turns > self.cfg.max_turns:

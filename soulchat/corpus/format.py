@@ -72,7 +72,8 @@ def history_start(cum: Sequence[int], user_positions: Sequence[int], reply: int,
 
     Returns:
         A user message index (inputs always start with the user), or None when even the newest
-        user message alone does not fit (training drops such a sample and counts it).
+        user message alone does not fit (then only its last tokens are kept, in training as in
+        :func:`encode_input`).
     """
     last = bisect_left(user_positions, reply) - 1  # the newest user message before the reply
     if last < 0:
@@ -92,8 +93,8 @@ def encode_input(tokenizer: Any, messages: Sequence[dict], max_input_tokens: int
                  max_history_turns: int | None = None) -> list[int]:
     """Token ids of the model input for ``messages`` (history ending with the user), as in training.
 
-    When the newest user message alone exceeds the budget (training drops such samples) its last
-    ``max_input_tokens`` ids are kept, so generation still gets an input.
+    When the newest user message alone exceeds the budget its last ``max_input_tokens`` ids are
+    kept, exactly as the corpus stage cuts such a training sample.
 
     Raises:
         ValueError: ``messages`` is empty or does not end with the user.

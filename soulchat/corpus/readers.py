@@ -40,6 +40,17 @@ class Item:
     dialogue: dict | None = None
     error: InputError | None = None
     raw: Any = None
+    dropped: list[dict] | None = None  # utterances cleaned away while reading ({line, field, reason})
+
+    @classmethod
+    def of(cls, path: Any, line: int | None, d: dict, raw: Any = None) -> Item:
+        """The item of a dialogue built by :func:`dialogue` (its dropped utterances move here)."""
+        return cls(str(path), line, dialogue=d, raw=raw, dropped=d.pop("dropped", None))
+
+
+class DamagedFile(InputError):
+    """A compressed stream that cannot be read to its end: an unknown number of records is lost,
+    so the stage stops even with ``corpus.on_error=skip``."""
 
 
 @dataclass
@@ -49,6 +60,7 @@ class Peek:
     path: Path
     record: Any
     lines: list[str]
+    head: bytes = b""  # the first bytes of the file as stored (decompressed)
 
 
 # ---------------------------------------------------------------------------------------- raw IO
@@ -74,8 +86,9 @@ class _GzipLines:
         self.fh.close()
 
     def _error(self, exc: Exception) -> InputError:
-        return InputError(self.path, self.line + 1 if self.line else None, None,
-                          f"not a readable gzip file ({exc or type(exc).__name__}); check or re-compress it")
+        return DamagedFile(self.path, self.line + 1 if self.line else None, None,
+                          f"not a readable gzip file ({exc or type(exc).__name__}): cut short or damaged, "
+                           "so an unknown number of records is lost; check or re-compress it")
 
     def read(self, n: int = -1) -> bytes:
         try:
@@ -161,7 +174,7 @@ def peek(path: str | Path) -> Peek:
             record = first if err is None else None
     except (InputError, StopIteration):
         pass
-    return Peek(path, record, lines)
+    return Peek(path, record, lines, head)
 
 
 def _files(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
@@ -174,33 +187,53 @@ def _files(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 # ------------------------------------------------------------------------------------ canonical
 def dialogue(pairs: list[tuple[Any, Any]], *, path: Path, line: int | None, rid: Any, source: str,
-             topic: Any = None, where: str = "messages") -> dict:
+             topic: Any = None, where: str = "messages", lines: list[int] | None = None,
+             drop_empty: bool = True) -> dict:
     """Build a canonical record from ``(raw role, content)`` pairs, validating every field.
 
+    An empty utterance (blank or null content) is a cleaning matter, not a read error: it is
+    dropped (the messages around it merged when they are of one speaker) and listed in the
+    record's ``dropped`` (moved to :attr:`Item.dropped`). ``lines`` gives each pair's own line
+    (plain text), so a note or an error names the offending line, not the dialogue's first.
+
     Raises:
-        InputError: no messages, an unknown role, or empty / non-text content (names the field).
+        InputError: no messages, an unknown role, non-text content, or (``drop_empty=False``)
+            empty content; names the field.
     """
-    messages = []
+    messages: list[dict] = []
+    dropped: list[dict] = []
+    glue = False  # an utterance was just dropped: a same-speaker neighbour joins the previous message
     for i, (role, content) in enumerate(pairs):
+        at = lines[i] if lines is not None else line
         canon = ROLES.get(role, "?") if isinstance(role, str) else "?"
         if canon == "?" and isinstance(role, str):
             canon = ROLES.get(role.strip().lower(), "?")
         if canon == "?":
-            raise InputError(path, line, f"{where}[{i}].role", f"unknown role {role!r}; expected one of "
+            raise InputError(path, at, f"{where}[{i}].role", f"unknown role {role!r}; expected one of "
                              "user/assistant (or client/counselor, human/gpt, 求助者/支持者)")
         if canon is None:
             continue
-        if not isinstance(content, str):
-            raise InputError(path, line, f"{where}[{i}].content", "empty content" if content is None
-                             else f"content must be text, not {type(content).__name__}")
-        content = content.strip()
+        if content is not None and not isinstance(content, str):
+            raise InputError(path, at, f"{where}[{i}].content", f"content must be text, not {type(content).__name__}")
+        content = (content or "").strip()
         if not content:
-            raise InputError(path, line, f"{where}[{i}].content", "empty content")
-        messages.append({"role": canon, "content": content})
-    if not messages:
+            if not drop_empty:
+                raise InputError(path, at, f"{where}[{i}].content", "empty content")
+            dropped.append({"line": at, "field": f"{where}[{i}].content", "reason": "empty utterance dropped"})
+            glue = True
+            continue
+        if glue and messages and messages[-1]["role"] == canon:
+            messages[-1] = {"role": canon, "content": messages[-1]["content"] + "\n" + content}
+            dropped[-1]["reason"] = "empty utterance dropped; the messages around it merged"
+        else:
+            messages.append({"role": canon, "content": content})
+        glue = False
+    if not messages and not dropped:
         raise InputError(path, line, where, "no messages")
     rec = {"id": str(rid), "source": source, "topic": topic if isinstance(topic, str) and topic else None,
            "messages": messages}
+    if dropped:
+        rec["dropped"] = dropped
     return rec
 
 
@@ -236,7 +269,7 @@ class Reader:
                     if err is None:
                         try:
                             for d in self.convert(rec, f, line, index):
-                                yield Item(str(f), line, dialogue=d, raw=rec)
+                                yield Item.of(f, line, d, rec)
                             continue
                         except InputError as exc:
                             err = exc
@@ -259,11 +292,17 @@ class MessagesReader(Reader):
     def convert(self, rec, path, line, index):
         msgs = _field(rec, "messages", list, path, line)
         pairs = [(m.get("role"), m.get("content")) if type(m) is dict else (None, None) for m in msgs]
-        return [dialogue(pairs, path=path, line=line, rid=self._id(rec, path, line, index),
-                         source=rec.get("source") or self.source, topic=rec.get("topic"))]
+        d = dialogue(pairs, path=path, line=line, rid=self._id(rec, path, line, index),
+                     source=rec.get("source") or self.source, topic=rec.get("topic"))
+        if isinstance(rec.get("group"), (str, int)):  # the source group the split keeps together
+            d["group"] = str(rec["group"])
+        return [d]
 
     def export(self, d: dict) -> dict:
-        return {"id": d["id"], "source": d.get("source"), "topic": d.get("topic"), "messages": d["messages"]}
+        out = {"id": d["id"], "source": d.get("source"), "topic": d.get("topic"), "messages": d["messages"]}
+        if d.get("group") is not None:
+            out["group"] = d["group"]
+        return out
 
 
 class ShareGPTReader(Reader):
@@ -313,7 +352,9 @@ class LlamaFactoryReader(Reader):
 
 
 class PsyQAReader(Reader):
-    """Single-turn long Q&A (PsyQA): each answer becomes a one-turn dialogue ``<id>-<answer index>``."""
+    """Single-turn long Q&A (PsyQA): each answer becomes a one-turn dialogue ``<id>-<answer index>``
+    whose ``group`` is the question's id (the split keeps a question's answers together). An empty
+    question or answer is a read error here: it leaves no Q&A pair (the rewrite reads pairs)."""
 
     name = "psyqa"
 
@@ -329,9 +370,11 @@ class PsyQAReader(Reader):
         rid, out = self._id(rec, path, line, index), []
         for j, ans in enumerate(answers):
             text = ans.get("answer_text") if isinstance(ans, dict) else ans
-            out.append(dialogue([("user", user), ("assistant", text)], path=path, line=line,
-                                rid=rid if len(answers) == 1 else f"{rid}-{j}", source=self.source,
-                                topic=rec.get("topic"), where=f"answers[{j}]"))
+            d = dialogue([("user", user), ("assistant", text)], path=path, line=line,
+                         rid=rid if len(answers) == 1 else f"{rid}-{j}", source=self.source,
+                         topic=rec.get("topic"), where=f"answers[{j}]", drop_empty=False)
+            d["group"] = rid
+            out.append(d)
         return out
 
 
@@ -362,7 +405,7 @@ class SmilechatReader(Reader):
                         rec = json.loads(text)
                     except json.JSONDecodeError as exc:
                         raise InputError(f, exc.lineno, None, f"not valid JSON ({exc.msg})") from None
-                    yield Item(str(f), None, dialogue=self._one(rec, f, None, f"smile-{f.stem}"), raw=rec)
+                    yield Item.of(f, None, self._one(rec, f, None, f"smile-{f.stem}"), rec)
                 except InputError as exc:
                     yield Item(str(f), exc.line, error=exc)
             return
@@ -433,7 +476,7 @@ class TextReader(Reader):
             raw_lines = fh.read().split(b"\n")
         if not any(r.strip() for r in raw_lines):
             raise InputError(f, None, None, "empty file: no dialogue")
-        pairs: list[list[str]] = []
+        pairs: list[list[Any]] = []  # [role, its text lines, the line it starts on]
         start, count = 1, 0
 
         def flush(end_line: int) -> Iterator[Item]:
@@ -441,11 +484,12 @@ class TextReader(Reader):
             if pairs:
                 count += 1
                 try:
-                    d = dialogue([(r, "\n".join(c).strip()) for r, c in pairs], path=f, line=start,
-                                 rid=f"{f.name.split('.')[0]}-{count}", source=self.source)
-                    yield Item(str(f), start, dialogue=d, raw="\n".join(f"{r}：{' '.join(c)}" for r, c in pairs))
+                    d = dialogue([(r, "\n".join(c).strip()) for r, c, _ in pairs], path=f, line=start,
+                                 rid=f"{f.name.split('.')[0]}-{count}", source=self.source,
+                                 lines=[n for _, _, n in pairs])
+                    yield Item.of(f, start, d, "\n".join(f"{r}：{' '.join(c)}" for r, c, _ in pairs))
                 except InputError as exc:
-                    yield Item(str(f), start, error=exc)
+                    yield Item(str(f), exc.line, error=exc)
             pairs = []
 
         for n, raw in enumerate(raw_lines, 1):
@@ -464,7 +508,7 @@ class TextReader(Reader):
             if sp is not None:
                 if not pairs:
                     start = n
-                pairs.append([sp[0], [sp[1]]])
+                pairs.append([sp[0], [sp[1]], n])
             elif pairs:
                 pairs[-1][1].append(text)  # a continuation line
             else:
@@ -487,11 +531,20 @@ def detect(path: str | Path, readers: dict[str, Reader]) -> str:
     """Name of the first reader whose ``detect`` accepts ``path``.
 
     Raises:
-        InputError: no reader recognises the file (the message lists the names to force one with).
+        InputError: no reader recognises the file: it is empty, not UTF-8 (names the line), or of
+            an unknown format (the message lists the names to force one with).
     """
     p = peek(path)
     for name, reader in readers.items():
         if reader.detect(p):
             return name
+    if not p.head.strip():
+        raise InputError(p.path, None, None, "empty file: no records to read")
+    try:
+        p.head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(p.head) - 4 or exc.reason != "unexpected end of data":  # not a character cut by the peek
+            raise InputError(p.path, p.head[: exc.start].count(b"\n") + 1, None,
+                             f"not UTF-8 text ({exc.reason} at byte {exc.start}); re-encode the file as UTF-8") from None
     raise InputError(path, None, None, "cannot tell the format from its first record; set corpus.format "
                      f"to one of {sorted(readers)}")

@@ -1,20 +1,63 @@
-"""Deterministic train / validation / test split by dialogue (no dialogue in two splits).
+"""Deterministic train / validation / test split by source group (no question in two splits).
 
-Each dialogue gets a number in [0, 1) from a hash of ``(split_seed, id)``, so its split never depends
-on the other dialogues or on the file order. A size below 1 is a fraction of the dialogues; a size of
-1 or more is a number of samples, filled with whole dialogues in hash order (the paper's 10,000 test
-samples).
+Dialogues rewritten from one question are one *group* (:func:`group_keys`): those that share an
+explicit ``group`` (the PsyQA reader's question id) or whose opening user messages are equal once
+normalised. Each group gets a number in [0, 1) from a hash of ``(split_seed, group key)``, so its
+split never depends on unrelated dialogues or on the file order, and a test dialogue never opens
+with a training dialogue's question. A size below 1 is a fraction of the groups; a size of 1 or more
+is a number of samples, filled with whole groups in hash order (the paper's 10,000 test samples).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) uses for a str
 from typing import Sequence
 
 from soulchat.io import stable_hash
 
 SPLITS = ("train", "val", "test")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def normalise(text: str) -> str:
+    """Text compared for equality of openings: NFKC, case-folded, without spaces and punctuation."""
+    return _NOT_WORD.sub("", unicodedata.normalize("NFKC", text)).casefold() or text.strip()
+
+
+def opening(d: dict) -> str:
+    """A dialogue's first user message (its question), or its first message when it has none."""
+    msgs = d["messages"]
+    return next((m["content"] for m in msgs if m["role"] == "user"), msgs[0]["content"] if msgs else d["id"])
+
+
+def group_keys(dialogues: Sequence[dict]) -> list[str]:
+    """Each dialogue's group key: dialogues linked by an equal ``group`` field or an equal normalised
+    opening are one group (transitively), keyed by the smallest of its links, so the key does not
+    depend on the file order."""
+    parent: dict[str, str] = {}
+
+    def find(k: str) -> str:
+        root = k
+        while parent[root] != root:
+            root = parent[root]
+        while parent[k] != root:  # path compression
+            parent[k], k = root, parent[k]
+        return root
+
+    links = []
+    for d in dialogues:
+        own = [f"o:{normalise(opening(d))}"] + ([f"g:{d['group']}"] if d.get("group") is not None else [])
+        links.append(own[0])
+        for k in own:
+            parent.setdefault(k, k)
+        for k in own[1:]:
+            a, b = find(own[0]), find(k)
+            if a != b:
+                parent[max(a, b)] = min(a, b)  # the smaller key is the root: order-independent
+    return [find(k) for k in links]
 
 
 def _unit(seed: int, dialogue_id: str) -> float:
@@ -27,10 +70,10 @@ def _unit(seed: int, dialogue_id: str) -> float:
 
 def assign_splits(ids: Sequence[str], samples: Sequence[int], val_size: float, test_size: float,
                   seed: int = 0) -> list[str]:
-    """The split of each dialogue.
+    """The split of each dialogue; dialogues with one key share a split.
 
     Args:
-        ids: dialogue ids.
+        ids: each dialogue's group key (:func:`group_keys`), or its id to split by dialogue.
         samples: samples each dialogue yields (used when a size is a count).
         val_size, test_size: fraction of dialogues (< 1) or number of samples (>= 1).
         seed: ``corpus.split_seed``.
@@ -54,8 +97,8 @@ def assign_splits(ids: Sequence[str], samples: Sequence[int], val_size: float, t
                 taken += 1
         else:
             got = 0
-            while taken < len(order) and got < size:
-                out[order[taken]] = split
+            while taken < len(order) and (got < size or (taken and units[order[taken]] == units[order[taken - 1]])):
+                out[order[taken]] = split  # whole groups: a group's dialogues have one unit
                 got += samples[order[taken]]
                 taken += 1
             bound = max(bound, units[order[taken - 1]]) if taken else bound

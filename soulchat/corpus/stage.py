@@ -30,7 +30,7 @@ from soulchat import plotting
 from soulchat.corpus import readers as rd
 from soulchat.corpus.expand import BackgroundTokenizer, expand
 from soulchat.corpus.filters import Reject, build_chain
-from soulchat.corpus.split import SPLITS, assign_splits
+from soulchat.corpus.split import SPLITS, assign_splits, group_keys, opening
 from soulchat.corpus.stats import dialogue_stats, word_frequencies, write_charts, write_report
 from soulchat.io import InputError, JsonlAppender, write_json, write_jsonl
 from soulchat.model.tokenizer import get_tokenizer, write_identity
@@ -106,19 +106,29 @@ def read_and_clean(reader: rd.Reader, source: Path, chain: list, topic: Any, on_
     """
     dialogues, ids = [], set()
     errors: Counter[str] = Counter()
+    cleaned: Counter[str] = Counter()
     records = 0
     rejected_samples: Counter[str] = Counter()
     for item in tqdm(reader.read(source), desc="corpus: read + clean", unit=" dialogues", disable=None,
                      mininterval=2):
         records += 1
         if item.error is not None:
-            if on_error == "raise":
+            if on_error == "raise" or isinstance(item.error, rd.DamagedFile):  # a damaged file loses unknown records
                 raise item.error
             errors[item.error.reason.split(" (")[0][:60]] += 1
             rejects.write({"stage": "read", "reason": str(item.error), "file": item.path, "line": item.line,
                            "field": item.error.field, "record": item.raw if isinstance(item.raw, (dict, list, str)) else None})
             continue
         d = item.dialogue
+        if item.dropped:  # empty utterances: cleaned away, each noted with its own line
+            cleaned["empty_utterances"] += len(item.dropped)
+            for note in item.dropped:
+                rejects.write({"stage": "clean", "file": item.path, "id": d["id"], **note})
+            if not d["messages"]:
+                cleaned["empty_dialogues"] += 1
+                rejects.write({"stage": "clean", "reason": "every utterance is empty", "file": item.path,
+                               "line": item.line, "id": d["id"]})
+                continue
         step = None
         try:
             for step in chain:
@@ -136,6 +146,7 @@ def read_and_clean(reader: rd.Reader, source: Path, chain: list, topic: Any, on_
         if sink is not None:
             sink(d)
     info = {"records": records, "errors": sum(errors.values()), "error_reasons": dict(errors),
+            "cleaned": {"empty_utterances": cleaned["empty_utterances"], "empty_dialogues": cleaned["empty_dialogues"]},
             "rejected_samples": dict(rejected_samples)}
     return dialogues, info
 
@@ -148,6 +159,7 @@ def run(ctx: Any) -> dict[str, float]:
 def _run(ctx: Any) -> dict[str, float]:
     cfg = ctx.cfg.corpus
     out: Path = ctx.out
+    out.mkdir(parents=True, exist_ok=True)
     for stale in ("samples", "export"):  # a resumed run recomputes everything (it is fast)
         shutil.rmtree(out / stale, ignore_errors=True)
 
@@ -164,6 +176,7 @@ def _run(ctx: Any) -> dict[str, float]:
     if cfg.stats.charts:
         plotting.preload()  # in its own thread: importing it here would pin this frame (see soulchat.plotting)
     tokens = BackgroundTokenizer(tokenizer)  # tokenises kept dialogues while the next are read
+    (out / "rejects.jsonl.tmp").unlink(missing_ok=True)  # a killed run's rows would be appended to again
     with timings("read_clean"), JsonlAppender(out / "rejects.jsonl.tmp") as rejects:
         on_error = getattr(cfg.on_error, "value", cfg.on_error)
         dialogues, read_info = read_and_clean(readers[fmt], source, chain, topic, on_error, rejects, tokens.add)
@@ -172,7 +185,8 @@ def _run(ctx: Any) -> dict[str, float]:
         raise InputError(source, None, None, f"no dialogues left after reading and cleaning (see {out / 'rejects.jsonl'})")
 
     replies = [sum(m["role"] == "assistant" for m in d["messages"]) for d in dialogues]
-    splits = assign_splits([d["id"] for d in dialogues], replies, cfg.val_size, cfg.test_size, cfg.split_seed)
+    with timings("split"):  # by source group: a question's dialogues share a split
+        splits = assign_splits(group_keys(dialogues), replies, cfg.val_size, cfg.test_size, cfg.split_seed)
     with timings("write_dialogues"):
         write_jsonl(out / "dialogues.jsonl", ({**d, "split": s} for d, s in zip(dialogues, splits)))
     with timings("describe"):  # while the background thread tokenises
@@ -207,14 +221,15 @@ def _run(ctx: Any) -> dict[str, float]:
         if ctx.tracker is not None:
             ctx.tracker.log_artifact(f, "corpus")
     log.info("corpus: %d dialogues kept, %d removed; samples %s", len(dialogues),
-             sum(f["rejected"] for f in stats["filters"]) + read_info["errors"],
+             sum(f["rejected"] for f in stats["filters"]) + read_info["errors"] + read_info["cleaned"]["empty_dialogues"],
              {s: result.meta[s]["samples"] for s in SPLITS})
     return {
         "records": read_info["records"], "read_errors": read_info["errors"],
         "rejected": sum(f["rejected"] for f in stats["filters"]), "dialogues": len(dialogues),
         **{f"samples_{s}": result.meta[s]["samples"] for s in SPLITS},
         "dialogue_tokens": result.counts["dialogue_tokens"], "sample_tokens": stats["tokens"]["sample_tokens"],
-        "dropped_overlong": result.counts["dropped_overlong"],
+        "dropped_overlong": result.counts["dropped_overlong"], "input_cut": result.counts["input_cut"],
+        "target_cut": result.counts["target_cut"], "test_inputs_in_train": result.counts["test_inputs_in_train"],
     }
 
 
@@ -226,9 +241,20 @@ def corpus_stats(cfg: Any, source: Path, fmt: str, chain: list, read_info: dict,
     sample_tokens = sum(v["tokens"] for v in per_split.values())
     c = result.counts
     n_samples = max(1, sum(v["samples"] for v in per_split.values()))
+    train_openings = {opening(d) for d, s in zip(dialogues, splits) if s == "train"}
     return {
         "read": {"source": str(source), "format": fmt, "records": read_info["records"],
-                 "errors": read_info["errors"], "error_reasons": read_info["error_reasons"]},
+                 "errors": read_info["errors"], "error_reasons": read_info["error_reasons"],
+                 "cleaned": read_info["cleaned"]},
+        # what the test split shares with training: 0 when the split keeps source groups apart
+        "overlap": {"test_inputs": len(result.test), "test_inputs_in_train": c["test_inputs_in_train"],
+                    "test_dialogues": splits.count("test"),
+                    "test_openings_in_train": sum(opening(d) in train_openings
+                                                  for d, s in zip(dialogues, splits) if s == "test")},
+        "budgets": {"max_input_tokens": int(cfg.max_input_tokens), "max_target_tokens": int(cfg.max_target_tokens),
+                    "max_history_turns": cfg.max_history_turns, "samples": sum(v["samples"] for v in per_split.values()),
+                    "history_cut": c["history_cut"], "input_cut": c["input_cut"], "target_cut": c["target_cut"],
+                    "dropped": c["dropped_overlong"]},
         "filters": [{"filter": f.name, "seen": f.counts["seen"], "rejected": f.counts["rejected"],
                      "rejected_samples": read_info["rejected_samples"].get(f.name, 0),
                      "details": {k: v for k, v in f.counts.items() if k not in ("seen", "rejected")}} for f in chain],

@@ -134,27 +134,54 @@ def write_charts(out: Path, topics: dict[str, int], words: list[tuple[str, int]]
     return [out / "topics.png", out / "words.png"]
 
 
+def _budget_and_overlap(stats: dict[str, Any]) -> list[str]:
+    """Report lines on the token budgets (what was cut or dropped) and on test/train overlap."""
+    parts = []
+    b, o = stats.get("budgets"), stats.get("overlap")
+    if b:
+        hist = "all" if b["max_history_turns"] is None else b["max_history_turns"]
+        parts += ["## Budgets", "",
+                  f"Input {b['max_input_tokens']} tokens (earlier turns kept: {hist}), target "
+                  f"{b['max_target_tokens']} tokens with eos; of {b['samples']} samples:", "",
+                  md_table(["what", "samples"], [
+                      ["input without its oldest turns", b["history_cut"]],
+                      ["input cut inside the newest user message (its last tokens kept)", b["input_cut"]],
+                      ["target cut to the budget", b["target_cut"]],
+                      ["dropped (no user message before the reply)", b["dropped"]]]), ""]
+    if o:
+        parts += ["## Test / train overlap", "",
+                  f"Split by source group (a question's dialogues share a split): {o['test_inputs_in_train']} of "
+                  f"{o['test_inputs']} test inputs are identical to a training input; "
+                  f"{o['test_openings_in_train']} of {o['test_dialogues']} test dialogues open with a "
+                  "training dialogue's user message.", ""]
+    return parts
+
+
 def write_report(out: Path, stats: dict[str, Any], topic_names: dict[str, str], charts: bool,
                  chart_files: list[Path] | None = None) -> list[Path]:
     """Write report.md (and topics.png, words.png when ``charts``, unless ``chart_files`` says they
     are drawn already); return the files written."""
     filt = stats["filters"]
     read = stats["read"]
-    removed = sum(f["rejected"] for f in filt) + read["errors"]
+    cleaned = read.get("cleaned", {})
+    removed = sum(f["rejected"] for f in filt) + cleaned.get("empty_dialogues", 0)
     removed_samples = sum(f["rejected_samples"] for f in filt)
+    empty_row = [["empty utterances (read)", read["records"] - read["errors"], cleaned["empty_dialogues"], 0,
+                  f"dropped {cleaned['empty_utterances']}"]] if cleaned.get("empty_utterances") else []
     parts = [
         "# Corpus report", "",
         f"Read {read['records']} records from `{read['source']}` ({read['format']}): "
-        f"{read['errors']} unreadable. Cleaning removed {removed - read['errors']} dialogues "
+        f"{read['errors']} unreadable. Cleaning removed {removed} dialogues "
         f"({removed_samples} samples); {stats['dialogues']['dialogues']} dialogues remain.", "",
         "## Cleaning", "",
         md_table(["filter", "dialogues in", "removed", "samples removed", "changed / details"],
-                 [[f["filter"], f["seen"], f["rejected"], f["rejected_samples"],
-                   ", ".join(f"{k} {v}" for k, v in f["details"].items()) or "-"] for f in filt]), "",
+                 empty_row + [[f["filter"], f["seen"], f["rejected"], f["rejected_samples"],
+                               ", ".join(f"{k} {v}" for k, v in f["details"].items()) or "-"] for f in filt]), "",
         "## Splits", "",
         md_table(["split", "dialogues", "samples", "tokens"],
                  [[s, stats["splits"][s]["dialogues"], stats["splits"][s]["samples"], stats["splits"][s]["tokens"]]
                   for s in stats["splits"]]), "",
+        *_budget_and_overlap(stats),
         "## Topics (Figure 3)", "",
         md_table(["topic", "English", "dialogues", "share"],
                  [[t, topic_names.get(t, t), n, f"{100 * n / max(1, stats['dialogues']['dialogues']):.1f}%"]

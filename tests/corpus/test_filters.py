@@ -73,9 +73,12 @@ def test_privacy_leaves_ordinary_numbers():
 
 
 def test_turn_and_length_bounds():
-    turns = make("turns", min_turns=3, max_turns=4)  # a turn is one utterance
-    assert "2 turns < min_turns=3" in rejects(turns, dlg(("u", "a"), ("a", "b")))
-    assert "8 turns > max_turns=4" in rejects(turns, dlg(*[("u", "a"), ("a", "b")] * 4))
+    # a turn is a user message and its reply (the paper's 用户/心理咨询师 pair, as max_history_turns)
+    turns = make("turns", min_turns=3, max_turns=4)
+    assert "2 turns < min_turns=3" in rejects(turns, dlg(*[("u", "a"), ("a", "b")] * 2))
+    eight = dlg(*[("u", "a"), ("a", "b")] * 4)  # 8 messages, 4 turns
+    assert turns(eight) is eight
+    assert "5 turns > max_turns=4" in rejects(turns, dlg(*[("u", "a"), ("a", "b")] * 5))
     length = make("length", min_chars=2, max_chars=5)
     assert "messages[1] has 6 characters" in rejects(length, dlg(("u", "你好"), ("a", "一二三四五六")))
     assert "messages[0] has 1 characters" in rejects(length, dlg(("u", "嗯"), ("a", "你好")))

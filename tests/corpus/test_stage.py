@@ -72,7 +72,9 @@ def test_budget_history_turns_and_dialogue_mode(run_corpus, tok):
     m_small, out_small = run_corpus([src, "corpus.max_input_tokens=20"], name="small")
     ds = SampleSet(out_small / "samples" / "train")
     starts = np.asarray(ds.target_start)
-    assert starts.max() <= 20 and m_small["dropped_overlong"] > 0
+    # an input over the budget is cut (its last tokens kept), not dropped
+    assert starts.max() == 20 and m_small["input_cut"] > 0 and m_small["dropped_overlong"] == 0
+    assert m_small["samples_train"] == m_all["samples_train"]
 
     m_dlg, out_dlg = run_corpus([src, "corpus.mode=dialogue", "corpus.max_input_tokens=4096"], name="dialogue")
     dd = SampleSet(out_dlg / "samples" / "train")
@@ -92,17 +94,20 @@ def test_bad_input_raises_located_or_goes_to_rejects(run_corpus, tmp_path):
         json.dumps(good, ensure_ascii=False),
         json.dumps({**good, "id": "x", "messages": [{"role": "user", "content": "我想自杀"}, {"role": "assistant", "content": "我在"}]}, ensure_ascii=False),
         json.dumps({"id": "y", "messages": [{"role": "user", "content": ""}]}),
+        '{"id": "z", "messages": [{"role": "user", "content": 3}]}',
         "{not json",
     ]) + "\n", encoding="utf-8")
     with pytest.raises(InputError) as err:
         run_corpus([f"corpus.source={bad}"], name="raise")
-    assert err.value.line == 3 and err.value.field == "messages[0].content" and str(bad) in str(err.value)
+    assert err.value.line == 4 and err.value.field == "messages[0].content" and str(bad) in str(err.value)
 
     metrics, out = run_corpus([f"corpus.source={bad}", "corpus.on_error=skip", "corpus.val_size=0", "corpus.test_size=0"],
                               name="skip")
     assert metrics["read_errors"] == 2 and metrics["rejected"] == 1 and metrics["dialogues"] == 1
-    rejects = lines(out / "rejects.jsonl")
-    assert [(r["stage"], r["line"]) for r in rejects] == [("filter", 2), ("read", 3), ("read", 4)]
+    rejects = lines(out / "rejects.jsonl")  # an all-empty dialogue is cleaned away, not unreadable
+    assert [(r["stage"], r["line"]) for r in rejects] == [("filter", 2), ("clean", 3), ("clean", 3), ("read", 4),
+                                                           ("read", 5)]
+    assert rejects[1]["field"] == "messages[0].content" and rejects[2]["reason"] == "every utterance is empty"
     assert rejects[0]["filter"] == "sensitive" and "自杀" in rejects[0]["reason"]
     assert rejects[0]["dialogue"]["id"] == "x"  # nothing is lost
 
