@@ -12,12 +12,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from soulchat import pipeline
+from soulchat import pipeline, validate
 from soulchat.config import CONF_DIR
+from soulchat.errors import SoulchatError
 from soulchat.io import write_json
 from soulchat.tracking import open_job_run, task_wrapper
 from soulchat.tracking.meta import job_tags
-from soulchat.tracking.redact import config_yaml
+from soulchat.tracking.redact import config_yaml, redact_text
 
 log = logging.getLogger("soulchat")
 
@@ -35,6 +36,7 @@ def seed_everything(seed: int) -> None:
 def run(cfg: DictConfig) -> dict[str, float]:
     """Run the pipeline for one composed config and return all stage metrics."""
     stages = pipeline.validate_stages(list(cfg.stages))
+    validate.check(cfg)  # impossible settings fail here, before anything is written
     seed_everything(cfg.seed)
     run_dir = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path(cfg.paths.outputs)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -65,14 +67,6 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean bad input or settings: reported as one clear line, not a traceback."""
-    from soulchat.llm.client import FatalEndpointError
-    from soulchat.llm.limits import SpendLimitReached
-
-    return (ValueError, LookupError, FileNotFoundError, NotADirectoryError, FatalEndpointError, SpendLimitReached)
-
-
 def _is_multirun() -> bool:
     return HydraConfig.initialized() and str(HydraConfig.get().mode).endswith("MULTIRUN")
 
@@ -82,12 +76,12 @@ def _is_multirun() -> bool:
 def main(cfg: DictConfig) -> float | None:
     try:
         metrics = run(cfg)
-    except _user_errors() as exc:
+    except SoulchatError as exc:  # the user's mistake; anything else is a bug and keeps its traceback
         if _is_multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         # a single run: one clear line (file, record, field, what to do); the traceback goes to a file
         trace = Path(HydraConfig.get().runtime.output_dir) / "traceback.txt"
-        trace.write_text(traceback.format_exc(), encoding="utf-8")
+        trace.write_text(redact_text(traceback.format_exc()), encoding="utf-8")  # secrets redacted
         log.error("%s: %s  (traceback: %s)", type(exc).__name__, exc, trace)
         raise SystemExit(2) from None
     # a sweeper (e.g. optuna) optimises the metric the config names

@@ -7,3 +7,11 @@ from __future__ import annotations
 
 class SoulchatError(Exception):
     """Bad input or settings; the message names the file, record or key and what to do."""
+
+
+class ConfigError(SoulchatError, ValueError):
+    """An impossible or inconsistent setting; the message names the key and the allowed values."""
+
+
+class MissingInput(SoulchatError, FileNotFoundError):
+    """A file or folder the settings name does not exist or does not hold what is needed."""

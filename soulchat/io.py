@@ -12,13 +12,15 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from soulchat.errors import SoulchatError
+
 try:  # the fast JSON Lines writer (a dependency); the standard library writes the same bytes
     import orjson
 except ImportError:  # pragma: no cover - keeps a bare install working
     orjson = None
 
 
-class InputError(ValueError):
+class InputError(SoulchatError, ValueError):
     """Bad input, located: the file, the line (1-based) or record, the field, and what to do."""
 
     def __init__(self, path: str | Path, line: int | None, field: str | None, reason: str):

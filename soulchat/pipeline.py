@@ -35,6 +35,7 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from soulchat import codekey
+from soulchat.errors import ConfigError
 from soulchat.stage import Stage, StageContext
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ def validate_stages(stages: list[Any]) -> list[str]:
     stages = [getattr(s, "value", s) for s in stages]
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
-        raise ValueError(f"unknown stage(s) {unknown} in stages=; valid: {list(STAGES)}")
+        raise ConfigError(f"unknown stage(s) {unknown} in stages=; valid: {list(STAGES)}")
     return [s for s in STAGES if s in stages]
 
 

@@ -17,6 +17,8 @@ from typing import Any, Iterator, Sequence
 
 from omegaconf import OmegaConf
 
+from soulchat.errors import ConfigError, MissingInput
+
 log = logging.getLogger(__name__)
 
 
@@ -38,7 +40,7 @@ def pick_dtype(name: str, device: str) -> Any:
     try:
         return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
     except KeyError:
-        raise ValueError(f"generator.dtype={name!r}; expected auto, float32, bfloat16 or float16") from None
+        raise ConfigError(f"generator.dtype={name!r}; expected auto, float32, bfloat16 or float16") from None
 
 
 def length_batches(lengths: Sequence[int], batch_size: int, sort: bool = True) -> list[list[int]]:
@@ -73,7 +75,7 @@ class HFGenerator:
 
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").exists():
-            raise FileNotFoundError(f"no Hugging Face model in {model_dir} (config.json missing): "
+            raise MissingInput(f"no Hugging Face model in {model_dir} (config.json missing): "
                                     "run the train stage first, or point generate at a finished one")
         self.model_dir = model_dir
         self.device = pick_device(device)
@@ -135,7 +137,7 @@ class HFGenerator:
 def build(cfg: Any, root: Any, model_dir: Path | None) -> HFGenerator:
     """``generator=hf`` for the composed config ``root`` and the train stage's ``hf/`` folder."""
     if model_dir is None:
-        raise ValueError("generator=hf needs the train stage's model (generator.uses_trained_model=true)")
+        raise ConfigError("generator=hf needs the train stage's model (generator.uses_trained_model=true)")
     g = root.generate
     return HFGenerator(model_dir, root.corpus.max_input_tokens, g.max_new_tokens, g.top_p, g.temperature,
                        g.batch_size, root.seed, cfg.device, cfg.dtype, cfg.sort_by_length, g.top_k,

@@ -21,6 +21,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from soulchat.errors import ConfigError, MissingInput
 from soulchat.io import InputError, JsonlAppender, read_jsonl, stable_hash, write_json
 from soulchat.registry import build
 
@@ -55,7 +56,7 @@ def read_test_file(cfg: Any, path: str, fmt: str = "auto") -> list[dict]:
     from soulchat.corpus.stage import build_readers
 
     if not Path(path).exists():
-        raise FileNotFoundError(f"generate.test_file={path!r} does not exist")
+        raise MissingInput(f"generate.test_file={path!r} does not exist")
     readers = build_readers(OmegaConf.merge(cfg.corpus, {"format": fmt}))
     name = rd.detect(path, readers) if fmt == "auto" else fmt
     dialogues = []
@@ -125,7 +126,7 @@ def run(ctx: Any) -> dict[str, float]:
         test_set = g.test_name or "corpus"
     samples = subset(samples, g.max_samples, int(cfg.seed))
     if not samples:
-        raise ValueError("generate: the test set has no samples (a counsellor reply after a user message)")
+        raise ConfigError("generate: the test set has no samples (a counsellor reply after a user message)")
     model_dir = Path(ctx.inputs["train"]) / "hf" if "train" in ctx.inputs else None
     generator = build("generator", cfg.generator, cfg, model_dir)
     settings, label = generator.settings(), model_label(cfg)

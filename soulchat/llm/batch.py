@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable
 
+from soulchat.errors import ConfigError
 from soulchat.io import InputError, JsonlAppender, read_jsonl
 from soulchat.llm.client import LLMClient, Request
 from soulchat.llm.store import Stored
@@ -81,7 +82,7 @@ async def submit(client: LLMClient, path: str | Path, output: str | Path, poll_s
         RuntimeError: offline endpoint, or the batch ended ``failed``/``expired``/``cancelled``.
     """
     if client.offline:
-        raise RuntimeError("batch submit needs a live endpoint: endpoint=openai endpoint.base_url=<url>")
+        raise ConfigError("batch submit needs a live endpoint: endpoint=openai endpoint.base_url=<url>")
     api = client.open_api()
     try:
         with open(path, "rb") as fh:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from soulchat.errors import ConfigError
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -47,5 +49,5 @@ class BaseModel:
         if name == "auto":
             return "auto"
         if name not in _DTYPES:
-            raise ValueError(f"model.dtype={name!r}; valid: auto, {', '.join(_DTYPES)}")
+            raise ConfigError(f"model.dtype={name!r}; valid: auto, {', '.join(_DTYPES)}")
         return getattr(torch, _DTYPES[name])

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from soulchat.errors import ConfigError
+
 
 def full(cfg: Any, model: Any, target_modules: list[str] | None = None) -> Any:
     """Train every weight."""
@@ -26,12 +28,12 @@ def lora(cfg: Any, model: Any, target_modules: list[str] | None = None) -> Any:
 
     targets = list(cfg.target_modules or target_modules or [])
     if not targets:
-        raise ValueError("finetune=lora needs target modules: set finetune.target_modules=[...] "
+        raise ConfigError("finetune=lora needs target modules: set finetune.target_modules=[...] "
                          "or the model's lora_targets")
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     missing = [t for t in targets if t not in names]
     if len(missing) == len(targets):
-        raise ValueError(f"finetune=lora: none of the target modules {targets} exists in "
+        raise ConfigError(f"finetune=lora: none of the target modules {targets} exists in "
                          f"{type(model).__name__}; its modules include {sorted(names)[:20]}")
     peft_cfg = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.r, lora_alpha=cfg.alpha,
                           lora_dropout=cfg.dropout, target_modules=targets)

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from soulchat.errors import ConfigError, MissingInput
 from soulchat.model.base import BaseModel
 
 
@@ -42,18 +43,18 @@ def check_model_folder(cfg: Any) -> Path:
     name = cfg.name
     hint = f"pass model.path=/path/to/{name} (a local Hugging Face folder with config.json and weights)"
     if not cfg.path:
-        raise FileNotFoundError(f"model={name} needs its weights: {hint}")
+        raise MissingInput(f"model={name} needs its weights: {hint}")
     path = Path(cfg.path).expanduser()
     if not (path / "config.json").is_file():
         what = "does not exist" if not path.exists() else "has no config.json"
-        raise FileNotFoundError(f"model={name}: model.path={cfg.path} {what}; {hint}")
+        raise MissingInput(f"model={name}: model.path={cfg.path} {what}; {hint}")
     try:
         model_type = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
     except json.JSONDecodeError as exc:
-        raise ValueError(f"model={name}: {path / 'config.json'} is not valid JSON ({exc.msg})") from None
+        raise ConfigError(f"model={name}: {path / 'config.json'} is not valid JSON ({exc.msg})") from None
     accepted = list(cfg.model_types or [])
     if accepted and model_type not in accepted:
-        raise ValueError(
+        raise ConfigError(
             f"model={name}: {path / 'config.json'} has model_type={model_type!r}, expected one of "
             f"{accepted}; pick the matching model=<family> or fix model.path")
     return path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from soulchat.errors import ConfigError
 from soulchat.model.base import BaseModel
 
 
@@ -20,7 +21,7 @@ class TinyModel(BaseModel):
 
         c = self.cfg
         if c.hidden_size % c.num_heads or c.num_heads % c.num_kv_heads:
-            raise ValueError(
+            raise ConfigError(
                 f"model.hidden_size={c.hidden_size} must be divisible by model.num_heads={c.num_heads}, "
                 f"and num_heads by model.num_kv_heads={c.num_kv_heads}")
         pad = tokenizer.pad_token_id

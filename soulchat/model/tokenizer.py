@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from soulchat.errors import MissingInput
 from soulchat.io import read_jsonl, stable_hash
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def tokenizer_identity(model_cfg: Any) -> dict[str, str]:
     files = sorted({f for pattern in TOKENIZER_FILES for f in folder.glob(pattern) if f.is_file()})
     if not files:
         setting = "model.tokenizer.path" if tok_cfg.get("path") else "model.path"
-        raise FileNotFoundError(f"{setting}={path}: no tokenizer files there (tokenizer.json, "
+        raise MissingInput(f"{setting}={path}: no tokenizer files there (tokenizer.json, "
                                 f"tokenizer.model, vocab.*, ...); point it at a Hugging Face model folder")
     return {"files": _files_digest(files)}
 
@@ -121,7 +122,7 @@ def load_pretrained(path: str | Path, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     if not Path(path).is_dir():
-        raise FileNotFoundError(f"tokenizer folder {path} does not exist; set model.path (or "
+        raise MissingInput(f"tokenizer folder {path} does not exist; set model.path (or "
                                 f"model.tokenizer.path) to a local Hugging Face model folder")
     tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust_remote_code)
     if tok.pad_token is None and tok.eos_token is not None:

@@ -14,6 +14,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
+from soulchat.errors import ConfigError
+
 IGNORE = -100
 
 
@@ -38,7 +40,7 @@ class LengthGroupedBatches(torch.utils.data.Sampler):
     def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, start: int, stop: int,
                  rank: int = 0, world_size: int = 1, group: int = 64):
         if len(lengths) == 0:
-            raise ValueError("no training samples: the corpus split is empty")
+            raise ConfigError("no training samples: the corpus split is empty")
         self.lengths = np.asarray(lengths)
         self.batch_size, self.seed, self.group = batch_size, seed, max(1, group)
         self.start, self.stop, self.rank, self.world_size = start, stop, rank, world_size

@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from soulchat.errors import MissingInput
 from soulchat.io import write_json
 from soulchat.model.attention import cudnn_attention
 from soulchat.train.plan import make_plan, optimizer_for
@@ -38,7 +39,7 @@ def open_splits(corpus: Path) -> tuple[Any, Any]:
 
     folder = Path(corpus) / "samples"
     if not (folder / "train").exists():
-        raise FileNotFoundError(f"{folder / 'train'} is missing: the train stage reads the corpus "
+        raise MissingInput(f"{folder / 'train'} is missing: the train stage reads the corpus "
                                 "stage's samples/<split>/ folders; re-run stages=[corpus,train]")
     return SampleSet(folder / "train"), SampleSet(folder / "val")
 

@@ -19,9 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from soulchat.errors import ConfigError
 from soulchat.io import write_json
+from soulchat.tracking.redact import config_yaml
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +37,20 @@ def needs_own_process(cfg: DictConfig) -> bool:
 def torchrun_command(cfg: DictConfig, spec: Path) -> list[str]:
     """The command that starts the worker group for ``spec``."""
     if int(cfg.train.num_nodes) > 1:
-        raise ValueError("train.num_nodes > 1: start `python -m torch.distributed.run --nnodes=... "
+        raise ConfigError("train.num_nodes > 1: start `python -m torch.distributed.run --nnodes=... "
                          f"-m soulchat.train.fit {spec}` on every node yourself")
     return [sys.executable, "-m", "torch.distributed.run", "--standalone",
             f"--nproc_per_node={int(cfg.train.devices)}", "-m", "soulchat.train.fit", str(spec)]
+
+
+def write_spec(cfg: DictConfig, corpus: Path, out: Path) -> Path:
+    """Write ``fit_config.yaml`` (the resolved config, secrets redacted: the workers need none) and
+    ``fit_spec.json`` into ``out``; return the spec's path."""
+    config = out / "fit_config.yaml"
+    config.write_text(config_yaml(cfg), encoding="utf-8")
+    spec = out / "fit_spec.json"
+    write_json(spec, {"config": str(config), "corpus": str(corpus), "out": str(out)})
+    return spec
 
 
 def run_workers(cfg: DictConfig, corpus: Path, out: Path) -> None:
@@ -47,10 +59,7 @@ def run_workers(cfg: DictConfig, corpus: Path, out: Path) -> None:
     Raises:
         RuntimeError: the workers failed (their exit code; their output was streamed to ours).
     """
-    config = out / "fit_config.yaml"
-    config.write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
-    spec = out / "fit_spec.json"
-    write_json(spec, {"config": str(config), "corpus": str(corpus), "out": str(out)})
+    spec = write_spec(cfg, corpus, out)
     cmd = torchrun_command(cfg, spec)
     log.info("training in its own process group: %s", " ".join(cmd))
     env = dict(os.environ)

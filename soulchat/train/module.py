@@ -7,6 +7,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from soulchat.errors import ConfigError
 from soulchat.train.data import Collator, LengthGroupedBatches
 from soulchat.train.loss import target_loss, token_loss_sum  # noqa: F401 (the module's loss; benchmarks swap it)
 from soulchat.train.schedule import WarmupDecayLR
@@ -67,7 +68,7 @@ class CausalLMModule(pl.LightningModule):
         elif self.optimizer_name == "adamw":
             opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
         else:
-            raise ValueError(f"train.optimizer={self.optimizer_name!r}; valid: adamw, cpu_adam")
+            raise ConfigError(f"train.optimizer={self.optimizer_name!r}; valid: adamw, cpu_adam")
         sched = WarmupDecayLR(opt, self.total_steps, self.warmup_steps, self.warmup_type)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 

@@ -9,6 +9,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
+from soulchat.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class TrainPlan:
@@ -35,7 +37,7 @@ def make_plan(cfg: Any, lengths: Sequence[int] | None = None) -> TrainPlan:
     world = int(t.devices) * int(t.num_nodes)
     per_step = int(t.micro_batch_size) * world
     if t.global_batch_size % per_step:
-        raise ValueError(
+        raise ConfigError(
             f"train.global_batch_size={t.global_batch_size} must be a multiple of "
             f"train.micro_batch_size x devices x num_nodes = {per_step}; change one of them")
     longest = int(cfg.corpus.max_input_tokens) + int(cfg.corpus.max_target_tokens)
@@ -72,7 +74,7 @@ def deepspeed_config(cfg: Any, micro_batch_size: int) -> dict[str, Any]:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": False}
     if cfg.offload_parameters:
         if int(cfg.stage) != 3:
-            raise ValueError("strategy.offload_parameters=true needs strategy.stage=3")
+            raise ConfigError("strategy.offload_parameters=true needs strategy.stage=3")
         zero["offload_param"] = {"device": "cpu", "pin_memory": False}
     return {
         "zero_optimization": zero,

@@ -15,8 +15,11 @@ SCALES = ["tiny", "paper"]
 @pytest.mark.parametrize("scale", SCALES)
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_in_both_scales(compose, experiment, scale):
-    cfg = compose([f"experiment={experiment}", f"scale={scale}"])
+    from soulchat import validate
+
+    cfg = compose([f"experiment={experiment}", f"scale={scale}", "train.dry_run=true"])
     assert cfg.model.name and cfg.prompt.name
+    assert validate.problems(cfg) == []  # and every setting it makes is possible
 
 
 def test_every_option_of_every_group_composes(compose):
