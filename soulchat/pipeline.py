@@ -279,7 +279,12 @@ def run_stage(
         ctx = StageContext(name, cfg, partial, inputs, key, run_dir, tracker, resumed)
         log.info("stage %s: running into %s%s", name, partial, " (resuming)" if resumed else "")
         t0 = time.perf_counter()
-        metrics = load_stage_function(stage)(ctx) or {}
+        try:
+            metrics = load_stage_function(stage)(ctx) or {}
+        except BaseException:
+            if not any(partial.iterdir()):  # nothing to resume from: leave no empty folder behind
+                partial.rmdir()
+            raise
         seconds = time.perf_counter() - t0
         metrics = {k: float(v) for k, v in metrics.items()}
         (partial / MARKER).write_text(

@@ -212,3 +212,15 @@ def test_train_refuses_a_corpus_made_by_another_tokenizer(compose, tmp_path):
     (corpus / "tokenizer_identity.json").unlink()
     with pytest.raises(SoulchatError, match="unrecorded tokenizer"):
         check_corpus_tokenizer(corpus, other.model)
+
+
+def test_a_stage_that_fails_before_writing_leaves_no_partial_folder(stages, tmp_path, monkeypatch):
+    def _fails(ctx):
+        raise RuntimeError("broken before writing anything")
+
+    monkeypatch.setitem(pipeline.STAGES, "a", Stage("a", _fails, lambda c: (), ("a",)))
+    cfg = _cfg(tmp_path)
+    p = pipeline.plan(cfg)
+    with pytest.raises(RuntimeError):
+        pipeline.run_stage("a", cfg, p, tmp_path)
+    assert not (p.paths["a"].parent / f"{p.keys['a']}.partial").exists()
