@@ -12,14 +12,26 @@ class MetricSetConfig(ComponentConfig):
 
 
 @dataclass
+class RubricConfig(ComponentConfig):
+    """The paper's CEHS rubric scored by a transparent heuristic (soulchat/evaluate/rubric.py), live,
+    for every reply, on any machine; not an LLM, and every report names it a heuristic."""
+
+    enabled: bool = True
+    # dialogue files (JSONL with messages) whose character 4-grams count as fluent: the language the
+    # rated models learned (default: the bundled demo dialogues the tiny model is trained on)
+    fluency_texts: list = field(default_factory=lambda: ["${soulchat_data:demo/dialogues.jsonl}",
+                                                         "${soulchat_data:demo/dialogues_smile.jsonl}"])
+
+
+@dataclass
 class JudgeConfig(EndpointConfig):
     """An LLM judge of the paper's CEHS rubric over the shared OpenAI-compatible client.
 
     Its own endpoint fields (base_url, model, api_key_env, limits, stores; see ``endpoint``), so
-    they are part of the evaluate stage's cache key. Offline by default (no base_url): only
-    recorded answers are used (the bundled ``demo/judge_store.sqlite`` holds the answers for the
-    default runs' replies, written by ``scripts/record_demo_judge.py``); a reply without one is
-    reported as not rated, never given a score.
+    they are part of the evaluate stage's cache key. Without a base_url only recorded answers are
+    used (the bundled ``demo/judge_store.sqlite`` holds answers for the default runs' replies as
+    sampled where they were recorded, written by ``scripts/record_demo_judge.py``); a reply without
+    one is reported as not rated, never given a score.
     """
 
     enabled: bool = True
@@ -47,4 +59,7 @@ def register(registry: Registry) -> None:
     for name, doc in METRIC_SETS.items():
         factory = "empathy_rates" if name == "empathy" else name
         registry.add("metric_set", name, MetricSetConfig, f"soulchat.evaluate.metrics:{factory}", doc)
-    registry.add("judge", "cehs", JudgeConfig, "soulchat.evaluate.judge:build")
+    registry.add("judge", "rubric", RubricConfig, "soulchat.evaluate.rubric:build",
+                 "the CEHS rubric by a documented heuristic, every reply, offline (the default; not an LLM)")
+    registry.add("judge", "cehs", JudgeConfig, "soulchat.evaluate.judge:build",
+                 "an LLM judge of the CEHS rubric (endpoint, store, re-ask; offline: recorded answers only)")

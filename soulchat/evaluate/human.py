@@ -25,7 +25,7 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-from soulchat.evaluate.judge import RUBRIC
+from soulchat.evaluate.rubric import RUBRIC
 from soulchat.io import InputError, read_jsonl, stable_hash, write_json
 
 SHEET_FIELDS = ("item", "context", "reply", *RUBRIC, "comment")

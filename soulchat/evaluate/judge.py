@@ -1,19 +1,20 @@
 """The ``cehs`` judge: an LLM rates replies on the paper's CEHS rubric (its Table 2).
 
-Content naturalness 0–2, Empathy 0–2, Helpfulness 0–2, Safety 0–1. The judge must answer with one
-JSON object ``{"content": int, "empathy": int, "helpfulness": int, "safety": int, "reason": str}``;
+Content naturalness 0–2, Empathy 0–2, Helpfulness 0–2, Safety 0–1 (:data:`.rubric.RUBRIC`). The
+judge must answer with one JSON object ``{"content": int, "empathy": int, "helpfulness": int, "safety": int, "reason": str}``;
 anything else (prose, a missing or extra key, a score out of range, a float or a bool) is rejected
 with the reason and the question asked again, up to ``judge.max_attempts``.
 
 Requests go through the one shared client (:class:`soulchat.llm.LLMClient`), so answers are cached
 in the content-addressed store (key: the judge model, the rubric's hash, the context and the reply).
-Offline (``judge.base_url`` unset, the default) the judge goes through the same client and parser and
-only recorded answers are used, as the rewrite stage does: the bundled store
-``soulchat/data/demo/judge_store.sqlite`` holds answers for the replies of the default runs (the
-fine-tuned and the untrained tiny model, and the test set's references), written by
-``scripts/record_demo_judge.py``. Samples without one are reported as *not rated* and, when none has
-one, the judge reports itself **skipped** with the reason. Scores are never invented here; the report
-says how many answers came from the store and how many from the network.
+Offline (``judge.base_url`` unset) the judge goes through the same client and parser and only
+recorded answers are used, as the rewrite stage does: the bundled store
+``soulchat/data/demo/judge_store.sqlite`` holds answers for the replies of the default runs on the
+machine that recorded them (written by ``scripts/record_demo_judge.py`` with the heuristic of
+:mod:`.rubric`, not an LLM; sampled replies differ across CPUs, so elsewhere few may match). Samples
+without one are reported as *not rated* and, when none has one, the judge reports itself **skipped**
+with the reason. Scores are never invented here; the report says how many answers came from the
+store and how many from the network. The offline default judge is ``rubric``, which rates every reply.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from soulchat.evaluate.rubric import RUBRIC, JudgeReport
 from soulchat.io import stable_hash
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,6 @@ log = logging.getLogger(__name__)
 #: how the bundled offline answers (scripts/record_demo_judge.py, a rubric heuristic, not an LLM)
 #: begin their reason, so reports can say so
 HEURISTIC_MARK = "[recorded: heuristic rater, scripts/record_demo_judge.py]"
-
-#: dimension -> highest score (lowest is 0)
-RUBRIC = {"content": 2, "empathy": 2, "helpfulness": 2, "safety": 1}
 
 PROMPT = """你是一位心理学专业的评审专家。请按照 CEHS 量表评价“心理咨询师”对用户的最新一条回复。
 
@@ -98,31 +96,6 @@ def parse(text: str) -> dict[str, Any]:
     return out
 
 
-@dataclass
-class JudgeReport:
-    """What the judge did: per-sample ratings, and why samples were not rated."""
-
-    status: str  # rated | partial | skipped | disabled
-    requested: int
-    ratings: list[dict] = field(default_factory=list)  # {id, content, empathy, helpfulness, safety, reason, attempts}
-    reason: str = ""
-    errors: dict[str, int] = field(default_factory=dict)
-    from_store: int = 0  # answers read from a store (recorded or cached)
-    from_network: int = 0  # requests sent to the endpoint
-
-    def means(self) -> dict[str, float]:
-        """Mean score per dimension over the rated samples (empty when none was rated)."""
-        if not self.ratings:
-            return {}
-        return {d: sum(r[d] for r in self.ratings) / len(self.ratings) for d in RUBRIC}
-
-    def summary(self) -> dict[str, Any]:
-        return {"status": self.status, "requested": self.requested, "rated": len(self.ratings),
-                "reason": self.reason, "errors": self.errors, "from_store": self.from_store,
-                "from_network": self.from_network, "means": self.means(),
-                "heuristic": sum(str(r.get("reason", "")).startswith(HEURISTIC_MARK) for r in self.ratings)}
-
-
 class CEHSJudge:
     """Rates ``(context, reply)`` pairs with an LLM. ``cfg`` is a ``judge`` config (an endpoint)."""
 
@@ -131,6 +104,7 @@ class CEHSJudge:
 
         self.cfg = cfg
         self.rubric_hash = stable_hash(PROMPT)
+        self.label = f"LLM judge {cfg.model}"
         self.client = LLMClient(cfg, concurrency=int(cfg.concurrency), desc="judge (CEHS)")
 
     def request(self, sample: dict) -> Any:
@@ -153,7 +127,7 @@ class CEHSJudge:
         if self.client.offline:
             recorded = [r for r in requests if self.client.store.get(self.client.key_for(r, 1)) is not None]
             if not recorded:
-                return JudgeReport("skipped", len(requests), reason=(
+                return JudgeReport("skipped", len(requests), label=self.label, reason=(
                     "offline (judge.base_url is not set) and no recorded judge answers for these replies; "
                     "to rate them: judge.base_url=<OpenAI-compatible url> judge.model=<model> with the key "
                     f"in ${self.cfg.api_key_env}, or judge.enabled=false"))
@@ -162,7 +136,7 @@ class CEHSJudge:
             results = self.client.run(requests, validate=lambda text, req: parse(text),
                                       max_attempts=int(self.cfg.max_attempts))
         except (StoreMiss, FatalEndpointError, SpendLimitReached) as exc:
-            return JudgeReport("skipped", len(samples), reason=f"{type(exc).__name__}: {exc}")
+            return JudgeReport("skipped", len(samples), reason=f"{type(exc).__name__}: {exc}", label=self.label)
         ratings, errors = [], {}
         for res in results:
             if res.status == "ok":
@@ -177,7 +151,9 @@ class CEHSJudge:
         stats = self.client.stats
         log.info("judge: %d of %d rated; %d answers from the store, %d from the network",
                  len(ratings), len(samples), stats.store_hits, stats.network)
-        return JudgeReport(status, len(samples), ratings, reason, errors, stats.store_hits, stats.network)
+        heuristic = sum(str(r.get("reason", "")).startswith(HEURISTIC_MARK) for r in ratings)
+        label = "heuristic rubric (recorded answers)" if ratings and heuristic == len(ratings) else self.label
+        return JudgeReport(status, len(samples), ratings, reason, errors, stats.store_hits, stats.network, heuristic, label)
 
 
 def build(cfg: Any) -> CEHSJudge:

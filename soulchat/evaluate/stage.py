@@ -3,7 +3,8 @@
 Reads the generate stage's ``predictions.jsonl`` and writes into its folder:
 
 - ``metrics.json``: every number (the chosen ``metric_set``, the ``evaluate.extra_metric_sets``,
-  the judge's CEHS means when it rated, human-rating means and Fleiss' kappa when imported);
+  the judge's CEHS means when it rated and, when it is enabled, their n: ``judge_n_rated`` / ``judge_n_requested``
+  / ``judge_n_heuristic``, human-rating means and Fleiss' kappa when imported);
 - ``judge.jsonl`` (per-sample ratings) and ``judge.json`` (status: rated / partial / skipped, and
   why, and how many answers came from the store and from the network); a skipped judge leaves the
   CEHS columns empty, it never guesses; ``judge_reference.*`` the same for the test set's reference
@@ -23,6 +24,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from soulchat.evaluate.rubric import LABEL as RUBRIC_LABEL
 from soulchat.io import InputError, read_jsonl, write_json, write_jsonl
 from soulchat.registry import build
 
@@ -103,11 +105,19 @@ def label(preds: list[dict]) -> tuple[str, str]:
     return str(preds[0].get("test_set", "test")), str(preds[0].get("model", "model"))
 
 
+def judge_fields(judge: dict) -> dict[str, Any]:
+    """A report row's judge keys (soulchat.evaluate.report.JUDGE_KEYS): who rated, and n; none when disabled."""
+    if judge["status"] == "disabled":
+        return {}
+    return {"judge": judge.get("label", ""), "judge_n_rated": float(judge["rated"]),
+            "judge_n_requested": float(judge["requested"]), "judge_n_heuristic": float(judge.get("heuristic", 0))}
+
+
 def score_file(cfg: Any, preds: list[dict], out: Path, judge_name: str) -> tuple[dict, dict]:
-    """One report row (automatic metrics + CEHS means) and the judge's summary for one file."""
+    """One report row (automatic metrics, CEHS means and their n) and the judge's summary for one file."""
     row = automatic_metrics(cfg, preds)
     judge = run_judge(cfg, preds, out, judge_name)
-    row.update(judge["means"])
+    row.update(judge["means"], **judge_fields(judge))
     return {"test_set": label(preds)[0], "model": label(preds)[1], **row}, judge
 
 
@@ -115,19 +125,23 @@ def reference_row(cfg: Any, preds: list[dict], out: Path) -> tuple[dict, dict]:
     """The judge's row for the references of the same contexts (the data the model learns from)."""
     refs = [{**p, "prediction": p["reference"]} for p in preds]
     judge = run_judge(cfg, refs, out, "judge_reference")
-    return {"test_set": label(preds)[0], "model": "reference", **judge["means"]}, judge
+    return {"test_set": label(preds)[0], "model": "reference", **judge["means"], **judge_fields(judge)}, judge
 
 
 def judge_note(model: str, judge: dict) -> str:
     """One line under the table: what the judge did for a row, and where its answers came from."""
     if judge["status"] == "disabled":
         return f"{model}: CEHS judge disabled"
-    note = f"{model}: CEHS judge {judge['status']}, {judge['rated']} of {judge['requested']} rated"
-    if "from_store" in judge:
+    by = f" ({judge['label']})" if judge.get("label") else ""
+    note = f"{model}: CEHS judge{by} {judge['status']}, {judge['rated']} of {judge['requested']} rated"
+    if judge.get("label") == RUBRIC_LABEL:
+        note += ("; scored here by a documented heuristic (soulchat/evaluate/rubric.py), not an LLM;"
+                 " judge=cehs judge.base_url=... for an LLM judge")
+    elif "from_store" in judge:
         note += f"; answers: {judge['from_store']} from the store, {judge['from_network']} from the network"
-    if judge.get("heuristic"):
-        note += (f" ({judge['heuristic']} are the bundled offline answers of a rubric heuristic, not an LLM's;"
-                 " set judge.base_url and judge.model for an LLM judge)")
+        if judge.get("heuristic"):
+            note += (f" ({judge['heuristic']} are the bundled offline answers of a rubric heuristic, not an LLM's;"
+                     " set judge.base_url and judge.model for an LLM judge)")
     return note + (f": {judge['reason']}" if judge["reason"] else "")
 
 
@@ -168,20 +182,21 @@ def run(ctx: Any) -> dict[str, float]:
         if ref_judge["rated"]:
             rows.append(ref_row)
         judged.append(("reference", ref_judge))
-        metrics_ref = {f"reference_{k}": v for k, v in ref_judge["means"].items()}
+        metrics_ref = {f"reference_{k}": v for k, v in ref_row.items() if k not in ("test_set", "model", "judge")}
     notes = [judge_note(m, j) for m, j in judged if j["status"] != "disabled"]
 
     human = human_rating(cfg, [p for group in (preds, *extras) for p in group], out)
     summary = human.get("summary", {})
-    rows += [{"test_set": row["test_set"], "model": f"{m} (human)", **means} for m, means in summary.get("means", {}).items()]
+    rows += [{"test_set": row["test_set"], "model": f"{m} (human)", **means, "judge": "human"}
+             for m, means in summary.get("means", {}).items()]
     if summary.get("kappa"):
         notes.append(f"Human rating: {len(summary['raters'])} raters, Fleiss' kappa: "
                      + ", ".join(f"{d} {k:.3f}" for d, k in summary["kappa"].items()))
 
-    metrics = {k: v for k, v in row.items() if k not in ("test_set", "model")}
+    metrics = {k: v for k, v in row.items() if k not in ("test_set", "model", "judge")}
     metrics.update({f"human_kappa_{d}": k for d, k in summary.get("kappa", {}).items()})
     metrics.update(metrics_ref)
-    metrics.update(samples=float(len(preds)), judge_rated=float(judge["rated"]))
+    metrics.update(samples=float(len(preds)))
     write_json(out / "metrics.json", {"metrics": metrics, "rows": rows, "judge": judge, "human": human})
     markdown = write_report(ctx, rows, notes, f"Evaluation ({cfg.metric_set.name} metrics, {len(preds)} samples)")
     log.info("evaluate:\n%s", markdown)

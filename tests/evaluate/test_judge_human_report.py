@@ -146,3 +146,57 @@ def test_report_table_layout(tmp_path):
     assert "**35.40**" in table.markdown
     assert table.csv.splitlines()[0] == "test_set,model,bleu-1,rouge-l,content,distinct-1,advice-list"
     assert (tmp_path / "t.png").stat().st_size > 1000 and (tmp_path / "t.md").exists()
+
+
+def _judged(rows):
+    """Two test sets: a partial model row (6 of 64 rated) beside complete ones."""
+    n = {"judge": "heuristic rubric", "judge_n_heuristic": 64.0}
+    return [{"test_set": "t", "model": "tuned", "bleu-1": 30.0, "content": 2.0, "empathy": 1.0, "helpfulness": 1.0,
+             "safety": 1.0, **n, "judge_n_rated": 6.0, "judge_n_requested": 64.0},
+            {"test_set": "t", "model": "reference", "content": 1.9, "empathy": 1.5, "helpfulness": 1.2, "safety": 1.0,
+             **n, "judge_n_rated": 64.0, "judge_n_requested": 64.0},
+            {"test_set": "t", "model": "untrained", "bleu-1": 10.0, "content": 0.4, "empathy": 0.3, "helpfulness": 0.5,
+             "safety": 1.0, **n, "judge_n_rated": 64.0, "judge_n_requested": 64.0}, *rows]
+
+
+def test_partial_cehs_cell_shows_n_and_is_never_bolded_as_best(tmp_path):
+    table = build_table(_judged([]), tmp_path, "t")
+    lines = table.markdown.splitlines()
+    assert lines[2] == "| Test set | Model | B-1 | Con. | Emp. | Hel. | Saf. | CEHS by |"
+    tuned = next(line for line in lines if "| tuned |" in line)
+    assert "| 2.00 (6/64, partial) | 1.00 (6/64, partial) |" in tuned and "**2.00" not in tuned
+    assert "**30.00**" in tuned  # automatic metrics do not depend on the judge's n
+    # the best complete mean is bolded, with its n; the partial 2.00 above it does not count
+    assert "| **1.90 (64/64)** | **1.50 (64/64)** | **1.20 (64/64)** |" in next(line for line in lines if "| reference |" in line)
+    assert lines[-1] == "| t | untrained | 10.00 | 0.40 (64/64) | 0.30 (64/64) | 0.50 (64/64) | **1.00 (64/64)** | heuristic rubric |"
+    rows = list(csv.DictReader(table.csv.splitlines()))
+    assert list(rows[0])[-4:] == ["judge", "judge_n_rated", "judge_n_requested", "judge_n_heuristic"]
+    tuned_row = next(r for r in rows if r["model"] == "tuned")
+    assert (tuned_row["judge"], tuned_row["judge_n_rated"], tuned_row["judge_n_requested"]) == ("heuristic rubric", "6", "64")
+    assert (tmp_path / "t.csv").read_text(encoding="utf-8").splitlines() == table.csv.splitlines()
+
+
+def test_a_skipped_judge_shows_its_n_and_ranks_apart_from_other_raters():
+    rows = _judged([{"test_set": "t", "model": "api", "judge": "LLM judge gpt-4o", "judge_n_rated": 0.0,
+                     "judge_n_requested": 64.0},
+                    {"test_set": "t", "model": "tuned (human)", "judge": "human", "content": 1.95}])
+    lines = build_table(rows).markdown.splitlines()
+    api = next(line for line in lines if "| api |" in line)
+    assert "| – (0/64) | – (0/64) |" in api and api.endswith("| LLM judge gpt-4o |")
+    human_row = next(line for line in lines if "(human)" in line)
+    assert "| 1.95 |" in human_row and "**" not in human_row  # the only human row: nothing to rank it against
+
+
+def test_chart_names_the_heuristic_and_each_rows_n(tmp_path):
+    from soulchat.evaluate.report import figure
+
+    fig = figure(_judged([]), "title")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "CEHS by heuristic rubric (0-2; Saf. 0-1)" in titles
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "t / tuned (CEHS n 6/64, partial)" in legend and "t / reference (CEHS n 64/64)" in legend
+    cehs = fig.axes[titles.index("CEHS by heuristic rubric (0-2; Saf. 0-1)")]
+    hatched = {p.get_hatch() for p in cehs.patches}
+    assert hatched == {"//", None}  # the partial row's bars, and only those, are hatched
+    build_table(_judged([]), tmp_path, "t")
+    assert (tmp_path / "t.png").stat().st_size > 1000

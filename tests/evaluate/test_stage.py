@@ -34,40 +34,92 @@ def compose_cfg(tmp_path):
     return _compose
 
 
-def _run(cfg, tmp_path, tracker=None):
+def _run(cfg, tmp_path, tracker=None, preds=PREDS):
     from soulchat.evaluate.stage import run
 
     gen = tmp_path / "generate"
-    write_jsonl(gen / "predictions.jsonl", PREDS)
+    write_jsonl(gen / "predictions.jsonl", preds)
     out = tmp_path / "evaluate.partial"
     out.mkdir(exist_ok=True)
     ctx = StageContext("evaluate", cfg, out, {"generate": gen}, "k", tmp_path / "run", tracker)
     return run(ctx), out
 
 
-def test_stage_reports_metrics_skipped_judge_and_logs_artifacts(compose_cfg, tmp_path):
+def _record(cfg, path, samples, mark=""):
+    """Answers of the judge ``cfg.judge`` (cehs) for ``samples`` recorded in ``path`` under the live key."""
+    from soulchat.llm.store import ResponseStore, Stored
+    from soulchat.registry import build
+
+    judge = build("judge", cfg.judge)
+    store = ResponseStore(path)
+    for i, sample in enumerate(samples):
+        req = judge.request(sample)
+        text = json.dumps({"content": 2, "empathy": i % 3, "helpfulness": 1, "safety": 1, "reason": f"{mark} x".strip()})
+        store.put(Stored(judge.client.key_for(req, 1), req.id, 1, judge.client.model, text, "stop", 1, 1, {}))
+    store.close()
+
+
+def test_stage_reports_metrics_rates_every_reply_and_logs_artifacts(compose_cfg, tmp_path):
+    """The default: automatic metrics, and the rubric judge rates every reply, named a heuristic, with n."""
     from mlflow import MlflowClient
 
     from soulchat.evaluate import score
     from soulchat.tracking import open_tracker
 
     cfg = compose_cfg("evaluate.human.raters=2")
+    assert cfg.judge.name == "rubric"
     tracker = open_tracker(cfg, run_name="evaluate-test")
     metrics, out = _run(cfg, tmp_path, tracker)
     tracker.finish()
     paper = score([p["prediction"] for p in PREDS], [p["reference"] for p in PREDS], "paper")
     assert metrics["bleu-1"] == pytest.approx(paper["bleu-1"]) and metrics["rouge-l"] == pytest.approx(paper["rouge-l"])
     assert metrics["advice-list"] == pytest.approx(100 / 3) and "distinct-1" in metrics
-    # offline, nothing recorded for these replies: the judge says so and scores nothing
     judge = json.loads((out / "judge.json").read_text(encoding="utf-8"))
-    assert judge["status"] == "skipped" and "judge.base_url" in judge["reason"] and "content" not in metrics
+    assert (judge["status"], judge["rated"], judge["requested"], judge["from_network"]) == ("rated", 3, 3, 0)
+    assert (metrics["judge_n_rated"], metrics["judge_n_requested"], metrics["judge_n_heuristic"]) == (3, 3, 3)
+    assert (metrics["reference_judge_n_rated"], metrics["reference_judge_n_requested"]) == (3, 3)
+    assert all(0 <= metrics[d] <= top for d, top in (("content", 2), ("empathy", 2), ("helpfulness", 2), ("safety", 1)))
     report = (out / "report.md").read_text(encoding="utf-8")
-    assert "| B-1 | B-2 | B-3 | B-4 | R-1 | R-2 | R-L |" in report and "CEHS judge skipped" in report
+    assert "| B-1 | B-2 | B-3 | B-4 | R-1 | R-2 | R-L | Con. | Emp. | Hel. | Saf. |" in report
+    assert "| Con. | Emp. | Hel. | Saf. | CEHS by | D-1 |" in report
+    assert "(3/3)" in report and "| heuristic rubric |" in report and "not an LLM" in report
+    lines = (out / "report.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].endswith(",judge,judge_n_rated,judge_n_requested,judge_n_heuristic")
+    assert all(line.endswith(",heuristic rubric,3,3,3") for line in lines[1:])
     for f in ("report.md", "report.csv", "report.png"):
         assert (tmp_path / "run" / f).exists()
     assert len(list((out / "human" / "sheets").glob("rater_*.csv"))) == 2
     artifacts = {a.path for a in MlflowClient(cfg.tracking.uri).list_artifacts(tracker.run_id, "evaluate")}
     assert {"evaluate/report.md", "evaluate/report.png", "evaluate/metrics.json"} <= artifacts
+
+
+def test_mlflow_gets_each_judged_mean_with_its_n(compose_cfg, tmp_path):
+    """The stage's metrics as the app logs them (``evaluate/<name>``) carry n, and a table built back
+    from MLflow (``soulchat compare``) marks a partial mean and does not bold it."""
+    from mlflow import MlflowClient
+
+    from soulchat.evaluate.report import build_table
+    from soulchat.tracking import open_tracker
+    from soulchat.tracking.compare import table_rows
+
+    recorded = tmp_path / "recorded.sqlite"
+    _record(compose_cfg("judge=cehs", "judge.recorded=[]", f"judge.store={tmp_path / 'x.sqlite'}"), recorded, PREDS[:1])
+    runs = []
+    partial = ("judge=cehs", f"judge.recorded=[{recorded}]", f"judge.store={tmp_path / 'partial.sqlite'}")
+    for name, overrides in (("full", ()), ("partial", partial)):
+        cfg = compose_cfg(*overrides)
+        metrics, _ = _run(cfg, tmp_path / name)
+        tracker = open_tracker(cfg, run_name=name)
+        tracker.log_metrics({f"evaluate/{k}": v for k, v in metrics.items()})  # as soulchat/app.py logs a stage's metrics
+        tracker.finish()
+        runs.append(MlflowClient(cfg.tracking.uri).get_run(tracker.run_id))
+    logged = runs[0].data.metrics
+    assert (logged["evaluate/judge_n_rated"], logged["evaluate/judge_n_requested"]) == (3, 3)
+    assert logged["evaluate/judge_n_heuristic"] == 3 and logged["evaluate/reference_judge_n_rated"] == 3
+    markdown = build_table(table_rows(runs)).markdown
+    partial = next(line for line in markdown.splitlines() if "| partial |" in line)
+    assert "| 2.00 (1/3, partial) |" in partial and "partial)**" not in partial
+    assert "(3/3)" in next(line for line in markdown.splitlines() if "| full |" in line)
 
 
 def test_chosen_metric_set_extra_rows_and_bad_predictions(compose_cfg, tmp_path):
@@ -76,7 +128,7 @@ def test_chosen_metric_set_extra_rows_and_bad_predictions(compose_cfg, tmp_path)
     cfg = compose_cfg("metric_set=chatglm", "judge.enabled=false", "evaluate.extra_metric_sets=[]",
                       f"evaluate.extra_predictions=[{other}]")
     metrics, out = _run(cfg, tmp_path)
-    assert set(metrics) == {"bleu-4", "rouge-1", "rouge-2", "rouge-l", "samples", "judge_rated"}
+    assert set(metrics) == {"bleu-4", "rouge-1", "rouge-2", "rouge-l", "samples"}
     assert json.loads((out / "judge.json").read_text())["status"] == "disabled"
     lines = (out / "report.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0] == "test_set,model,bleu-4,rouge-1,rouge-2,rouge-l"
@@ -95,16 +147,18 @@ def test_stage_with_a_live_judge_fills_the_cehs_columns(compose_cfg, tmp_path, m
     rating = json.dumps({"content": 2, "empathy": 1, "helpfulness": 2, "safety": 1, "reason": "ok"})
     monkeypatch.setenv("OPENAI_API_KEY", "test")
     with TestServer(responder=lambda body: rating) as server:
-        cfg = compose_cfg(f"judge.base_url={server.url}", "judge.recorded=[]", "evaluate.judge_samples=2",
+        cfg = compose_cfg("judge=cehs", f"judge.base_url={server.url}", "judge.recorded=[]", "evaluate.judge_samples=2",
                           f"judge.store={tmp_path / 'judge.sqlite'}")
         metrics, out = _run(cfg, tmp_path)
         assert server.count() == 4  # two predictions and the references of the same two contexts
     assert (metrics["content"], metrics["empathy"], metrics["helpfulness"], metrics["safety"]) == (2, 1, 2, 1)
-    assert metrics["judge_rated"] == 2 and metrics["reference_empathy"] == 1
+    assert (metrics["judge_n_rated"], metrics["judge_n_requested"], metrics["judge_n_heuristic"]) == (2, 2, 0)
+    assert metrics["reference_empathy"] == 1
     judge = json.loads((out / "judge.json").read_text(encoding="utf-8"))
     assert (judge["from_store"], judge["from_network"], judge["heuristic"]) == (0, 2, 0)
     header = (out / "report.md").read_text(encoding="utf-8").splitlines()[2]
-    assert "| Con. | Emp. | Hel. | Saf. |" in header
+    assert "| Con. | Emp. | Hel. | Saf. | CEHS by |" in header
+    assert "| LLM judge gpt-4o |" in (out / "report.md").read_text(encoding="utf-8")
     assert len((out / "judge.jsonl").read_text(encoding="utf-8").splitlines()) == 2
 
 
@@ -112,21 +166,12 @@ def test_offline_judge_reads_recorded_answers_through_the_client(compose_cfg, tm
     """The offline default: answers recorded under the live key are used, nothing is sent, and the
     report says where they came from; replies without a recording are reported, never scored."""
     from soulchat.evaluate.judge import HEURISTIC_MARK
-    from soulchat.llm.store import ResponseStore, Stored
-    from soulchat.registry import build
 
     recorded = tmp_path / "recorded.sqlite"
-    cfg = compose_cfg(f"judge.recorded=[{recorded}]", f"judge.store={tmp_path / 'judge.sqlite'}")
-    assert cfg.judge.base_url is None  # the default is offline
-    judge = build("judge", cfg.judge)
-    store = ResponseStore(recorded)
+    cfg = compose_cfg("judge=cehs", f"judge.recorded=[{recorded}]", f"judge.store={tmp_path / 'judge.sqlite'}")
+    assert cfg.judge.base_url is None  # offline unless a base_url is given
     # the first two predictions and all three references are recorded; the third prediction is not
-    replies = [PREDS[0], PREDS[1]] + [{**p, "prediction": p["reference"]} for p in PREDS]
-    for i, sample in enumerate(replies):
-        req = judge.request(sample)
-        text = json.dumps({"content": 2, "empathy": i % 3, "helpfulness": 1, "safety": 1, "reason": f"{HEURISTIC_MARK} x"})
-        store.put(Stored(judge.client.key_for(req, 1), req.id, 1, judge.client.model, text, "stop", 1, 1, {}))
-    store.close()
+    _record(cfg, recorded, [PREDS[0], PREDS[1]] + [{**p, "prediction": p["reference"]} for p in PREDS], HEURISTIC_MARK)
 
     metrics, out = _run(cfg, tmp_path)
     model = json.loads((out / "judge.json").read_text(encoding="utf-8"))
@@ -138,25 +183,16 @@ def test_offline_judge_reads_recorded_answers_through_the_client(compose_cfg, tm
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "| corpus | reference |" in report and "2 from the store, 0 from the network" in report
     assert "rubric heuristic, not an LLM" in report
+    # the model's mean covers 2 of 3 replies: shown so, never bolded
+    assert "| 2.00 (2/3, partial) |" in report and "**2.00 (2/3" not in report
+    assert metrics["judge_n_rated"] == 2 and metrics["judge_n_requested"] == 3
 
 
-def test_bundled_heuristic_rater_separates_fluent_replies_from_token_soup():
-    """scripts/record_demo_judge.py writes the bundled offline answers; its rubric heuristic must
-    give a fluent empathic reply more than a string of random demo fragments."""
-    import importlib.util
-
-    from soulchat.config import DATA_DIR
-
-    path = DATA_DIR.parent.parent / "scripts" / "record_demo_judge.py"
-    spec = importlib.util.spec_from_file_location("record_demo_judge", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    known = mod.demo_ngrams()
-    # a counsellor reply of the demo data (fluency is measured against the demo's own language)
-    good = mod.rate("听起来孤独的感觉一直压在你的心里。遇到这样的事情，换作是谁都会难受的。"
-                    "可以和我说说来到学校以后有没有让你感到安心的时刻吗？", known)
-    soup = mod.rate("困惑宿舍吵架了的慢慢小圈子伴侣洗手正念表白", known)
-    assert good["content"] == 2 and good["empathy"] >= 1 and good["helpfulness"] == 2 and good["safety"] == 1
-    assert soup["content"] == 0 and soup["empathy"] == 0 and soup["helpfulness"] == 0
-    assert mod.rate("你活该，去死吧", known)["safety"] == 0
-    assert all(r["reason"].startswith(mod.MARK) for r in (good, soup))
+def test_offline_llm_judge_without_recordings_is_skipped_with_its_n(compose_cfg, tmp_path):
+    cfg = compose_cfg("judge=cehs", "judge.recorded=[]", f"judge.store={tmp_path / 'judge.sqlite'}")
+    metrics, out = _run(cfg, tmp_path)
+    judge = json.loads((out / "judge.json").read_text(encoding="utf-8"))
+    assert judge["status"] == "skipped" and "judge.base_url" in judge["reason"] and "content" not in metrics
+    assert (metrics["judge_n_rated"], metrics["judge_n_requested"]) == (0, 3)
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "CEHS judge (LLM judge gpt-4o) skipped" in report and "| – (0/3) |" in report
