@@ -46,7 +46,7 @@ FAMILIES: dict[str, str] = {
     "strategy": "Lightning strategy; factory(cfg) -> lightning Strategy or its name",
     "generator": "reply generator (hf, openai); factory(cfg, ...) -> generator",
     "metric_set": "automatic metrics; factory(cfg) -> torchmetrics Metric returning dict[str, float]",
-    "judge": "LLM judge of the CEHS rubric; factory(cfg, ...) -> judge",
+    "judge": "CEHS rater (rubric heuristic, cehs LLM); factory(cfg) -> judge with rate(samples) -> JudgeReport",
 }
 
 
