@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> None:
         code = getattr(importlib.import_module(module), func)(argv[1:])
         raise SystemExit(code or 0)
     from soulchat.config import setup
+    from soulchat.tracking.secrets import refuse_secret_overrides
 
+    refuse_secret_overrides(argv)  # `endpoint.api_key=...`: exit 2 naming the key, before Hydra echoes it
     setup()
     from soulchat.app import main as hydra_main
 

@@ -106,4 +106,8 @@ def setup() -> None:
         OmegaConf.register_new_resolver("soulchat_data", data_path)
     if not OmegaConf.has_resolver("soulchat_plugin_dirs"):
         OmegaConf.register_new_resolver("soulchat_plugin_dirs", lambda: [f"file://{d}" for d in reg.config_dirs])
+    if not OmegaConf.has_resolver("soulchat_run_suffix"):  # hydra.run.dir: unique per process
+        from soulchat.tracking.store import run_suffix
+
+        OmegaConf.register_new_resolver("soulchat_run_suffix", run_suffix)
     _DONE = True

@@ -10,7 +10,6 @@ import functools
 import gc
 import json
 import logging
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from soulchat.io import stable_hash
 from soulchat.llm.limits import RateLimiter, SpendGuard, parse_retry_after, retry_delay
 from soulchat.llm.progress import Progress
 from soulchat.llm.store import ResponseStore, Stored, StoreStack, request_key
+from soulchat.tracking.redact import redact_text
+from soulchat.tracking.secrets import SecretNotFound, env_value
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +156,10 @@ class LLMClient:
         self.store = store if store is not None else open_stores(cfg)
         self.api_key = None
         if not self.offline:
-            self.api_key = os.environ.get(cfg.api_key_env)
-            if not self.api_key:
-                raise FatalEndpointError(
-                    f"endpoint.base_url={cfg.base_url} needs an API key in the environment variable "
-                    f"{cfg.api_key_env} (endpoint.api_key_env); export it (any value for a server "
-                    f"that needs none, e.g. {cfg.api_key_env}=none)")
+            try:  # the value is a secret whatever the variable is called (redacted from then on)
+                self.api_key = env_value(cfg.api_key_env, "endpoint.api_key_env")
+            except SecretNotFound as exc:
+                raise FatalEndpointError(f"endpoint.base_url={cfg.base_url} needs an API key: {exc}") from None
         self.stats = Stats()
 
     # -- keys -------------------------------------------------------------------------------------
@@ -463,5 +462,5 @@ def _timed_out(exc: BaseException) -> bool:
 
 
 def _short(exc: Exception, limit: int = 200) -> str:
-    text = str(getattr(exc, "message", None) or exc)
+    text = redact_text(str(getattr(exc, "message", None) or exc))  # servers may quote the key
     return text if len(text) <= limit else text[:limit] + "..."

@@ -1,13 +1,14 @@
-"""Keep secrets inside the process: redact keys, tokens and passwords from everything we write.
+"""Keep secrets inside the process: the one place where text is redacted before it leaves.
 
 API keys come only from environment variables, but a key can still leak: an interpolation like
-``${oc.env:OPENAI_API_KEY}`` resolves into the config, a URL carries ``user:password@``, an error
-message quotes a header. Everything that leaves the process (MLflow params, tags, text and file
-artifacts, Hydra's ``.hydra/*.yaml`` and ``multirun.yaml``, the job log) goes through
-:func:`redact_text` or :func:`redact_tree`, which replace
+``${oc.env:OPENAI_API_KEY}`` resolves into the config, a URL carries ``user:password@``, a server's
+error message quotes the key. Everything that leaves the process (MLflow params, tags, text and
+file artifacts, Hydra's ``.hydra/*.yaml`` and ``multirun.yaml``, every log record, the run
+folder's files, stored error texts) goes through :func:`redact_text` or :func:`redact_tree`, which
+replace
 
-- the values of secret-looking environment variables (``*KEY*``, ``*TOKEN*``, ``*SECRET*``,
-  ``*PASSWORD*``, ...; at least 8 characters),
+- every value :mod:`soulchat.tracking.secrets` knows to be secret (secret-named environment
+  variables, the variables that ``*_env`` fields name, a ``*_env`` value that may be the key itself),
 - strings shaped like provider keys (``sk-...``, ``hf_...``, ``ghp_...``, ``AKIA...``, JWTs,
   ``Bearer ...``) and the password part of ``scheme://user:password@host``,
 - the value of any config key named like a secret (``api_key``, ``token``, ``password``, ...; not
@@ -24,16 +25,12 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-MASK = "***REDACTED***"
+from soulchat.tracking.secrets import env_secrets, is_secret_key, known_secrets
 
-#: environment variable names whose values are treated as secrets
-SECRET_ENV_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
-#: config/YAML key names whose (string) values are secrets
-SECRET_KEY_NAME = re.compile(
-    r"(^|[_.-])(api_?key|apikey|secret(_key)?|password|passwd|token|access_?token|auth_?token"
-    r"|refresh_?token|private_?key|access_?key(_id)?|credentials?|authorization)$",
-    re.IGNORECASE,
-)
+MASK = "***REDACTED***"
+#: values of a secret-named key that are no secret (``OPENAI_API_KEY=none`` for a server without keys)
+PLACEHOLDERS = ("null", "none", "~", "true", "false")
+
 #: strings that look like credentials wherever they appear
 SECRET_SHAPES = [
     re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),  # OpenAI-style
@@ -51,40 +48,15 @@ KEY_VALUE = re.compile(
     r"|credentials?|authorization)[\"']?)(?P<sep>\s*[:=]\s*[\"']?)(?P<val>[^\s\"',}\]]+)",
     re.IGNORECASE,
 )
-MIN_SECRET_LEN = 8
 TEXT_SUFFIXES = {".yaml", ".yml", ".json", ".jsonl", ".txt", ".md", ".csv", ".log", ".tsv", ".html", ".cfg", ".ini"}
 MAX_SCAN_BYTES = 64 * 1024 * 1024
-
-
-def _environ_snapshot() -> dict[str, str]:
-    """A copy of os.environ. Other threads (MLflow's telemetry) set and unset variables while we
-    read, which makes a plain iteration raise KeyError; copy again until a copy goes through."""
-    for _ in range(100):
-        try:
-            return dict(os.environ)
-        except (KeyError, RuntimeError):
-            continue
-    return {}
-
-
-def env_secrets(environ: dict[str, str] | None = None) -> set[str]:
-    """Values of environment variables whose names look secret (at least 8 characters)."""
-    if environ is None:
-        environ = _environ_snapshot()
-    return {v for k, v in environ.items() if SECRET_ENV_NAME.search(k) and len(v) >= MIN_SECRET_LEN
-            and not os.path.isabs(v)}  # SSH_AUTH_SOCK and friends are paths, not secrets
-
-
-def is_secret_key(name: str) -> bool:
-    """Whether a config key names a secret (``api_key``, ``hf_token``; not ``api_key_env``)."""
-    return bool(SECRET_KEY_NAME.search(str(name)))
 
 
 def _key_value_sub(m: re.Match) -> str:
     key = m.group("key").strip("\"'")
     if not is_secret_key(key.rsplit(".", 1)[-1]) or m.group("val") == MASK:
         return m.group(0)
-    if m.group("val").lower() in ("null", "none", "~", "true", "false") or m.group("val").startswith("${"):
+    if m.group("val").rstrip(").;:`").lower() in PLACEHOLDERS or m.group("val").startswith("${"):
         return m.group(0)  # an unset field or an interpolation is not a secret
     return f"{m.group('key')}{m.group('sep')}{MASK}"
 
@@ -93,7 +65,7 @@ def redact_text(text: str) -> str:
     """Return ``text`` with every secret (see the module docstring) replaced by :data:`MASK`."""
     if not text:
         return text
-    for value in sorted(env_secrets(), key=len, reverse=True):
+    for value in sorted(env_secrets() | known_secrets(), key=len, reverse=True):
         if value in text:
             text = text.replace(value, MASK)
     for shape in SECRET_SHAPES:

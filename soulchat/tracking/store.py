@@ -1,13 +1,24 @@
-"""Which MLflow store a command-line tool (``soulchat ui``, ``soulchat compare``) opens.
+"""Which MLflow store a command-line tool (``soulchat ui``, ``soulchat compare``) opens, and the
+process's unique run suffix.
 
-The same one the pipeline writes to: the ``tracking`` section of the composed config, so
+The store is the one the pipeline writes to: the ``tracking`` section of the composed config, so
 ``paths.outputs=...``, ``tracking.uri=...`` or ``SOULCHAT_OUTPUTS`` move both together.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 from typing import Sequence
+
+
+@functools.cache
+def run_suffix() -> str:
+    """Six random hex digits, fixed for this process: the ``${soulchat_run_suffix:}`` resolver in
+    ``hydra.run.dir`` (runs started in the same second get separate folders) and the end of a single
+    run's MLflow name. Not from ``random``: the app seeds it before MLflow names a run."""
+    return os.urandom(3).hex()
 
 
 def split_overrides(args: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -25,8 +36,10 @@ def tracking_store(overrides: Sequence[str] = ()) -> tuple[str, str | None, Path
     from hydra import compose, initialize_config_dir
 
     from soulchat.config import CONF_DIR, setup
+    from soulchat.tracking.secrets import refuse_secret_overrides
     from soulchat.tracking.tracker import store_location
 
+    refuse_secret_overrides(overrides)
     setup()
     with initialize_config_dir(str(CONF_DIR), version_base=None):
         cfg = compose("config", overrides=list(overrides))

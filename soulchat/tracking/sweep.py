@@ -2,9 +2,11 @@
 
 :class:`MlflowSweepCallback` is configured under ``hydra.callbacks`` in ``conf/config.yaml``:
 
+- ``on_run_start`` / ``on_job_start`` / ``on_multirun_start``: register the secrets the config's
+  ``*_env`` fields give (:func:`~soulchat.tracking.secrets.register_env_fields`) and redact logs.
 - ``on_multirun_start`` (the launching process, before any job): creates the SQLite store (so
-  parallel jobs do not race on a fresh database), opens the parent run (tags: the swept keys, the
-  command line overrides, git state) and puts its id in :data:`~soulchat.tracking.tracker.PARENT_ENV`.
+  parallel jobs do not race on a fresh database; single runs do the same), opens the parent run
+  (tags: the swept keys, the command line overrides, git state) and puts its id in :data:`~soulchat.tracking.tracker.PARENT_ENV`.
   Jobs inherit the variable: in-process (basic launcher), in worker processes (joblib/loky, started
   after this) and on SLURM nodes (submitit exports the environment).
 - ``on_job_start`` (in whichever process runs the job): redacts secrets from the job's
@@ -32,7 +34,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from soulchat.tracking import redact
 from soulchat.tracking.meta import choice_tags, sweep_keys
-from soulchat.tracking.tracker import PARENT_ENV, Tracker, ensure_store, git_state, store_location
+from soulchat.tracking.secrets import register_env_fields
+from soulchat.tracking.tracker import PARENT_ENV, Tracker, git_state, prepare_store, store_location
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +76,11 @@ class MlflowSweepCallback(Callback):
     # --- every job (single run or sweep) -----------------------------------------------------
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         redact.install_log_redaction()
+        register_env_fields(config)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         redact.install_log_redaction()
+        register_env_fields(config)
         hydra_dir = Path(config.hydra.runtime.output_dir) / str(config.hydra.output_subdir or ".hydra")
         targets = [hydra_dir]
         if config.hydra.mode is not None and str(config.hydra.mode).endswith("MULTIRUN"):
@@ -85,10 +90,11 @@ class MlflowSweepCallback(Callback):
     # --- a sweep -----------------------------------------------------------------------------
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         redact.install_log_redaction()
+        register_env_fields(config)
         if not config.tracking.enabled:
             return
         uri, artifacts = store_location(config.tracking)
-        ensure_store(uri)
+        prepare_store(uri)
         overrides = list(config.hydra.overrides.task)
         sweeper_params = config.hydra.sweeper.get("params")
         params = OmegaConf.to_container(sweeper_params, resolve=False) if sweeper_params else {}

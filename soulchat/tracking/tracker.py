@@ -24,6 +24,8 @@ from typing import Any, Mapping
 from omegaconf import DictConfig
 
 from soulchat.tracking import redact
+from soulchat.tracking.procs import mark_vanished_runs, process_tags
+from soulchat.tracking.secrets import is_secret_key
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +70,23 @@ def store_location(tracking: Any) -> tuple[str, str | None]:
 
 
 def ensure_store(uri: str) -> None:
-    """Create a local SQLite store (folder and schema) now.
+    """Create a local SQLite store (folder and schema) now, under a file lock beside it.
 
-    Several jobs opening a fresh SQLite store at the same moment race on creating its tables; the
-    sweep callback calls this once before any job is launched.
+    Several processes opening a fresh SQLite store at the same moment race on creating and
+    migrating its tables (a half-migrated store fails every later run): every run, single or the
+    launcher of a sweep, creates it through here first. Other stores are left to MLflow.
     """
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    if not uri.startswith("sqlite:///"):
+        return
+    import fcntl
+
     from mlflow import MlflowClient
 
-    MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    db = Path(uri[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
 
 
 def experiment_id(client: Any, name: str, artifact_root: str | None) -> str:
@@ -95,6 +104,13 @@ def experiment_id(client: Any, name: str, artifact_root: str | None) -> str:
         return client.create_experiment(name, artifact_location=location)
     except MlflowException:  # created by a parallel job meanwhile
         return client.get_experiment_by_name(name).experiment_id
+
+
+def _param_value(name: str, value: Any) -> str:
+    """A param's value as sent: masked whole if its name is a secret's (``endpoint.api_key``)."""
+    if is_secret_key(name.rsplit(".", 1)[-1]) and value not in (None, ""):
+        return redact.MASK
+    return redact.redact_text(str(value))[:MAX_PARAM_LEN]
 
 
 class NullTracker:
@@ -130,7 +146,8 @@ class Tracker(NullTracker):
         self.client = MlflowClient(tracking_uri=uri)
         self.uri = uri
         self.experiment_id = experiment_id(self.client, experiment, artifact_root)
-        all_tags = {str(k): redact.redact_text(str(v))[:MAX_TAG_LEN] for k, v in (tags or {}).items()}
+        all_tags = {str(k): redact.redact_text(str(v))[:MAX_TAG_LEN]
+                    for k, v in {**process_tags(), **(tags or {})}.items()}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run_name = redact.redact_text(run_name) if run_name else None
@@ -141,7 +158,7 @@ class Tracker(NullTracker):
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(str(k), redact.redact_text(str(v))[:MAX_PARAM_LEN]) for k, v in params.items()]
+        items = [Param(str(k), _param_value(str(k), v)) for k, v in params.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[i:i + 100])
 
@@ -209,7 +226,15 @@ def open_tracker(cfg: DictConfig, run_name: str | None = None, tags: Mapping[str
     if not t.enabled:
         return NullTracker()
     uri, artifacts = store_location(t)
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    prepare_store(uri)
     parent = parent_run_id or os.environ.get(PARENT_ENV) or None
     return Tracker(uri, t.experiment, artifacts, run_name, parent, tags)
+
+
+def prepare_store(uri: str) -> None:
+    """Before a run starts: create a local store (locked, see :func:`ensure_store`) and mark KILLED
+    the runs whose process is gone (:func:`soulchat.tracking.procs.mark_vanished_runs`)."""
+    from mlflow import MlflowClient
+
+    ensure_store(uri)
+    mark_vanished_runs(MlflowClient(tracking_uri=uri))
