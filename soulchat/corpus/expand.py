@@ -149,8 +149,8 @@ def expand(dialogues: Sequence[dict], splits: Sequence[str], tokenizer: Any, cfg
     # test dialogue can match, so just those are keyed (one set lookup per sample)
     test_texts = {m["content"] for d, sp in zip(dialogues, splits) if sp == "test" for m in d["messages"]}
     train_inputs: set[int] = set()
-    test_inputs: list[int] = []
-    for d, split, ids in zip(dialogues, splits, contents):
+    c["test_inputs_seen_in_train"] = 0
+    for d, split, ids in _test_last(dialogues, splits, contents):
         msgs = d["messages"]
         n = len(msgs)
         roles = [m["role"] for m in msgs]
@@ -168,11 +168,14 @@ def expand(dialogues: Sequence[dict], splits: Sequence[str], tokenizer: Any, cfg
             for a, s in zip(replies, starts):
                 if s is not None and msgs[a - 1]["content"] in test_texts:
                     train_inputs.add(hash(tuple(m["content"] for m in msgs[s[0]:a])))
-        elif split == "test":
+        elif split == "test":  # after every training dialogue (_test_last)
             for k, (a, s) in enumerate(zip(replies, starts)):
                 if s is not None:
                     hist = msgs[s[0]:a]
-                    test_inputs.append(hash(tuple(m["content"] for m in hist)))
+                    if hash(tuple(m["content"] for m in hist)) in train_inputs:  # trained on: not a test
+                        c["test_inputs_seen_in_train"] += 1
+                        starts[k] = False
+                        continue
                     res.test.append({"id": f"{d['id']}#{k}", "dialogue_id": d["id"], "topic": d.get("topic"),
                                      "history": hist, "input": render_input(hist), "reference": msgs[a]["content"]})
         if mode == "sample":
@@ -181,8 +184,8 @@ def expand(dialogues: Sequence[dict], splits: Sequence[str], tokenizer: Any, cfg
             w = writers[split]
             base = w.add_sequence([p for i in range(n) for p in (U if roles[i] == "user" else P, ids[i], NL)], cum[-1])
             for a, s in zip(replies, starts):
-                if s is None:  # no user message before the reply: no input
-                    c["dropped_overlong"] += 1
+                if not s:  # no user message before the reply (None), or a test input seen in training
+                    c["dropped_overlong"] += s is None
                     continue
                 if s[1]:  # the newest user message alone is over the budget: its last tokens are kept
                     first, n_in = base + cum[a] + n_p - max_in, max_in
@@ -197,12 +200,24 @@ def expand(dialogues: Sequence[dict], splits: Sequence[str], tokenizer: Any, cfg
                 c["target_tokens"] += n_t + 1
         else:
             _dialogue_sequences(writers[split], roles, ids, (U, P, NL, EOS), max_in, max_t, c)
-    c["test_inputs_in_train"] = sum(k in train_inputs for k in test_inputs)
     extra = {"max_input_tokens": max_in, "max_target_tokens": max_t, "eos_token_id": tpl.eos,
              "pad_token_id": tokenizer.pad_token_id}
     for s, w in writers.items():
         res.meta[s] = w.close(extra)
     return res
+
+
+def _test_last(dialogues: Sequence[dict], splits: Sequence[str],
+               contents: Iterable[list[np.ndarray]]) -> Iterator[tuple[dict, str, list[np.ndarray]]]:
+    """``(dialogue, split, ids)`` with the test dialogues last (in their order), so every training
+    input is known when the test samples are made."""
+    deferred = []
+    for item in zip(dialogues, splits, contents):
+        if item[1] == "test":
+            deferred.append(item)
+        else:
+            yield item
+    yield from deferred
 
 
 def input_start(cum: list[int], users: list[int], reply: int, prompt_len: int, max_in: int,

@@ -229,7 +229,7 @@ def _run(ctx: Any) -> dict[str, float]:
         **{f"samples_{s}": result.meta[s]["samples"] for s in SPLITS},
         "dialogue_tokens": result.counts["dialogue_tokens"], "sample_tokens": stats["tokens"]["sample_tokens"],
         "dropped_overlong": result.counts["dropped_overlong"], "input_cut": result.counts["input_cut"],
-        "target_cut": result.counts["target_cut"], "test_inputs_in_train": result.counts["test_inputs_in_train"],
+        "target_cut": result.counts["target_cut"], "test_inputs_seen_in_train": result.counts["test_inputs_seen_in_train"],
     }
 
 
@@ -246,8 +246,9 @@ def corpus_stats(cfg: Any, source: Path, fmt: str, chain: list, read_info: dict,
         "read": {"source": str(source), "format": fmt, "records": read_info["records"],
                  "errors": read_info["errors"], "error_reasons": read_info["error_reasons"],
                  "cleaned": read_info["cleaned"]},
-        # what the test split shares with training: 0 when the split keeps source groups apart
-        "overlap": {"test_inputs": len(result.test), "test_inputs_in_train": c["test_inputs_in_train"],
+        # what the test split shares with training: openings none (the split keeps source groups
+        # apart); a test input identical to a training input (a cut history) is left out of test
+        "overlap": {"test_inputs": len(result.test), "test_inputs_seen_in_train": c["test_inputs_seen_in_train"],
                     "test_dialogues": splits.count("test"),
                     "test_openings_in_train": sum(opening(d) in train_openings
                                                   for d, s in zip(dialogues, splits) if s == "test")},

@@ -150,10 +150,10 @@ def _budget_and_overlap(stats: dict[str, Any]) -> list[str]:
                       ["dropped (no user message before the reply)", b["dropped"]]]), ""]
     if o:
         parts += ["## Test / train overlap", "",
-                  f"Split by source group (a question's dialogues share a split): {o['test_inputs_in_train']} of "
-                  f"{o['test_inputs']} test inputs are identical to a training input; "
-                  f"{o['test_openings_in_train']} of {o['test_dialogues']} test dialogues open with a "
-                  "training dialogue's user message.", ""]
+                  f"Split by source group (a question's dialogues share a split): {o['test_openings_in_train']} of "
+                  f"{o['test_dialogues']} test dialogues open with a training dialogue's user message; "
+                  f"{o['test_inputs_seen_in_train']} test inputs identical to a training input (histories cut "
+                  f"to the budget) were left out, {o['test_inputs']} remain.", ""]
     return parts
 
 
