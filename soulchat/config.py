@@ -14,10 +14,12 @@ from typing import Any, Optional
 
 from omegaconf import MISSING, OmegaConf
 
+from soulchat.chat.config import ChatConfig
 from soulchat.corpus.config import CorpusConfig
 from soulchat.evaluate.config import EvaluateConfig
 from soulchat.generate.config import GenerateConfig
 from soulchat.rewrite.config import RewriteConfig
+from soulchat.serve.config import ServeConfig
 from soulchat.train.config import TrainConfig
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -73,6 +75,8 @@ class SoulchatConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)  # soulchat chat / serve: the model, the disclosure
+    serve: ServeConfig = field(default_factory=ServeConfig)  # soulchat serve: address, key, limits
     # component groups: typed by the schema of the option chosen
     prompt: Any = MISSING
     endpoint: Any = MISSING
