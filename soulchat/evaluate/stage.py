@@ -132,11 +132,11 @@ def judge_note(model: str, judge: dict) -> str:
     """One line under the table: what the judge did for a row, and where its answers came from."""
     if judge["status"] == "disabled":
         return f"{model}: CEHS judge disabled"
-    by = f" ({judge['label']})" if judge.get("label") else ""
-    note = f"{model}: CEHS judge{by} {judge['status']}, {judge['rated']} of {judge['requested']} rated"
+    note = (f"{model}: CEHS by {judge.get('label') or 'the judge'}, " + ("" if judge["status"] == "rated" else f"{judge['status']}: ")
+            + f"{judge['rated']} of {judge['requested']} replies rated")
     if judge.get("label") == RUBRIC_LABEL:
-        note += ("; scored here by a documented heuristic (soulchat/evaluate/rubric.py), not an LLM;"
-                 " judge=cehs judge.base_url=... for an LLM judge")
+        note += ("; a documented heuristic (soulchat/evaluate/rubric.py), not an LLM"
+                 " (judge=cehs judge.base_url=... for an LLM judge)")
     elif "from_store" in judge:
         note += f"; answers: {judge['from_store']} from the store, {judge['from_network']} from the network"
         if judge.get("heuristic"):

@@ -195,4 +195,4 @@ def test_offline_llm_judge_without_recordings_is_skipped_with_its_n(compose_cfg,
     assert judge["status"] == "skipped" and "judge.base_url" in judge["reason"] and "content" not in metrics
     assert (metrics["judge_n_rated"], metrics["judge_n_requested"]) == (0, 3)
     report = (out / "report.md").read_text(encoding="utf-8")
-    assert "CEHS judge (LLM judge gpt-4o) skipped" in report and "| – (0/3) |" in report
+    assert "CEHS by LLM judge gpt-4o, skipped: 0 of 3 replies rated" in report and "| – (0/3) |" in report
