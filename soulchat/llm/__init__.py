@@ -52,6 +52,7 @@ from soulchat.llm.client import (
     Result,
     Stats,
     StoreMiss,
+    Unfinished,
     open_stores,
     sampling_params,
 )
@@ -60,6 +61,6 @@ from soulchat.llm.store import ResponseStore, Stored, StoreStack, request_key
 
 __all__ = [
     "FatalEndpointError", "InvalidOutput", "LLMClient", "Request", "Result", "Stats", "StoreMiss",
-    "open_stores", "sampling_params", "SpendLimitReached", "ResponseStore", "Stored", "StoreStack",
+    "Unfinished", "open_stores", "sampling_params", "SpendLimitReached", "ResponseStore", "Stored", "StoreStack",
     "request_key",
 ]

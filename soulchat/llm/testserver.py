@@ -18,10 +18,11 @@ As its own process (benchmarks): ``python -m soulchat.llm.testserver --latency 0
 (``?since=N``: and the arrival times of the chat requests from the N-th on).
 
 Fault kinds (``fail_next(kind)`` or ``faults={kind: probability}``): ``429``, ``500``, ``503``,
-``400``, ``401``, ``timeout``, ``drop``, ``garbage`` (a 200 whose body is not JSON), ``malformed``
+``400``, ``401``, ``404`` (an unknown model), ``timeout``, ``drop``, ``garbage`` (a 200 whose body is not JSON), ``malformed``
 (an answer that is not a dialogue), ``short`` (a 2-utterance dialogue), ``meta`` (a dialogue
 followed by a remark about the rewrite), ``content_filter``; ``ok`` queues a normal answer
-(to aim a later fault at a given request).
+(to aim a later fault at a given request). With ``models`` set, a request for any other model is
+answered 404 ``model_not_found``, as OpenAI, vLLM and Ollama do.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from typing import Any, Callable, Optional
 from aiohttp import web
 
 Responder = Callable[[dict], str]
-FAULTS = ("429", "500", "503", "400", "401", "timeout", "drop", "garbage", "malformed", "short",
+FAULTS = ("429", "500", "503", "400", "401", "404", "timeout", "drop", "garbage", "malformed", "short",
           "meta", "content_filter", "ok")
 
 
@@ -90,6 +91,7 @@ class TestServer:
         retry_after: the Retry-After header (seconds) sent with 429s.
         hang_s: how long a ``timeout`` fault hangs.
         port: 0 picks a free port.
+        models: the models it serves (None: any).
     """
 
     __test__ = False  # not a pytest class
@@ -102,6 +104,7 @@ class TestServer:
     seed: int = 0
     port: int = 0
     keep_bodies: bool = True
+    models: Optional[tuple] = None
     log: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -220,6 +223,8 @@ class TestServer:
         body = await request.json()
         fault = self._next_fault()
         fault = None if fault == "ok" else fault
+        if self.models is not None and body.get("model") not in self.models:
+            fault = "404"
         entry = LogEntry(len(self.log), request.path, body if self.keep_bodies else None, fault, start=time.time())
         self.log.append(entry)
         if self.latency:
@@ -235,6 +240,10 @@ class TestServer:
         if fault == "drop":
             request.transport.close()  # type: ignore[union-attr]
             raise asyncio.CancelledError()
+        if fault == "404":
+            err = {"error": {"message": f"The model `{body.get('model')}` does not exist", "type": "invalid_request_error",
+                             "code": "model_not_found"}}
+            return web.json_response(err, status=404)
         if fault in ("429", "500", "503", "400", "401"):
             headers = {"retry-after": str(self.retry_after)} if fault == "429" else {}
             err = {"error": {"message": f"test server fault {fault}", "type": "test_fault", "code": fault}}

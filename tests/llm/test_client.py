@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import pytest
@@ -72,7 +73,7 @@ def test_retries_are_bounded(server, tmp_path):
     server.fail_next("500", n=10)
     c = client(server, tmp_path, concurrency=1, max_retries=2)
     res = c.run(reqs(1))[0]
-    assert res.status == "failed" and res.errors == ["http_500: gave up after 3 tries"]
+    assert res.status == "unfinished" and res.left and res.errors == ["http_500: gave up after 3 tries"]
     assert server.count() == 3
 
 
@@ -139,12 +140,88 @@ def test_spend_guard_stops_cleanly_and_resumes(server, tmp_path):
     assert server.count() == 8 and c.stats.store_hits == 3
 
 
-def test_cost_guard(server, tmp_path):
-    # every answer costs about 30 completion tokens at 1.0 per 1k: 0.05 allows two requests
-    c = client(server, tmp_path, concurrency=1, max_cost=0.05, prices_per_1k={"input": 0.0, "output": 1.0})
-    c.run(reqs(6))
-    assert c.stats.stopped_by == "max_cost=0.05"
-    assert 1 <= server.count() <= 3 and c.stats.cost >= 0.05
+def billed(server, faults=(None, "timeout")):
+    """What the server billed at 1.0 per 1k output tokens: every answer it computed, also those the
+    client gave up waiting for."""
+    from soulchat.llm.testserver import default_responder
+
+    return sum(len(default_responder(e.body)) for e in server.log if e.fault in faults) / 1000
+
+
+def test_cost_guard_is_a_hard_cap_under_concurrency(server, tmp_path):
+    # ~28 completion tokens per answer at 1.0 per 1k, each reserved at max_tokens=40 (0.04) while in
+    # flight: 8 at once would spend 0.22; the guard lets 3 through
+    c = client(server, tmp_path, concurrency=8, max_cost=0.1, max_tokens=40,
+               prices_per_1k={"input": 0.0, "output": 1.0})
+    results = c.run(reqs(8))
+    assert c.stats.stopped_by == "max_cost=0.1"
+    assert 0 < server.count() < 8 and [r.status for r in results].count("skipped") == 8 - server.count()
+    assert billed(server) <= 0.1 and c.stats.cost == pytest.approx(billed(server))
+
+
+def test_max_requests_counts_retries(server, tmp_path):
+    server.fail_next("500", n=4)
+    c = client(server, tmp_path, concurrency=2, max_requests=6)
+    results = c.run(reqs(10))
+    assert server.count() == 6 and c.stats.network == 6 and c.stats.retries == 4
+    assert c.stats.stopped_by == "max_requests=6" and sum(r.left for r in results) == 8
+
+
+def test_abandoned_requests_count_at_their_bound(server, tmp_path):
+    server.hang_s = 0.6
+    server.fail_next("timeout")  # answered (and billed) by the server after the client gave up
+    c = client(server, tmp_path, concurrency=1, timeout_s=0.2, max_tokens=40,
+               prices_per_1k={"input": 0.0, "output": 1.0})
+    assert [r.status for r in c.run(reqs(2))] == ["ok", "ok"]
+    time.sleep(0.6)  # the hung answer is finished
+    assert c.stats.abandoned == 1 and server.count() == 3
+    assert c.stats.cost >= billed(server) and c.stats.cost == pytest.approx(billed(server, (None,)) + 0.04)
+
+
+def test_spend_ledger_is_cumulative_across_runs(server, tmp_path):
+    ledger = tmp_path / "spend.json"
+    c = client(server, tmp_path, concurrency=2, max_requests=5)
+    assert [r.status for r in c.run(reqs(3), ledger=ledger)] == ["ok"] * 3
+    results = c.run(reqs(4, "other"), ledger=ledger)  # 3 already spent by the first run
+    assert [r.status for r in results] == ["ok", "ok", "skipped", "skipped"] and server.count() == 5
+    assert "over 2 runs" in c.guard.describe() and c.stats.network == 2
+    assert client(server, tmp_path, max_requests=5).run(reqs(1, "third"))[0].status == "ok"  # no ledger
+
+
+@pytest.mark.parametrize("url, shown", [("http://user:hunter2@127.0.0.1:1/v1", "credentials"),
+                                        ("localhost:8000/v1", "http(s) URL"), ("http://h:port/v1", "valid URL")])
+def test_bad_base_url_is_refused_before_any_request(server, tmp_path, url, shown):
+    with pytest.raises(FatalEndpointError, match=re.escape(shown)) as err:
+        client(server, tmp_path, base_url=url)
+    assert "hunter2" not in str(err.value)
+
+
+def test_unknown_model_stops_at_once(server, tmp_path):
+    server.models = ("gpt-3.5-turbo",)
+    c = client(server, tmp_path, concurrency=1, model="no-such-model")
+    with pytest.raises(FatalEndpointError, match="404.*does not exist"):
+        c.run(reqs(5))
+    assert server.count() == 1 and c.stats.retries == 0
+
+
+def test_a_request_that_cannot_be_built_is_fatal_and_not_counted(server, tmp_path):
+    c = client(server, tmp_path, concurrency=1, temperature=float("nan"))  # not JSON: the body cannot be built
+    with pytest.raises(FatalEndpointError, match="no request could be built.*ValueError.*endpoint.temperature"):
+        c.run(reqs(3))
+    assert server.count() == 0 and c.stats.network == 0 and c.stats.retries == 0
+
+
+def test_endpoint_down_leaves_items_for_the_next_run(server, tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    c = client(server, tmp_path, concurrency=2, max_retries=2, base_url=f"http://127.0.0.1:{port}/v1")
+    results = c.run(reqs(10))
+    assert all(r.left for r in results) and c.stats.unfinished >= 3 and c.stats.skipped >= 5
+    assert results[-1].errors[0].startswith("run_stopped: endpoint_down")
+    assert c.stats.network == 0 and c.stats.abandoned == 0, "refused connections sent nothing"
 
 
 def test_offline_miss_says_how_to_go_live(tmp_path):
@@ -189,12 +266,23 @@ def test_backoff_grows_with_jitter_and_retry_after_wins():
     assert retry_delay(10, 1.0, 8.0, None) <= 8.0
 
 
-def test_spend_guard_counts():
-    guard = SpendGuard(max_total_tokens=100, prices_per_1k={"input": 1.0, "output": 2.0})
-    assert guard.allow()
-    guard.add_usage(60, 50)
-    assert guard.cost == pytest.approx(0.16)
-    assert not guard.allow() and guard.tripped == "max_total_tokens=100"
+def test_spend_guard_reserves_bounds_and_prices_abandoned_requests():
+    import asyncio
+
+    async def go():
+        guard = SpendGuard(max_total_tokens=250, prices_per_1k={"input": 1.0, "output": 2.0})
+        assert await guard.acquire(50, 100)
+        waiter = asyncio.ensure_future(guard.acquire(50, 100))  # 150 reserved + 150 > 250: waits
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        guard.settle(50, 100, "answered", 30, 20)  # 50 spent, nothing reserved: it fits
+        assert await waiter
+        guard.settle(50, 100, "abandoned")  # a timeout: the server may bill the whole bound
+        assert (guard.total.tokens, guard.total.abandoned) == (200, 1)
+        assert guard.cost == pytest.approx((30 + 50) / 1000 + (20 + 100) * 2 / 1000)
+        assert not await guard.acquire(50, 100) and guard.tripped == "max_total_tokens=250"
+
+    asyncio.run(go())
 
 
 def test_streamed_results_arrive_in_request_order(server, tmp_path):

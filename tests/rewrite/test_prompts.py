@@ -71,7 +71,8 @@ def test_bad_records_are_returned_with_line_and_field(tmp_path):
 
 def test_stage_keeps_unreadable_records_in_invalid(run_rewrite, tmp_path):
     src = tmp_path / "qa.jsonl"
-    src.write_text('{"id": 2, "question": "q", "answers": []}\n', encoding="utf-8")
+    src.write_text('{"id": 1, "question": "q", "answers": [{"answer_text": "a"}]}\n'
+                   '{"id": 2, "question": "q", "answers": []}\n', encoding="utf-8")
     result, out = run_rewrite([f"rewrite.source={src}", "prompt=plain"])
     invalid = [json.loads(x) for x in (out / "invalid.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [(r["reason"], r["line"], r["field"]) for r in invalid] == [("bad_input", 1, "answers")]
+    assert [(r["reason"], r["line"], r["field"]) for r in invalid] == [("bad_input", 2, "answers")]

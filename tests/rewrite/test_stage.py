@@ -68,14 +68,75 @@ def test_live_run_validates_reasks_and_records_everything(run_rewrite, server):
     assert not [p for p in out.iterdir() if "sk-test-secret-123" in p.read_text(encoding="utf-8")]
 
 
-def test_spend_guard_stops_the_stage_and_the_rerun_continues(run_rewrite, server):
+def test_spend_guard_stops_the_stage_and_counts_every_run_of_the_job(run_rewrite, server):
     overrides = server.overrides() + ["rewrite.limit=10", "rewrite.concurrency=2"]
-    with pytest.raises(SpendLimitReached, match=r"max_requests=4: 4 of 10 answers done"):
+    server.fail_next("500", n=2)  # retries are requests too
+    with pytest.raises(SpendLimitReached, match=r"max_requests=4, which counts every run.*: 2 of 10 answers done"):
         run_rewrite(overrides + ["endpoint.max_requests=4"])
     assert server.count() == 4
-    result, out = run_rewrite(overrides + ["endpoint.max_requests=20"])
-    assert result.metrics["store_hits"] == 4 and result.metrics["network"] == 6
-    assert server.count() == 10 and len(records(out / "dialogues.jsonl")) == 10
+    with pytest.raises(SpendLimitReached, match=r"4 requests.* over 2 runs of this job"):  # the same command
+        run_rewrite(overrides + ["endpoint.max_requests=4"])
+    assert server.count() == 4, "the guard's budget was reset by a new run"
+    result, out = run_rewrite(overrides + ["endpoint.max_requests=12"])
+    assert result.metrics["store_hits"] == 2 and result.metrics["network"] == 8
+    assert server.count() == 12 and len(records(out / "dialogues.jsonl")) == 10
+    assert json.loads((out / "spend.json").read_text())["requests"] <= 12
+
+
+def test_transient_failures_leave_the_stage_unfinished_and_the_rerun_asks_exactly_those(run_rewrite, server, outputs):
+    from soulchat.llm import Unfinished
+
+    overrides = server.overrides(max_retries=1, timeout_s=0.2) + ["rewrite.limit=6", "rewrite.concurrency=1"]
+    for kind in ("ok", "500", "500", "400", "ok", "timeout", "timeout"):  # item 1: 5xx, 2: 400, 4: timeouts
+        server.fail_next(kind)
+    server.hang_s = 0.5
+    with pytest.raises(Unfinished, match=r"4 of 6 answers done \(3 dialogues\), 2 left \((http_500: 1, timeout: 1|"
+                                         r"timeout: 1, http_500: 1)\); not cached"):
+        run_rewrite(overrides)
+    assert not list((outputs / "cache" / "rewrite").glob("*/_SUCCESS.json")), "an unfinished stage was cached"
+    partial = next((outputs / "cache" / "rewrite").glob("*.partial"))
+    left = sorted(r["id"] for r in records(partial / "results.jsonl") if r["status"] == "unfinished")
+    assert len(left) == 2
+    sent = server.count()
+    result, out = run_rewrite(overrides)
+    id_of = {r["rendered_prompt"]: r["id"] for r in records(out / "results.jsonl")}
+    assert sorted(id_of[b["messages"][0]["content"]] for b in server.chat_bodies()[sent:]) == left
+    assert result.metrics["dialogues"] == 5 and result.metrics["failed"] == 1
+    assert [(r["status"], r["reason"]) for r in records(out / "invalid.jsonl")] == [("failed", "http_400")]
+
+
+def test_endpoint_down_is_not_cached_and_the_rerun_recovers(run_rewrite, monkeypatch):
+    from soulchat.llm import Unfinished
+    from soulchat.llm.testserver import TestServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with TestServer() as server:
+        port = server.port
+    overrides = server.overrides(max_retries=2) + ["rewrite.limit=3", "rewrite.concurrency=1"]
+    with pytest.raises(Unfinished, match=r"0 of 3 answers done .*3 left"):
+        run_rewrite(overrides)
+    with TestServer(port=port) as server:  # the endpoint is back
+        result, out = run_rewrite(overrides)
+        assert server.count() == 3 and result.metrics["dialogues"] == 3
+
+
+def test_a_source_with_no_readable_answer_is_an_error(run_rewrite, tmp_path):
+    from soulchat.config import DATA_DIR
+    from soulchat.errors import SoulchatError
+
+    lines = (DATA_DIR / "demo" / "qa.jsonl").read_text(encoding="utf-8").splitlines()[:5]
+    source = tmp_path / "gbk.jsonl"
+    source.write_bytes("\n".join(lines).encode("gbk", errors="replace"))
+    with pytest.raises(SoulchatError, match=rf"rewrite.source {source}: none of its 5 records.*not UTF-8"):
+        run_rewrite([f"rewrite.source={source}"])
+
+
+@pytest.mark.parametrize("key", ["concurrency", "max_attempts"])
+def test_non_positive_settings_are_refused_by_name(run_rewrite, key):
+    from soulchat.errors import SoulchatError
+
+    with pytest.raises(SoulchatError, match=rf"rewrite.{key}=-3: must be a whole number of at least 1"):
+        run_rewrite([f"rewrite.{key}=-3", "rewrite.limit=2"])
 
 
 @pytest.mark.slow
