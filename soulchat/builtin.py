@@ -8,7 +8,7 @@ import importlib
 
 from soulchat.registry import Registry
 
-AREAS = ("rewrite", "llm", "corpus", "model", "train", "generate", "evaluate")
+AREAS = ("rewrite", "llm", "corpus", "model", "train", "generate", "evaluate", "guard")
 
 
 def register(registry: Registry) -> None:

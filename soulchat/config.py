@@ -87,6 +87,7 @@ class SoulchatConfig:
     generator: Any = MISSING
     metric_set: Any = MISSING
     judge: Any = MISSING
+    guard: Any = MISSING  # crisis screen in front of the model (chat, serve) and in evaluate
     experiment: Any = None
 
 

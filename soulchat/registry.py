@@ -47,6 +47,7 @@ FAMILIES: dict[str, str] = {
     "generator": "reply generator (hf, openai); factory(cfg, ...) -> generator",
     "metric_set": "automatic metrics; factory(cfg) -> torchmetrics Metric returning dict[str, float]",
     "judge": "CEHS rater (rubric heuristic, cehs LLM); factory(cfg) -> judge with rate(samples) -> JudgeReport",
+    "guard": "crisis screen of user messages and replies; factory(cfg) -> soulchat.guard.Guard",
 }
 
 

@@ -1,0 +1,82 @@
+"""The ``crisis`` guard: Chinese and English rules (:mod:`.zh`, :mod:`.en`, :mod:`.replies`) in
+front of the model, a configurable crisis answer, and an event log without the text."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Sequence
+
+from soulchat.guard import CLEAR, Verdict
+from soulchat.guard import en, replies, zh
+from soulchat.guard.engine import Lexicon, normalize, screen
+
+log = logging.getLogger(__name__)
+
+# the last assistant turn asked about risk and the user says yes: 你有没有想过伤害自己？ -> 有
+_RISK_QUESTION = re.compile(r"自杀|轻生|伤害自己|结束(?:自己的)?生命|不想活|想死|自残|kill yourself|suicid|hurt yourself|end your life")
+_ASKS = re.compile(r"[吗嘛?？]|有没有|是不是|是否|会不会")
+_YES = re.compile(r"^(?:是|是的|是啊|有|有的|有过|有时候|偶尔|经常|会|嗯+|对|对的|想过|想|yes|yeah|yep|sometimes|i do|i have)(?:[,，。.!！…~ ]|$)")
+_NO = re.compile(r"没有|不|no\b|never")
+
+
+class CrisisGuard:
+    """Screens user messages and replies with rule lexicons; see :class:`soulchat.guard.Guard`."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self.user_lexicons: tuple[Lexicon, ...] = (zh.LEXICON, en.LEXICON)
+        self.reply_lexicons: tuple[Lexicon, ...] = (replies.ZH, replies.EN)
+        for text in [cfg.response, *dict(cfg.responses).values()]:
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"guard {cfg.name}: a crisis response is empty; set guard.response / guard.responses")
+
+    def screen_user(self, text: str, history: Sequence[dict] = ()) -> Verdict:
+        if not (self.cfg.enabled and self.cfg.screen_user):
+            return Verdict(False, None, "disabled")
+        norm = normalize(text)
+        verdict = _first(self.user_lexicons, norm)
+        if not verdict.flagged and _affirms_risk(norm, history):
+            verdict = Verdict(True, "suicide", "suicide.affirmed")
+        return self._logged(verdict, "user")
+
+    def screen_reply(self, text: str) -> Verdict:
+        if not (self.cfg.enabled and self.cfg.screen_reply):
+            return Verdict(False, None, "disabled")
+        return self._logged(_first(self.reply_lexicons, normalize(text)), "reply")
+
+    def response(self, verdict: Verdict) -> str:
+        """The crisis answer for ``verdict``'s category (``guard.responses``, else ``guard.response``)."""
+        template = dict(self.cfg.responses).get(verdict.category or "", self.cfg.response)
+        return template.replace("{hotlines}", "\n".join(str(h) for h in self.cfg.hotlines))
+
+    def _logged(self, verdict: Verdict, role: str) -> Verdict:
+        if verdict.flagged and self.cfg.log_events:
+            log.warning("guard %s: %s message flagged (category=%s, reason=%s)",
+                        self.cfg.name, role, verdict.category, verdict.reason)
+        return verdict
+
+
+def _first(lexicons: Sequence[Lexicon], text: str) -> Verdict:
+    """The first flagged verdict over ``lexicons``, else the most telling reason for letting it go."""
+    reasons = []
+    for lex in lexicons:
+        verdict = screen(lex, text)
+        if verdict.flagged:
+            return verdict
+        reasons.append(verdict.reason)
+    reason = next((r for r in reasons if r != "clear"), "clear")
+    return CLEAR if reason == "clear" else Verdict(False, None, reason)
+
+
+def _affirms_risk(text: str, history: Sequence[dict]) -> bool:
+    last = next((m for m in reversed(list(history)) if isinstance(m, dict) and m.get("role") == "assistant"), None)
+    if last is None or len(text) > 20:
+        return False
+    asked = normalize(str(last.get("content", "")))
+    return bool(_RISK_QUESTION.search(asked) and _ASKS.search(asked) and _YES.search(text) and not _NO.search(text))
+
+
+def build(cfg: Any) -> CrisisGuard:
+    """The ``guard/crisis`` factory."""
+    return CrisisGuard(cfg)
