@@ -71,7 +71,9 @@ def open_job_run(cfg: DictConfig) -> NullTracker:
         if not name:
             name = f"job{hc.job.num} " + " ".join(f"{k[len('sweep.'):]}={v}" for k, v in swept.items())
     elif not name:
-        name = single_run_name(tags.get("experiment", "default"), list(hc.overrides.task) if hc else [])
+        experiment = tags.get("experiment", "default")  # the experiment file, else the MLflow experiment
+        name = single_run_name(cfg.tracking.experiment if experiment == "default" else experiment,
+                               list(hc.overrides.task) if hc else [])
     tracker = open_tracker(cfg, run_name=name, tags=tags, parent_run_id=parent)
     try:
         tracker.log_params(flat_params(cfg))
