@@ -1,4 +1,4 @@
-"""The LLM client's progress bar: done/failed/cached counts, requests per second, tokens, cost."""
+"""The LLM client's progress bar: done/failed/left/cached counts, requests per second, tokens, cost."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ class Progress:
     def postfix(self, now: float) -> str:
         s = self.stats
         rps = s.network / max(1e-9, now - self.t0)
-        return (f"ok {s.ok} failed {s.failed + s.invalid} cached {s.store_hits} | {rps:.1f} req/s | "
+        return (f"ok {s.ok} failed {s.failed + s.invalid} left {s.unfinished + s.skipped} cached {s.store_hits} | "
+                f"{rps:.1f} req/s | "
                 f"{s.prompt_tokens + s.completion_tokens} tok | cost {s.cost:.4f}")
 
     def close(self) -> None:

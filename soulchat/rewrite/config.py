@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from typing import Optional
 
-from soulchat.errors import SoulchatError
 from soulchat.stage_config import StageConfig, operational
 
 
@@ -15,9 +14,3 @@ class RewriteConfig(StageConfig):
     limit: Optional[int] = None  # rewrite only the first N answers
     concurrency: int = operational(default=32)  # requests in flight (not in the cache key)
     max_attempts: int = 2  # re-ask an invalid rewrite with a new attempt number
-
-    def __post_init__(self) -> None:
-        for key in ("concurrency", "max_attempts"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or value < 1:
-                raise SoulchatError(f"rewrite.{key}={value}: must be a whole number of at least 1")

@@ -20,7 +20,7 @@ exactly those again; answers refused on their merits (invalid after ``rewrite.ma
 400, a content filter) are recorded and not asked again.
 
 Raises:
-    SoulchatError: a bad ``rewrite.*`` setting, or a source with no readable answer.
+    SoulchatError: a source with no readable answer.
     Unfinished: answers left by transient errors (a one-line summary; outputs so far are written).
     SpendLimitReached: a spend guard stopped the run (raise it and run the same command again).
 """
@@ -32,8 +32,6 @@ import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
-
-from omegaconf import OmegaConf
 
 from soulchat.errors import SoulchatError
 from soulchat.io import dumps, read_jsonl, write_json, write_jsonl
@@ -132,7 +130,6 @@ def refused_before(out: Path) -> list[dict]:
 def run(ctx: Any) -> dict[str, float]:
     """Rewrite ``rewrite.source`` into ``ctx.out`` (see the module docstring); return the stats."""
     cfg = ctx.cfg
-    OmegaConf.to_object(cfg.rewrite)  # the schema's checks (RewriteConfig.__post_init__)
     prompt, qas, bad = load(cfg)
     unreadable = [{"id": None, "status": "unreadable", "reason": "bad_input", "errors": [rec["reason"]],
                    "path": rec["path"], "line": rec["line"], "field": rec["field"]} for rec in bad]

@@ -131,14 +131,6 @@ def test_a_source_with_no_readable_answer_is_an_error(run_rewrite, tmp_path):
         run_rewrite([f"rewrite.source={source}"])
 
 
-@pytest.mark.parametrize("key", ["concurrency", "max_attempts"])
-def test_non_positive_settings_are_refused_by_name(run_rewrite, key):
-    from soulchat.errors import SoulchatError
-
-    with pytest.raises(SoulchatError, match=rf"rewrite.{key}=-3: must be a whole number of at least 1"):
-        run_rewrite([f"rewrite.{key}=-3", "rewrite.limit=2"])
-
-
 @pytest.mark.slow
 def test_store_hits_and_network_counts_go_to_mlflow(compose, outputs):
     from mlflow import MlflowClient
