@@ -246,7 +246,7 @@ class SpendGuard:
                 self.total = Spend(**{k: int(data.get(k, 0)) for k in Spend.__dataclass_fields__})
                 self.runs = int(data.get("runs", 0)) + 1
             except (ValueError, TypeError) as exc:
-                raise SpendLimitReached(
+                raise SoulchatError(
                     f"{self.ledger}: unreadable spend ledger ({exc}); delete it to start counting from 0 "
                     f"(the spend of earlier runs is then forgotten)") from None
         self.ledger.parent.mkdir(parents=True, exist_ok=True)

@@ -285,6 +285,21 @@ def test_spend_guard_reserves_bounds_and_prices_abandoned_requests():
     asyncio.run(go())
 
 
+def test_ledger_counts_a_killed_runs_requests_in_flight(tmp_path):
+    import asyncio
+
+    from soulchat.errors import SoulchatError
+
+    ledger = tmp_path / "spend.json"
+    guard = SpendGuard(max_requests=3, ledger=ledger)
+    assert asyncio.run(guard.acquire(10, 5))  # in flight when the process dies: no settle, no close
+    again = SpendGuard(max_requests=3, ledger=ledger)
+    assert (again.total.requests, again.total.abandoned, again.total.tokens, again.runs) == (1, 1, 15, 2)
+    ledger.write_text("not json")
+    with pytest.raises(SoulchatError, match="unreadable spend ledger"):
+        SpendGuard(ledger=ledger)
+
+
 def test_streamed_results_arrive_in_request_order(server, tmp_path):
     server.retry_after = 0.3
     server.fail_next("429")  # the first request finishes last
