@@ -1,8 +1,9 @@
 """Command line: ``soulchat [subcommand]`` or the Hydra app.
 
 ``soulchat plugins`` lists components; ``soulchat ui`` opens the MLflow dashboard; ``soulchat
-compare`` builds a Table-1 comparison from runs; ``soulchat score`` scores a predictions file. Any
-other arguments go to the Hydra app (``soulchat +experiment=soulchat_full stages=[corpus,train]``).
+compare`` builds a Table-1 comparison from runs; ``soulchat score`` scores a predictions file;
+``soulchat chat`` talks with a trained model in the terminal; ``soulchat serve`` serves it (OpenAI
+API and a web page). Any other arguments go to the Hydra app (``soulchat +experiment=soulchat_full stages=[corpus,train]``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ SUBCOMMANDS = {
     "compare": "soulchat.tracking.compare:main",
     "score": "soulchat.evaluate.cli:main",
     "batch": "soulchat.rewrite.batch:main",
+    "chat": "soulchat.chat.terminal:main",
+    "serve": "soulchat.serve.cli:main",
 }
 
 

@@ -100,8 +100,13 @@ class HFGenerator:
 
         return encode_input(self.tokenizer, sample["history"], self.max_input_tokens)
 
-    def generate_ids(self, inputs: Sequence[Sequence[int]], seed: int) -> list[list[int]]:
-        """Sample continuations for a batch of input id lists (left-padded); new ids, eos cut off."""
+    def generate_ids(self, inputs: Sequence[Sequence[int]], seed: int, on_step: Any = None,
+                     **sampling: Any) -> list[list[int]]:
+        """Sample continuations for a batch of input id lists (left-padded); new ids, eos cut off.
+
+        ``on_step`` streams each step's tokens (:func:`soulchat.generate.sampling.decode`);
+        ``sampling`` overrides ``max_new_tokens``, ``temperature``, ``top_k``, ``top_p`` for this batch.
+        """
         import torch
 
         from soulchat.generate.sampling import decode
@@ -115,8 +120,11 @@ class HFGenerator:
             mask[row, width - len(x):] = 1
         torch.manual_seed(seed)
         with cudnn_attention(self.cudnn_attention):
-            out = decode(self.model, ids.to(self.device), mask.to(self.device), self.max_new_tokens,
-                         self.tokenizer.eos_token_id, self.pad_id, self.temperature, self.top_k, self.top_p)
+            s = {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_k": self.top_k,
+                 "top_p": self.top_p, **sampling}
+            out = decode(self.model, ids.to(self.device), mask.to(self.device), s["max_new_tokens"],
+                         self.tokenizer.eos_token_id, self.pad_id, s["temperature"], s["top_k"], s["top_p"],
+                         on_step=on_step)
         new = out.tolist()
         eos = self.tokenizer.eos_token_id
         new = [row[:row.index(eos)] if eos in row else row for row in new]

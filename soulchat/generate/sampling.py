@@ -14,7 +14,7 @@ would see alone. Finished rows (eos) keep emitting ``pad_id`` until all are done
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -46,8 +46,12 @@ def _cache_arg(model: Any) -> tuple[str, bool]:
 @torch.inference_mode()
 def decode(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,
            eos_id: int | None, pad_id: int, temperature: float = 1.0, top_k: int = 0,
-           top_p: float = 1.0) -> torch.Tensor:
-    """New token ids [batch, <= max_new_tokens] for left-padded ``input_ids`` (pad after eos)."""
+           top_p: float = 1.0, on_step: Optional[Callable[[torch.Tensor], Any]] = None) -> torch.Tensor:
+    """New token ids [batch, <= max_new_tokens] for left-padded ``input_ids`` (pad after eos).
+
+    ``on_step(tokens)`` sees each step's tokens [batch] as they are drawn (streaming); a true return
+    stops decoding early (every row has what its caller wanted).
+    """
     from transformers import DynamicCache
 
     batch = input_ids.shape[0]
@@ -68,6 +72,8 @@ def decode(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, ma
         steps.append(token)
         if eos_id is not None:
             finished |= token == eos_id
+        if on_step is not None and on_step(token):
+            break
         if bool(finished.all()) or len(steps) == max_new_tokens:
             break
         attention_mask = torch.cat([attention_mask, ones], dim=1)

@@ -18,6 +18,7 @@ from soulchat.io import write_json
 from soulchat.model.tokenizer import check_corpus_tokenizer
 from soulchat.stage import StageContext
 from soulchat.train import fit as fitting
+from soulchat.train.card import write_card
 from soulchat.train.launch import forward_curve, needs_own_process, run_workers
 from soulchat.train.plan import dry_run_report
 
@@ -52,6 +53,7 @@ def run(ctx: StageContext) -> dict[str, float]:
     metrics.update(curve_summary(history))
     metrics["fit_seconds"] = fit_seconds
     write_json(out / "metrics.json", metrics)
+    write_card(out / "hf", cfg, metrics, {"train": len(train_ds), "validation": len(val_ds)})
     publish(ctx, history)
     return metrics
 
@@ -65,8 +67,8 @@ def export_and_score(cfg, out: Path, val_ds) -> dict[str, float]:
 
     t = cfg.train
     device = "cuda" if torch.cuda.is_available() and t.accelerator != "cpu" else "cpu"
-    trained, tokenizer = load_trained(cfg, out / "checkpoints" / fitting.FINAL)
-    save_hf(trained, tokenizer, out / "hf")
+    trained, tokenizer = load_trained(cfg, out / "checkpoints" / fitting.FINAL, adapter_dir=out / "adapter")
+    save_hf(trained, tokenizer, out / "hf", cfg)  # servable: chat template, sampling, input budget
     kwargs = {"pad_id": tokenizer.pad_token_id, "batch_size": int(t.micro_batch_size),
               "max_samples": t.val_max_samples}
     metrics = {"val_loss": validation_loss(trained.to(device), val_ds, **kwargs),

@@ -1,0 +1,176 @@
+"""One model behind a worker thread: requests are batched on the fly and their tokens streamed.
+
+:class:`Engine` wraps :class:`soulchat.generate.hf.HFGenerator` (the same loading, padding and
+KV-cached sampling loop as the generate stage). Callers :meth:`Engine.submit` a :class:`Job`: the
+history's input ids (encoded exactly as training saw them) and a Hugging Face streamer. The worker
+takes every job waiting when it is free (up to ``max_batch_size``, same sampling settings), so
+requests that arrive while a batch runs join the next one; each step's token goes to its row's
+streamer as it is drawn, and a row stops at eos, at its own ``max_new_tokens`` or when its caller
+cancels it. The worker never waits on a caller, so a slow reader cannot hold up the others.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """A request's sampling; jobs are batched only with jobs of equal temperature, top-k and top-p."""
+
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    top_k: int
+
+    @property
+    def group(self) -> tuple[float, float, int]:
+        return (self.temperature, self.top_p, self.top_k)
+
+
+@dataclass(eq=False)
+class Job:
+    """One request: ``ids`` in, tokens out through ``streamer`` (``put(tensor)`` / ``end()``)."""
+
+    ids: list[int]
+    sampling: Sampling
+    streamer: Any
+    tokens: int = 0  # new tokens streamed so far
+    finish_reason: str | None = None  # stop (eos) | length | cancelled | error
+    error: str | None = None
+    submitted: float = field(default_factory=time.perf_counter)
+    done: threading.Event = field(default_factory=threading.Event)
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        """Stop this row at the next step (the caller went away)."""
+        self.cancelled = True
+
+    def finish(self, reason: str, error: str | None = None) -> None:
+        if self.done.is_set():
+            return
+        self.finish_reason, self.error = reason, error
+        try:
+            self.streamer.end()
+        finally:
+            self.done.set()
+
+
+class Engine:
+    """A loaded model and the thread that samples for it.
+
+    Args:
+        model_dir: a Hugging Face folder (train's ``hf/`` or an export).
+        max_input_tokens, max_history_turns: the training input budget (:func:`encode`).
+        max_batch_size: most jobs sampled together.
+        seed: batch ``b`` is sampled with ``seed + b``.
+        device, dtype, trust_remote_code: as ``generator=hf``.
+    """
+
+    def __init__(self, model_dir: str | Path, max_input_tokens: int | None, max_history_turns: int | None = None,
+                 max_batch_size: int = 16, seed: int = 0, device: str = "auto", dtype: str = "auto",
+                 trust_remote_code: bool = False):
+        from soulchat.generate.hf import HFGenerator
+
+        self.gen = HFGenerator(model_dir, max_input_tokens, 1, 1.0, 1.0, max_batch_size, seed, device, dtype,
+                               trust_remote_code=trust_remote_code)
+        self.tokenizer = self.gen.tokenizer
+        self.max_history_turns = max_history_turns
+        self.max_batch_size = max(1, int(max_batch_size))
+        self.seed = int(seed)
+        self.batches: list[int] = []  # size of every batch sampled (the on-the-fly batching, observable)
+        self.finished: Counter = Counter()  # jobs by finish reason
+        self._waiting: deque[Job] = deque()
+        self._cv = threading.Condition()
+        self._stop = False
+        self._counter = itertools.count()
+        self._thread = threading.Thread(target=self._loop, name="soulchat-engine", daemon=True)
+        self._thread.start()
+
+    def encode(self, messages: Sequence[dict]) -> list[int]:
+        """Input ids of a history ending with the user, exactly as training saw them."""
+        from soulchat.corpus.format import encode_input
+
+        return encode_input(self.tokenizer, messages, self.gen.max_input_tokens, self.max_history_turns)
+
+    def submit(self, ids: list[int], sampling: Sampling, streamer: Any) -> Job:
+        job = Job(list(ids), sampling, streamer)
+        with self._cv:
+            if self._stop:
+                raise RuntimeError("the engine is closed")
+            self._waiting.append(job)
+            self._cv.notify()
+        return job
+
+    def close(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        self._thread.join(timeout=30)
+        for job in self._waiting:
+            job.finish("cancelled")
+
+    def _take(self) -> list[Job] | None:
+        """Every waiting job of the first one's sampling group (at most ``max_batch_size``)."""
+        with self._cv:
+            while not self._waiting and not self._stop:
+                self._cv.wait()
+            if self._stop:
+                return None
+            group = self._waiting[0].sampling.group
+            batch = [j for j in self._waiting if j.sampling.group == group][: self.max_batch_size]
+            for job in batch:
+                self._waiting.remove(job)
+            return batch
+
+    def _loop(self) -> None:
+        while (batch := self._take()) is not None:
+            live = [j for j in batch if not j.cancelled]
+            for job in batch:
+                if job.cancelled:
+                    job.finish("cancelled")
+            if live:
+                self.batches.append(len(live))
+                try:
+                    self._run(live)
+                except Exception as exc:  # a failed batch fails its jobs, never the server
+                    log.exception("sampling a batch of %d failed", len(live))
+                    for job in live:
+                        job.finish("error", f"{type(exc).__name__}: {exc}")
+            self.finished.update(j.finish_reason for j in batch)
+
+    def _run(self, jobs: list[Job]) -> None:
+        import torch
+
+        eos = self.tokenizer.eos_token_id
+
+        def on_step(tokens: torch.Tensor) -> bool:
+            for job, token in zip(jobs, tokens.tolist()):
+                if job.done.is_set():
+                    continue
+                if job.cancelled:
+                    job.finish("cancelled")
+                elif token == eos:
+                    job.finish("stop")
+                else:
+                    job.streamer.put(torch.tensor([token]))
+                    job.tokens += 1
+                    if job.tokens >= job.sampling.max_new_tokens:
+                        job.finish("length")
+            return all(j.done.is_set() for j in jobs)
+
+        s = jobs[0].sampling
+        self.gen.generate_ids([j.ids for j in jobs], self.seed + next(self._counter), on_step=on_step,
+                              max_new_tokens=max(j.sampling.max_new_tokens for j in jobs),
+                              temperature=s.temperature, top_p=s.top_p, top_k=s.top_k)
+        for job in jobs:
+            job.finish("length")

@@ -1,0 +1,179 @@
+"""The aiohttp application: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health``, ``GET /``.
+
+Every answer runs through the guard (the user's last message before the model, the reply after:
+:mod:`soulchat.chat.session`) and the engine (:mod:`soulchat.chat.engine`), which batches requests
+on the fly. A request handler only waits on its own queue of text pieces, which the engine's thread
+fills without waiting, so a slow or stalled client holds up nobody else; a client that goes away
+cancels its row (``handler_cancellation``). Errors are OpenAI-shaped JSON (:mod:`.protocol`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from soulchat.chat.model import sampling
+from soulchat.chat.session import crisis_reply, unsafe_reply
+from soulchat.serve.protocol import Completion, RequestError, error_response, guard_field, parse_chat, usage
+
+log = logging.getLogger(__name__)
+PAGE = Path(__file__).with_name("page.html")
+STATE = web.AppKey("soulchat", dict)
+
+
+def make_streamer(tokenizer: Any, loop: asyncio.AbstractEventLoop) -> Any:
+    """A Hugging Face ``TextStreamer`` (its word-boundary decoding) that hands ``(text, ended)`` pieces
+    from the engine's thread to an asyncio queue."""
+    from transformers import TextStreamer
+
+    class AsyncStreamer(TextStreamer):
+        def __init__(self) -> None:
+            super().__init__(tokenizer, skip_prompt=False, skip_special_tokens=True)
+            self.queue: asyncio.Queue = asyncio.Queue()
+
+        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            loop.call_soon_threadsafe(self.queue.put_nowait, (text, stream_end))
+
+    return AsyncStreamer()
+
+
+@web.middleware
+async def errors_and_auth(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The bearer key on ``/v1/*`` (when one is set); every error as OpenAI's JSON body."""
+    key = request.app[STATE]["key"]
+    try:
+        if key and request.path.startswith("/v1/"):
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+                raise RequestError("invalid or missing API key (send Authorization: Bearer <key>)", None, 401,
+                                   code="invalid_api_key")
+        return await handler(request)
+    except RequestError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(RequestError(exc.reason, None, exc.status,
+                                           "not_found_error" if exc.status == 404 else "invalid_request_error"))
+
+
+async def read_body(request: web.Request, limit: int) -> Any:
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestError(f"the body is {request.content_length} bytes; this server takes at most {limit}", None, 413)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise RequestError(f"the body is over {limit} bytes, this server's limit", None, 413) from None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RequestError(f"the body is not JSON: {exc}") from None
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    st = request.app[STATE]
+    cfg, engine, guard = st["cfg"], st["engine"], st["guard"]
+    body = await read_body(request, int(cfg.serve.max_body_bytes))
+    req = parse_chat(body, cfg.serve.model_name, int(cfg.serve.max_messages), int(cfg.serve.max_tokens))
+    comp = Completion(cfg.serve.model_name)
+    hit = crisis_reply(guard, req.messages[-1]["content"], req.messages[:-1])
+    if hit is not None:
+        return await answer_crisis(request, req.stream, comp, *hit)
+    ids = engine.encode(req.messages)
+    streamer = make_streamer(engine.tokenizer, asyncio.get_running_loop())
+    job = engine.submit(ids, sampling(cfg, max_new_tokens=req.max_tokens, temperature=req.temperature,
+                                      top_p=req.top_p), streamer)
+    resp = None
+    try:
+        if req.stream:
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+            await resp.prepare(request)
+            await resp.write(comp.chunk({"role": "assistant", "content": ""}))
+        parts = []
+        while True:
+            text, ended = await streamer.queue.get()
+            if text:
+                parts.append(text)
+                if resp is not None:
+                    await resp.write(comp.chunk({"content": text}))
+            if ended:
+                break
+    finally:
+        job.cancel()  # the client went away (the handler is cancelled): free its row
+    if job.error:
+        if resp is None:
+            raise RequestError(f"the model failed: {job.error}", None, 500, "server_error")
+        await resp.write(b'data: {"error": {"message": "the model failed", "type": "server_error"}}\n\n')
+        return resp
+    reply = "".join(parts).strip()
+    counts = usage(len(ids), job.tokens)
+    finish = job.finish_reason if job.finish_reason in ("stop", "length") else "stop"
+    flagged = unsafe_reply(guard, reply)
+    if resp is None:
+        if flagged is not None:
+            return web.json_response(comp.message(flagged[0], "stop", counts, guard_field(flagged[1], "reply")))
+        return web.json_response(comp.message(reply, finish, counts))
+    if flagged is not None:  # already streamed: the crisis response follows, marked so a page can replace it
+        await resp.write(comp.chunk({"content": "\n\n" + flagged[0]}, guard=guard_field(flagged[1], "reply")))
+    await resp.write(comp.chunk({}, finish, usage=counts))
+    await resp.write(b"data: [DONE]\n\n")
+    return resp
+
+
+async def answer_crisis(request: web.Request, stream: bool, comp: Completion, text: str,
+                        verdict: Any) -> web.StreamResponse:
+    """The guard's response to a flagged user message, in the shape the client asked for."""
+    mark = guard_field(verdict, "user")
+    if not stream:
+        return web.json_response(comp.message(text, "stop", usage(0, 0), mark))
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+    await resp.write(comp.chunk({"role": "assistant", "content": text}, guard=mark))
+    await resp.write(comp.chunk({}, "stop", usage=usage(0, 0)))
+    await resp.write(b"data: [DONE]\n\n")
+    return resp
+
+
+async def models(request: web.Request) -> web.Response:
+    st = request.app[STATE]
+    return web.json_response({"object": "list", "data": [
+        {"id": st["cfg"].serve.model_name, "object": "model", "created": st["started"], "owned_by": "soulchat"}]})
+
+
+async def health(request: web.Request) -> web.Response:
+    engine = request.app[STATE]["engine"]
+    return web.json_response({"status": "ok", "model": request.app[STATE]["cfg"].serve.model_name,
+                              "batches": len(engine.batches), "requests": sum(engine.batches),
+                              "largest_batch": max(engine.batches, default=0),
+                              "finish_reasons": dict(engine.finished)})
+
+
+async def page(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[STATE]["page"], content_type="text/html", charset="utf-8")
+
+
+def render_page(model_name: str, disclosure: str) -> str:
+    """The web page with the served model's name and the disclosure filled in."""
+    settings = json.dumps({"model": model_name}, ensure_ascii=False).replace("<", "\\u003c")
+    return (PAGE.read_text(encoding="utf-8").replace("__DISCLOSURE__", html.escape(disclosure))
+            .replace("__SETTINGS__", settings))
+
+
+def make_app(cfg: Any, engine: Any, guard: Any, key: str | None) -> web.Application:
+    """The application for a composed config, a started engine, a guard and the bearer key (or None)."""
+    app = web.Application(middlewares=[errors_and_auth], client_max_size=int(cfg.serve.max_body_bytes))
+    app[STATE] = {"cfg": cfg, "engine": engine, "guard": guard, "key": key, "started": int(time.time()),
+                  "page": render_page(cfg.serve.model_name, cfg.chat.disclosure)}
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_get("/v1/models", models)
+    app.router.add_get("/health", health)
+    app.router.add_get("/", page)
+    return app
