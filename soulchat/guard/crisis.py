@@ -7,6 +7,7 @@ import logging
 import re
 from typing import Any, Sequence
 
+from soulchat.errors import ConfigError
 from soulchat.guard import CLEAR, Verdict
 from soulchat.guard import en, replies, zh
 from soulchat.guard.engine import Lexicon, normalize, screen
@@ -29,7 +30,7 @@ class CrisisGuard:
         self.reply_lexicons: tuple[Lexicon, ...] = (replies.ZH, replies.EN)
         for text in [cfg.response, *dict(cfg.responses).values()]:
             if not isinstance(text, str) or not text.strip():
-                raise ValueError(f"guard {cfg.name}: a crisis response is empty; set guard.response / guard.responses")
+                raise ConfigError(f"guard {cfg.name}: a crisis response is empty; set guard.response / guard.responses")
 
     def screen_user(self, text: str, history: Sequence[dict] = ()) -> Verdict:
         if not (self.cfg.enabled and self.cfg.screen_user):

@@ -13,7 +13,7 @@ _MASKS = [
     r"\b(?:i'?m|i am|we'?re) (?:so )?dead\b(?! serious)", r"\bdied (?:laughing|of (?:laughter|embarrassment))\b",
     r"\bcould (?:kill|murder) (?:for )?an?\b", r"\b(?:career|political|social) suicide\b", r"\bsuicide (?:bomb\w*|squad|attack\w*|mission)\b",
     r"\bkill two birds\b", r"\bdead (?:tired|serious|end|line)\b", r"\bkiller\b", r"\b(?:my|the) (?:phone|battery|laptop) (?:died|is dead)\b",
-    r"\bcut (?:myself|me) (?:some )?slack\b", r"\bhit me up\b", r"\bhits me (?:that|how|when)\b", r"\bit hit me\b",
+    r"\bcut (?:myself|me) (?:some )?slack\b", r"\bhit me with (?:a|the|her|his|my) (?:pillow|ball|snowball|joke|question|idea)\b", r"\bhit me up\b", r"\bhits me (?:that|how|when)\b", r"\bit hit me\b",
 ]
 _RULES = [
     ("abuse", "threat", r"\bthreat\w* to (?:kill|hurt|beat) (?:me|us)\b", "any"),
@@ -22,7 +22,7 @@ _RULES = [
     ("abuse", "physical", r"\b(?:being|been|was|am|got) (?:abused|beaten|hit|raped|assaulted|molested)\b|\bdomestic (?:violence|abuse)\b", "self"),
     ("suicide", "method", r"\b(?:how many|how much)\b.{0,30}\b(?:kill|die|lethal|fatal|overdose)\b|\blethal dose\b|\bpainless way to (?:die|go)\b", "any"),
     ("suicide", "intent", r"\b(?:want|wanna|going|gonna|plan\w*|think\w* about|thought about|decided|ready) (?:to )?(?:die|kill myself|end (?:it|it all|my life|things|everything)|commit suicide|take my (?:own )?life|disappear forever|overdose|jump off)\b", "self"),
-    ("suicide", "intent", r"\bkill myself\b|\bend my (?:own )?life\b|\btake my (?:own )?life\b|\bsuicidal\b|\bhang myself\b|\bjump(?:ing)? off (?:a|the) (?:bridge|building|roof)\b|\bsuicide note\b", "self"),
+    ("suicide", "intent", r"\bkill myself\b|\bend(?:ing)? my (?:own )?life\b|\bpills (?:ready|saved|stockpiled)\b|\btake them all\b|\btake my (?:own )?life\b|\bsuicidal\b|\bhang myself\b|\bjump(?:ing)? off (?:a|the) (?:bridge|building|roof)\b|\bsuicide note\b", "self"),
     ("suicide", "passive", r"\b(?:don'?t|do not|no longer) want to (?:live|be alive|wake up|exist)\b|\bno (?:reason|point) (?:to live|in living|in going on)\b|\bbetter off (?:dead|without me)\b|\bwish i (?:was|were) dead\b|\bcan'?t go on (?:living|anymore)\b", "self"),
     ("self_harm", "act", r"\b(?:cut|cutting|burn|burning|hurt|hurting|harm|harming|punish|punishing) myself\b|\bself[- ]?harm\w*\b", "self"),
     ("harm_others", "intent", r"\b(?:want|wanna|going|gonna|plan\w*|will|i'?ll|ready) (?:to )?(?:kill|hurt|stab|shoot|strangle|poison) (?:him|her|them|my \w+|someone|people|everyone|everybody)\b", "self"),
@@ -39,7 +39,7 @@ LEXICON = Lexicon(
     report=C(r"\b(?:said|says|told|tells|texted|posted|wrote)\b"),
     negation=C(r"\b(?:not|never|don'?t|doesn'?t|didn'?t|won'?t|wouldn'?t|no longer|not going)(?: \w+)?\s*$"),
     past=C(r"\b(?:used to|years ago|as a (?:kid|child|teen)|when i was (?:young|a kid|little|in school)|back then|in the past|once)\b"),
-    resolved=C(r"\b(?:(?:i'?m|i am) (?:ok|okay|fine|better) now|got better|recovered|over it|doing (?:better|well) now|no longer)\b"),
-    ongoing=C(r"\b(?:now|still|again|lately|recently|today|tonight|these days|every day|this week)\b(?! (?:i'?m|i am) (?:ok|fine|better))"),
+    resolved=C(r"\b(?:(?:i'?m|i am) (?:ok|okay|fine|better) now|got better|recovered|over it|doing (?:better|well) now|no longer|been clean)\b"),
+    ongoing=C(r"\b(?:right now|still|again|lately|recently|today|tonight|these days|every day|this week)\b"),
     clause=C(r"[,:]"),
 )

@@ -71,6 +71,7 @@ class Lexicon:
     past: re.Pattern  # a past frame (小时候, 以前)
     resolved: re.Pattern  # that past is over (现在好多了)
     ongoing: re.Pattern  # it is still going on (最近, 又, 现在还)
+    object_of: re.Pattern = re.compile(r"(?!x)x")  # a verb right before a person makes them its object ($)
     clause: re.Pattern = re.compile(r"[,，、:：]")
     sentence: re.Pattern = re.compile(r"[。！？!?；;\n…~]|\.(?:\s|$)")
 
@@ -81,12 +82,14 @@ def mask(lex: Lexicon, text: str) -> str:
 
 
 def _last_ref(lex: Lexicon, text: str) -> Optional[str]:
-    best: tuple[int, str] | None = None
-    for kind, pat in (("first", lex.first), ("other", lex.other)):
-        for m in pat.finditer(text):
-            if best is None or m.end() > best[0] or (m.end() == best[0] and kind == "other"):
-                best = (m.end(), kind)
-    return best[1] if best else None
+    """The last person mentioned, skipping someone who is the object of a verb (我恨他恨得…)."""
+    refs = [(m.end(), kind == "other", m.start(), kind) for kind, pat in (("first", lex.first), ("other", lex.other))
+            for m in pat.finditer(text)]
+    for _, _, start, kind in sorted(refs, reverse=True):
+        if kind == "other" and lex.object_of.search(text, 0, start):
+            continue
+        return kind
+    return None
 
 
 def _speaker(lex: Lexicon, before: str, mode: str) -> bool:

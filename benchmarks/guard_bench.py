@@ -1,0 +1,57 @@
+"""The crisis guard on the project's labelled sets: recall on crisis messages, false positives on
+hard negatives (idioms, third person, past, news, negated, general questions), precision, per kind
+with n, for the dev set the rules were tuned on and the held-out set they were not.
+
+    python benchmarks/guard_bench.py [--guard crisis] [--show-misses] [FILE ...]
+
+Goals (docs/guard.md): recall >= 0.98 on first-person crisis, false positives <= 3% on hard negatives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from soulchat.guard.measure import DEV, HARD_NEGATIVES, HELDOUT, default_guard, load, score
+
+
+def table(name: str, report) -> list[str]:
+    lines = [f"## {name}", f"{'role':6} {'kind':20} {'n':>4} {'flagged':>8} {'rate':>6} {'category ok':>11}"]
+    for (role, kind), t in sorted(report.kinds.items()):
+        lines.append(f"{role:6} {kind:20} {t.n:4d} {t.flagged:8d} {t.rate():6.3f} {t.category_ok:11d}")
+    crisis = report.group("user", ("first_person_crisis",))
+    hard = report.group("user", HARD_NEGATIVES)
+    ordinary = report.group("user", ("ordinary",))
+    replies_bad, replies_ok = report.group("reply", ("reply_unsafe",)), report.group("reply", ("reply_safe",))
+    lines += [
+        f"first-person crisis recall {crisis.rate():.3f} (n={crisis.n}; category right {crisis.category_ok})",
+        f"hard-negative false positives {hard.rate():.3f} (n={hard.n}); ordinary talk {ordinary.rate():.3f} (n={ordinary.n})",
+        f"unsafe replies caught {replies_bad.rate():.3f} (n={replies_bad.n}); safe replies flagged {replies_ok.rate():.3f} (n={replies_ok.n})",
+        f"overall precision {report.precision():.3f} recall {report.recall():.3f} "
+        f"(n={sum(t.n for t in report.kinds.values())}, tp={report.tp} fp={report.fp} fn={report.fn})",
+    ]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("files", nargs="*", help=f"labelled JSONL files (default: {DEV.name} and {HELDOUT.name})")
+    ap.add_argument("--guard", default="crisis", help="the guard component (schema defaults)")
+    ap.add_argument("--show-misses", action="store_true", help="print the records the guard gets wrong")
+    args = ap.parse_args(argv)
+    logging.disable(logging.WARNING)  # one event line per flag would bury the table
+    guard = default_guard(args.guard)
+    for path in args.files or [DEV, HELDOUT]:
+        report = score(guard, load(path))
+        print("\n".join(table(str(path), report)))
+        if args.show_misses:
+            for t in report.kinds.values():
+                for m in t.misses:
+                    print(f"  miss [{m['role']}/{m['kind']}/{m['label']} -> {m['reason']}] {m['text']}")
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Measuring a guard on a labelled set (``soulchat/data/guard/*.jsonl``): recall on crisis
+messages, false positives on hard negatives, precision, per kind with n. Used by
+``benchmarks/guard_bench.py`` and the tests that hold the guard to its goals.
+
+A record: ``text``, ``label`` (a category of :data:`soulchat.guard.CATEGORIES` or ``none``),
+``kind`` (``first_person_crisis``, ``idiom``, ...); optional ``role`` (``user``, the default, or
+``reply``) and ``lang``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from soulchat.config import DATA_DIR
+from soulchat.guard import CATEGORIES
+from soulchat.io import InputError, read_jsonl
+
+DEV = DATA_DIR / "guard" / "labelled.jsonl"
+HELDOUT = DATA_DIR / "guard" / "heldout.jsonl"
+#: messages that look like a crisis and are not one: the false positives the goal bounds
+HARD_NEGATIVES = ("idiom", "third_person", "past", "news", "negated", "general")
+
+
+def load(path: str | Path) -> list[dict]:
+    """The records of a labelled file. Raises InputError naming the line and field."""
+    rows = []
+    for line, rec in read_jsonl(path):
+        if not isinstance(rec, dict):
+            raise InputError(path, line, None, "a record must be a JSON object")
+        for key in ("text", "label", "kind"):
+            if not isinstance(rec.get(key), str) or not rec[key].strip():
+                raise InputError(path, line, key, "missing or not a non-empty string")
+        if rec["label"] not in (*CATEGORIES, "none"):
+            raise InputError(path, line, "label", f"{rec['label']!r} is not one of {(*CATEGORIES, 'none')}")
+        if rec.setdefault("role", "user") not in ("user", "reply"):
+            raise InputError(path, line, "role", f"{rec['role']!r} is not user or reply")
+        rows.append({**rec, "line": line})
+    return rows
+
+
+@dataclass
+class Tally:
+    """Counts for one group: n, flagged, and (for crisis labels) flagged with the right category."""
+
+    n: int = 0
+    flagged: int = 0
+    category_ok: int = 0
+    misses: list = field(default_factory=list)  # records whose flag disagrees with the label
+
+    def rate(self) -> float:
+        return self.flagged / self.n if self.n else 0.0
+
+
+@dataclass
+class Report:
+    kinds: dict[tuple[str, str], Tally]  # (role, kind) -> tally
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    def group(self, role: str, kinds: tuple[str, ...]) -> Tally:
+        out = Tally()
+        for (r, k), t in self.kinds.items():
+            if r == role and k in kinds:
+                out.n, out.flagged, out.category_ok = out.n + t.n, out.flagged + t.flagged, out.category_ok + t.category_ok
+                out.misses += t.misses
+        return out
+
+
+def score(guard: Any, rows: list[dict]) -> Report:
+    """Screen every record (a user message or a reply, by its role) and tally the verdicts."""
+    report = Report(defaultdict(Tally))
+    for rec in rows:
+        verdict = guard.screen_reply(rec["text"]) if rec["role"] == "reply" else guard.screen_user(rec["text"])
+        tally = report.kinds[(rec["role"], rec["kind"])]
+        tally.n += 1
+        tally.flagged += verdict.flagged
+        crisis = rec["label"] != "none"
+        tally.category_ok += verdict.flagged and verdict.category == rec["label"]
+        if verdict.flagged != crisis:
+            tally.misses.append({**rec, "reason": verdict.reason})
+        report.tp += crisis and verdict.flagged
+        report.fp += (not crisis) and verdict.flagged
+        report.fn += crisis and not verdict.flagged
+    return report
+
+
+def default_guard(name: str = "crisis") -> Any:
+    """A guard built from its schema's defaults (what ``guard=<name>`` gives without overrides)."""
+    from omegaconf import OmegaConf
+
+    from soulchat.registry import build, registry
+
+    return build("guard", OmegaConf.structured(registry().get("guard", name).schema(name=name)))
