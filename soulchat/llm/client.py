@@ -516,15 +516,12 @@ def _freeze_heap() -> bool:
 
 @functools.cache
 def _http_response() -> type:
-    """The SDK's HTTP response class (``httpx2.Response`` in openai >= 3, ``httpx.Response`` before)."""
-    try:
-        import httpx2
+    """The SDK's HTTP response class: ``httpx2.Response`` in openai >= 3, ``httpx.Response`` before (asked of
+    the SDK itself: both libraries may be installed, e.g. httpx2 for huggingface_hub)."""
+    from openai import _base_client
 
-        return httpx2.Response
-    except ImportError:  # pragma: no cover - older SDKs
-        import httpx
-
-        return httpx.Response
+    http = getattr(_base_client, "httpx2", None) or _base_client.httpx
+    return http.Response
 
 
 def _short(exc: Exception, limit: int = 200) -> str:
