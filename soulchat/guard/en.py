@@ -22,7 +22,7 @@ _RULES = [
     ("abuse", "physical", r"\b(?:being|been|was|am|got) (?:abused|beaten|hit|raped|assaulted|molested)\b|\bdomestic (?:violence|abuse)\b", "self"),
     ("suicide", "method", r"\b(?:how many|how much)\b.{0,30}\b(?:kill|die|lethal|fatal|overdose)\b|\blethal dose\b|\bpainless way to (?:die|go)\b", "any"),
     ("suicide", "intent", r"\b(?:want|wanna|going|gonna|plan\w*|think\w* about|thought about|decided|ready) (?:to )?(?:die|kill myself|end (?:it|it all|my life|things|everything)|commit suicide|take my (?:own )?life|disappear forever|overdose|jump off)\b", "self"),
-    ("suicide", "intent", r"\bkill myself\b|\bend(?:ing)? my (?:own )?life\b|\bpills (?:ready|saved|stockpiled)\b|\btake them all\b|\btake my (?:own )?life\b|\bsuicidal\b|\bhang myself\b|\bjump(?:ing)? off (?:a|the) (?:bridge|building|roof)\b|\bsuicide note\b", "self"),
+    ("suicide", "intent", r"\bkill(?:ed|ing)? myself\b|\b(?:took|swallowed|taken) (?:a bunch of|a lot of|all (?:of )?(?:my|the)|a whole bottle of|too many|an overdose of|\d+) ?(?:sleeping )?(?:pills|tablets)\b|\bend(?:ing)? my (?:own )?life\b|\bpills (?:ready|saved|stockpiled)\b|\btake them all\b|\btake my (?:own )?life\b|\bsuicidal\b|\bhang myself\b|\bjump(?:ing)? off (?:a|the) (?:bridge|building|roof)\b|\bsuicide note\b", "self"),
     ("suicide", "passive", r"\b(?:don'?t|do not|no longer) want to (?:live|be alive|wake up|exist)\b|\bno (?:reason|point) (?:to live|in living|in going on)\b|\bbetter off (?:dead|without me)\b|\bwish i (?:was|were) dead\b|\bcan'?t go on (?:living|anymore)\b", "self"),
     ("self_harm", "act", r"\b(?:cut|cutting|burn|burning|hurt|hurting|harm|harming|punish|punishing) myself\b|\bself[- ]?harm\w*\b", "self"),
     ("harm_others", "intent", r"\b(?:want|wanna|going|gonna|plan\w*|will|i'?ll|ready) (?:to )?(?:kill|hurt|stab|shoot|strangle|poison) (?:him|her|them|my \w+|someone|people|everyone|everybody)\b", "self"),
@@ -37,7 +37,7 @@ LEXICON = Lexicon(
             r"mom|dad|mother|father|son|daughter|husband|wife|boyfriend|girlfriend|news|article|movie|film|show|"
             r"book|novel|character|game)\b"),
     report=C(r"\b(?:said|says|told|tells|texted|posted|wrote)\b"),
-    negation=C(r"\b(?:not|never|don'?t|doesn'?t|didn'?t|won'?t|wouldn'?t|no longer|not going)(?: \w+)?\s*$"),
+    negation=C(r"\b(?:not|never|don'?t|doesn'?t|didn'?t|won'?t|wouldn'?t|no longer|not going)(?: \w+){0,2}\s*$"),
     past=C(r"\b(?:used to|years ago|as a (?:kid|child|teen)|when i was (?:young|a kid|little|in school)|back then|in the past|once)\b"),
     resolved=C(r"\b(?:(?:i'?m|i am) (?:ok|okay|fine|better) now|got better|recovered|over it|doing (?:better|well) now|no longer|been clean)\b"),
     ongoing=C(r"\b(?:right now|still|again|lately|recently|today|tonight|these days|every day|this week)\b"),
