@@ -37,12 +37,13 @@ class OpenAIGenerator:
 
     def generate(self, samples: Sequence[dict], done: set[str] = frozenset()) -> Iterator[list[tuple[dict, str]]]:
         """Yield answered chunks ``[(sample, reply), ...]``; an item the endpoint could not answer
-        raises ``RuntimeError`` naming it and the reasons (what was answered is already yielded).
+        raises :class:`soulchat.llm.failures.Unfinished` naming it and the reasons (what was answered is already yielded).
 
         Raises:
             soulchat.llm.StoreMiss: offline and an answer is not recorded (says how to go live).
         """
         from soulchat.llm import Request, StoreMiss
+        from soulchat.llm.failures import Unfinished
 
         todo = [s for s in samples if s["id"] not in done]
         for i in range(0, len(todo), self.batch_size):
@@ -58,8 +59,9 @@ class OpenAIGenerator:
             yield good
             bad = [r for r in results if r.status != "ok"]
             if bad:
-                raise RuntimeError(f"generator=openai: {len(bad)} of {len(chunk)} requests not answered, e.g. "
-                                   f"{bad[0].id}: {bad[0].status} {bad[0].errors[:2]}; re-run to resume")
+                raise Unfinished(f"generator=openai: {len(bad)} of {len(chunk)} requests not answered, e.g. "
+                                 f"{bad[0].id}: {bad[0].status} {bad[0].errors[:2]}; not cached: run the same "
+                                 "command again to resume")
 
 
 def build(cfg: Any, root: Any, model_dir: Any = None) -> OpenAIGenerator:

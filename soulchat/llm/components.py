@@ -37,7 +37,7 @@ class EndpointConfig(ComponentConfig):
     max_backoff_s: float = operational(default=60.0)
     rpm: Optional[int] = operational(default=None)  # requests per minute (None: unlimited)
     tpm: Optional[int] = operational(default=None)  # tokens per minute, prompt + max_tokens estimated, then corrected
-    # spend guards: the run stops cleanly when one is reached and says how far it got
+    # spend guards: hard caps on what is sent (retries and in-flight bounds included), per job in rewrite
     max_requests: Optional[int] = operational(default=None)  # network requests (store hits are free)
     max_total_tokens: Optional[int] = operational(default=None)
     max_cost: Optional[float] = operational(default=None)  # in the currency of prices_per_1k
