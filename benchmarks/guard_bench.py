@@ -36,13 +36,13 @@ def table(name: str, report) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("files", nargs="*", help=f"labelled JSONL files (default: {DEV.name} and {HELDOUT.name})")
+    ap.add_argument("files", nargs="*", help="labelled JSONL files (default: the dev set and the held-out sets)")
     ap.add_argument("--guard", default="crisis", help="the guard component (schema defaults)")
     ap.add_argument("--show-misses", action="store_true", help="print the records the guard gets wrong")
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)  # one event line per flag would bury the table
     guard = default_guard(args.guard)
-    for path in args.files or [DEV, HELDOUT]:
+    for path in args.files or [DEV, *HELDOUT]:
         report = score(guard, load(path))
         print("\n".join(table(str(path), report)))
         if args.show_misses:

@@ -72,6 +72,7 @@ class Lexicon:
     resolved: re.Pattern  # that past is over (现在好多了)
     ongoing: re.Pattern  # it is still going on (最近, 又, 现在还)
     object_of: re.Pattern = re.compile(r"(?!x)x")  # a verb right before a person makes them its object ($)
+    described: re.Pattern = re.compile(r"(?!x)x")  # right after a hit: it describes someone (想自杀的人)
     clause: re.Pattern = re.compile(r"[,，、:：]")
     sentence: re.Pattern = re.compile(r"[。！？!?；;\n…~]|\.(?:\s|$)")
 
@@ -131,7 +132,7 @@ def screen(lex: Lexicon, text: str) -> Verdict:
             before = masked[_sentence_start(lex, masked, m.start()):m.start()]
             if rule.negatable and lex.negation.search(before):
                 why = "negated"
-            elif not _speaker(lex, before, rule.person):
+            elif not _speaker(lex, before, rule.person) or lex.described.match(masked, m.end()):
                 why = "other_person"
             elif _time_suppressed(lex, masked, rule.tense):
                 why = "past"

@@ -19,7 +19,8 @@ from soulchat.guard import CATEGORIES
 from soulchat.io import InputError, read_jsonl
 
 DEV = DATA_DIR / "guard" / "labelled.jsonl"
-HELDOUT = DATA_DIR / "guard" / "heldout.jsonl"
+#: the held-out sets in the order they were written; each was scored once before it was tuned on
+HELDOUT = tuple(DATA_DIR / "guard" / f"{name}.jsonl" for name in ("heldout", "heldout2", "heldout3"))
 #: messages that look like a crisis and are not one: the false positives the goal bounds
 HARD_NEGATIVES = ("idiom", "third_person", "past", "news", "negated", "general")
 
