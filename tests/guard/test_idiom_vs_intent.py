@@ -62,7 +62,8 @@ def test_past_with_an_ongoing_marker_is_flagged(guard):
 
 def test_ordinary_counselling_talk_is_not_flagged(guard):
     for text in ("最近工作压力很大，晚上总是睡不着", "我每天要吃安眠药才能睡着", "我家狗狗死了，我很伤心",
-                 "我和男朋友分手了，心里很难过", "我觉得自己很失败，什么都做不好"):
+                 "我和男朋友分手了，心里很难过", "我觉得自己很失败，什么都做不好",
+                 "我想打死这只蚊子", "我想知道他是怎么死的"):
         assert not guard.screen_user(text).flagged, text
 
 
