@@ -35,7 +35,7 @@ def seed_everything(seed: int) -> None:
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Run the pipeline for one composed config and return all stage metrics."""
-    stages = pipeline.validate_stages(list(cfg.stages))
+    stages = pipeline.validate_stages(list(cfg.stages), cfg)
     validate.check(cfg)  # impossible settings fail here, before anything is written
     seed_everything(cfg.seed)
     run_dir = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path(cfg.paths.outputs)

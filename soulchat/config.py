@@ -8,7 +8,6 @@ component groups (``prompt``, ``model``, ...) are typed by the schemas their plu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
@@ -29,16 +28,6 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 def data_path(relative: str) -> str:
     """``${soulchat_data:demo/qa.jsonl}``: a file of the bundled data (``soulchat/data``)."""
     return str(DATA_DIR / relative)
-
-
-class StageName(str, Enum):
-    """The pipeline's stages, in order."""
-
-    rewrite = "rewrite"
-    corpus = "corpus"
-    train = "train"
-    generate = "generate"
-    evaluate = "evaluate"
 
 
 @dataclass
@@ -64,7 +53,8 @@ class TrackingConfig:
 class SoulchatConfig:
     """The root config (``conf/config.yaml`` fills it)."""
 
-    stages: list[StageName] = field(default_factory=lambda: list(StageName))  # a subset, run in order
+    # the stages to run (registered ones: `soulchat plugins`); upstream stages they read are added
+    stages: list[str] = field(default_factory=lambda: ["rewrite", "corpus", "train", "generate", "evaluate"])
     seed: int = 42
     force: bool = False  # recompute every selected stage; per stage: <stage>.force=true
     objective: Optional[str] = None  # metric a sweeper optimises, e.g. evaluate/rouge-l
@@ -91,6 +81,18 @@ class SoulchatConfig:
     experiment: Any = None
 
 
+def root_schema(reg: Any) -> type:
+    """The root schema with a section for every registered stage it lacks (a plugin's stage)."""
+    import dataclasses
+
+    extra = [(name, comp.schema, field(default_factory=comp.schema))
+             for name, comp in reg.families.get("stage", {}).items()
+             if name not in SoulchatConfig.__dataclass_fields__]
+    if not extra:
+        return SoulchatConfig
+    return dataclasses.make_dataclass("SoulchatConfig", extra, bases=(SoulchatConfig,))
+
+
 _DONE = False
 
 
@@ -106,7 +108,7 @@ def setup() -> None:
     reg = load_plugins()
     dirs = [CONF_DIR, *reg.config_dirs]
     reg.store_configs(dirs)
-    ConfigStore.instance().store(name="soulchat_schema", node=SoulchatConfig)
+    ConfigStore.instance().store(name="soulchat_schema", node=root_schema(reg))
     if not OmegaConf.has_resolver("soulchat_data"):
         OmegaConf.register_new_resolver("soulchat_data", data_path)
     if not OmegaConf.has_resolver("soulchat_plugin_dirs"):

@@ -45,47 +45,49 @@ CACHE_VERSION = 1
 MARKER = "_SUCCESS.json"
 
 
-def _corpus_inputs(cfg: DictConfig) -> tuple[str, ...]:
-    return ("rewrite",) if cfg.corpus.source == "rewrite" else ()
+#: name -> declaration of every registered stage (``stage`` family), loaded on first use
+STAGES: dict[str, Stage] = {}
 
 
-def _generate_inputs(cfg: DictConfig) -> tuple[str, ...]:
-    # an API model (the paper's ChatGPT column) needs no fine-tuned weights
-    return ("corpus", "train") if cfg.generator.get("uses_trained_model", True) else ("corpus",)
+def stages() -> dict[str, Stage]:
+    """Every registered stage's declaration, in registration order."""
+    if not STAGES:
+        from soulchat.registry import registry
+
+        for name, comp in registry().families.get("stage", {}).items():
+            stage = comp.load_factory()
+            if stage.name != name:
+                raise TypeError(f"stage {name!r} ({comp.dist}) declares itself as {stage.name!r}")
+            STAGES[name] = stage
+    return STAGES
 
 
-def _corpus_files(cfg: DictConfig) -> tuple[Any, ...]:
-    return () if cfg.corpus.source == "rewrite" else (cfg.corpus.source,)
+def order(cfg: DictConfig) -> list[str]:
+    """Stage names ordered so that every stage follows the stages it reads (ties: registration order).
 
+    Raises:
+        ConfigError: a stage reads one that is not registered, or the inputs form a cycle.
+    """
+    table = stages()
+    done: list[str] = []
+    visiting: set[str] = set()
 
-def _tokenizer_identity(cfg: DictConfig) -> Any:
-    from soulchat.model.tokenizer import tokenizer_identity
+    def visit(name: str, via: str) -> None:
+        if name in done:
+            return
+        if name not in table:
+            raise ConfigError(f"stage {via!r} reads stage {name!r}, which is not registered")
+        if name in visiting:
+            raise ConfigError(f"stages read each other in a cycle through {name!r}")
+        visiting.add(name)
+        for up in table[name].inputs(cfg):
+            visit(up, name)
+        visiting.discard(name)
+        done.append(name)
 
-    return tokenizer_identity(cfg.model)
-
-
-def _model_files(cfg: DictConfig) -> tuple[Any, ...]:
-    return tuple(p for p in (cfg.model.get("path"), cfg.model.tokenizer.get("path")) if p)
-
-
-#: In pipeline order. ``config_keys`` are top-level config sections (dotted paths allowed).
-STAGES: dict[str, Stage] = {
-    s.name: s
-    for s in (
-        Stage("rewrite", "soulchat.rewrite.stage:run", lambda c: (), ("rewrite", "prompt", "endpoint"),
-              lambda c: (c.rewrite.source, c.endpoint.recorded), ("prompt", "endpoint")),
-        Stage("corpus", "soulchat.corpus.stage:run", _corpus_inputs, ("corpus", "topic", "model.tokenizer"),
-              _corpus_files, ("reader", "filter", "topic"), identity=_tokenizer_identity),
-        Stage("train", "soulchat.train.stage:run", lambda c: ("corpus",), ("train", "model", "finetune", "strategy", "seed"),
-              _model_files, ("model", "finetune", "strategy")),
-        Stage("generate", "soulchat.generate.stage:run", _generate_inputs, ("generate", "generator", "seed"),
-              lambda c: (c.generate.test_file,), ("generator", "model")),
-        Stage("evaluate", "soulchat.evaluate.stage:run", lambda c: ("generate",), ("evaluate", "metric_set", "judge"),
-              lambda c: (*(c.evaluate.get("extra_predictions") or ()), c.evaluate.human.get("ratings"),
-                         c.judge.get("recorded")),
-              ("metric_set", "judge")),
-    )
-}
+    for name in table:
+        visit(name, name)
+    return done
 
 
 @dataclass
@@ -190,20 +192,21 @@ def plan(cfg: DictConfig) -> Plan:
     """Compute every stage's key from the config alone (nothing is run or read)."""
     p = Plan()
     cache = Path(cfg.paths.cache)
-    for name, stage in STAGES.items():
+    for name in order(cfg):
+        stage = stages()[name]
         ups = {u: p.keys[u] for u in stage.inputs(cfg)}
         p.keys[name] = stage_key(stage, cfg, ups)
         p.paths[name] = cache / name / p.keys[name]
     return p
 
 
-def validate_stages(stages: list[Any]) -> list[str]:
-    """Check the ``stages`` list and return it in pipeline order."""
-    stages = [getattr(s, "value", s) for s in stages]
-    unknown = [s for s in stages if s not in STAGES]
+def validate_stages(selected: list[Any], cfg: DictConfig) -> list[str]:
+    """Check the ``stages`` list against the registered stages and return it in pipeline order."""
+    selected = [str(getattr(s, "value", s)) for s in selected]
+    unknown = [s for s in selected if s not in stages()]
     if unknown:
-        raise ConfigError(f"unknown stage(s) {unknown} in stages=; valid: {list(STAGES)}")
-    return [s for s in STAGES if s in stages]
+        raise ConfigError(f"unknown stage(s) {unknown} in stages=; valid: {list(stages())}")
+    return [s for s in order(cfg) if s in selected]
 
 
 def load_stage_function(stage: Stage) -> Callable[[StageContext], dict[str, float]]:
@@ -239,11 +242,12 @@ class _Lock:
 
 def needed(selected: list[str], cfg: DictConfig) -> list[str]:
     """The selected stages and every upstream stage they read, in pipeline order."""
+    ordered = order(cfg)
     want = set(selected)
-    for name in reversed(list(STAGES)):
+    for name in reversed(ordered):
         if name in want:
-            want.update(STAGES[name].inputs(cfg))
-    return [s for s in STAGES if s in want]
+            want.update(stages()[name].inputs(cfg))
+    return [s for s in ordered if s in want]
 
 
 def run_stage(
@@ -254,7 +258,7 @@ def run_stage(
     An upstream stage the user did not select (``selected=False``) is reused when cached and computed
     otherwise, like ``make``; ``force`` applies to selected stages only.
     """
-    stage = STAGES[name]
+    stage = stages()[name]
     final = p.paths[name]
     key = p.keys[name]
     force = bool(cfg.force) or bool(OmegaConf.select(cfg, f"{name}.force", default=False))

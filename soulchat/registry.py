@@ -48,7 +48,12 @@ FAMILIES: dict[str, str] = {
     "metric_set": "automatic metrics; factory(cfg) -> torchmetrics Metric returning dict[str, float]",
     "judge": "CEHS rater (rubric heuristic, cehs LLM); factory(cfg) -> judge with rate(samples) -> JudgeReport",
     "guard": "crisis screen of user messages and replies; factory(cfg) -> soulchat.guard.Guard",
+    "stage": "pipeline stage; factory: its soulchat.stage.Stage declaration; schema: its config section "
+             "(a StageConfig, the root config's <name> section)",
 }
+
+#: families whose schema is a section of the root config, not a Hydra config group
+SECTION_FAMILIES = ("stage",)
 
 
 @dataclass
@@ -132,7 +137,12 @@ class Registry:
         """
         if family not in self.families:
             raise KeyError(f"unknown component family {family!r}; known: {sorted(self.families)}")
-        if not (dataclasses.is_dataclass(schema) and issubclass(schema, ComponentConfig)):
+        if family in SECTION_FAMILIES:
+            from soulchat.stage_config import StageConfig
+
+            if not (dataclasses.is_dataclass(schema) and issubclass(schema, StageConfig)):
+                raise TypeError(f"{family}/{name}: schema must be a dataclass deriving StageConfig")
+        elif not (dataclasses.is_dataclass(schema) and issubclass(schema, ComponentConfig)):
             raise TypeError(f"{family}/{name}: schema must be a dataclass deriving ComponentConfig")
         old = self.families[family].get(name)
         if old is not None and old.dist != self._dist:
@@ -180,6 +190,8 @@ class Registry:
 
         cs = ConfigStore.instance()
         for family, comps in self.families.items():
+            if family in SECTION_FAMILIES:  # sections of the root (soulchat.config.root_schema)
+                continue
             for name, comp in comps.items():
                 node = comp.schema(name=name)
                 cs.store(group=f"schema/{family}", name=name, node=node, provider=comp.dist)

@@ -67,6 +67,7 @@ def unknown_keys(node: Any, prefix: str = "") -> Iterator[str]:
 def problems(cfg: DictConfig) -> list[str]:
     """Every impossible setting of a composed config, one line each (empty: fine)."""
     found = list(unknown_keys(cfg))
+    found += _unknown_stages(cfg)
     for key, (ok, allowed) in RANGES.items():
         value = OmegaConf.select(cfg, key, default="<absent>", throw_on_missing=False)
         if value == "<absent>" or isinstance(value, DictConfig):
@@ -92,10 +93,18 @@ def problems(cfg: DictConfig) -> list[str]:
     return found
 
 
+def _unknown_stages(cfg: DictConfig) -> list[str]:
+    from soulchat.pipeline import stages
+
+    names = [str(s) for s in cfg.get("stages") or ()]
+    bad = [s for s in names if s not in stages()]
+    return [f"stages={names}: unknown stage(s) {bad}; registered: {', '.join(stages())}"] if bad else []
+
+
 def _wants_training(cfg: DictConfig) -> bool:
     from soulchat.pipeline import needed
 
-    return "train" in needed([str(getattr(s, "value", s)) for s in cfg.get("stages") or ()], cfg)
+    return "train" in needed([str(s) for s in cfg.get("stages") or ()], cfg)
 
 
 def _gpu_present() -> bool:

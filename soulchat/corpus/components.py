@@ -129,6 +129,9 @@ FILTERS = {
 
 
 def register(registry: Registry) -> None:
+    from soulchat.corpus.config import CorpusConfig  # it imports this module (the filters' schemas)
+
+    registry.add("stage", "corpus", CorpusConfig, "soulchat.corpus.stage:STAGE")
     for name, (schema, doc) in READERS.items():
         registry.add("reader", name, schema, "soulchat.corpus.readers:build", doc=doc)
     for name, schema in FILTERS.items():

@@ -33,8 +33,9 @@ from soulchat.corpus.filters import Reject, build_chain
 from soulchat.corpus.split import SPLITS, assign_splits, group_keys, opening
 from soulchat.corpus.stats import dialogue_stats, word_frequencies, write_charts, write_report
 from soulchat.io import InputError, JsonlAppender, write_json, write_jsonl
-from soulchat.model.tokenizer import get_tokenizer, write_identity
+from soulchat.model.tokenizer import get_tokenizer, tokenizer_identity, write_identity
 from soulchat.registry import registry
+from soulchat.stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -273,3 +274,12 @@ def corpus_stats(cfg: Any, source: Path, fmt: str, chain: list, read_info: dict,
         "topics": described["topics"],
         "words": described["words"],
     }
+
+
+#: the stage's declaration (registered in soulchat/corpus/components.py): it reads the rewrite
+#: stage's dialogues unless ``corpus.source`` names a file, and its ids depend on the tokenizer
+STAGE = Stage(
+    "corpus", run, inputs=lambda c: ("rewrite",) if c.corpus.source == "rewrite" else (),
+    config_keys=("corpus", "topic", "model.tokenizer"),
+    files=lambda c: () if c.corpus.source == "rewrite" else (c.corpus.source,),
+    families=("reader", "filter", "topic"), identity=lambda c: tokenizer_identity(c.model))

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 
+from soulchat.evaluate.config import EvaluateConfig
 from soulchat.llm.components import EndpointConfig
 from soulchat.registry import ComponentConfig, Registry
 
@@ -56,6 +57,7 @@ METRIC_SETS = {
 
 
 def register(registry: Registry) -> None:
+    registry.add("stage", "evaluate", EvaluateConfig, "soulchat.evaluate.stage:STAGE")
     for name, doc in METRIC_SETS.items():
         factory = "empathy_rates" if name == "empathy" else name
         registry.add("metric_set", name, MetricSetConfig, f"soulchat.evaluate.metrics:{factory}", doc)

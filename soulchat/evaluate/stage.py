@@ -27,6 +27,7 @@ from tqdm import tqdm
 from soulchat.evaluate.rubric import LABEL as RUBRIC_LABEL
 from soulchat.io import InputError, read_jsonl, write_json, write_jsonl
 from soulchat.registry import build
+from soulchat.stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -201,3 +202,11 @@ def run(ctx: Any) -> dict[str, float]:
     markdown = write_report(ctx, rows, notes, f"Evaluation ({cfg.metric_set.name} metrics, {len(preds)} samples)")
     log.info("evaluate:\n%s", markdown)
     return metrics
+
+
+#: the stage's declaration (registered in soulchat/evaluate/components.py)
+STAGE = Stage(
+    "evaluate", run, inputs=lambda c: ("generate",), config_keys=("evaluate", "metric_set", "judge"),
+    files=lambda c: (*(c.evaluate.get("extra_predictions") or ()), c.evaluate.human.get("ratings"),
+                     c.judge.get("recorded")),
+    families=("metric_set", "judge"))

@@ -10,6 +10,7 @@ batches so the stage writes them as they come (``done``: ids already written, sk
 from dataclasses import dataclass
 from typing import Optional
 
+from soulchat.generate.config import GenerateConfig
 from soulchat.llm.components import EndpointConfig
 from soulchat.registry import ComponentConfig, Registry
 
@@ -50,5 +51,6 @@ class OpenAIGeneratorConfig(EndpointConfig):
 
 
 def register(registry: Registry) -> None:
+    registry.add("stage", "generate", GenerateConfig, "soulchat.generate.stage:STAGE")
     registry.add("generator", "hf", HFGeneratorConfig, "soulchat.generate.hf:build")
     registry.add("generator", "openai", OpenAIGeneratorConfig, "soulchat.generate.openai:build")

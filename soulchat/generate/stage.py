@@ -24,6 +24,7 @@ from tqdm import tqdm
 from soulchat.errors import ConfigError, MissingInput
 from soulchat.io import InputError, JsonlAppender, read_jsonl, stable_hash, write_json
 from soulchat.registry import build
+from soulchat.stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +162,12 @@ def run(ctx: Any) -> dict[str, float]:
     return {"samples": total, "generated": produced, "seconds": seconds, **extra,
             "replies_per_s": produced / seconds if seconds else 0.0,
             "mean_reply_chars": chars / produced if produced else 0.0}
+
+
+#: the stage's declaration (registered in soulchat/generate/components.py): an API model (the
+#: paper's ChatGPT column) needs no fine-tuned weights
+STAGE = Stage(
+    "generate", run,
+    inputs=lambda c: ("corpus", "train") if c.generator.get("uses_trained_model", True) else ("corpus",),
+    config_keys=("generate", "generator", "seed"), files=lambda c: (c.generate.test_file,),
+    families=("generator", "model"))

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from soulchat.registry import ComponentConfig, Registry
+from soulchat.rewrite.config import RewriteConfig
 
 
 @dataclass
@@ -26,5 +27,6 @@ PROMPTS = {
 
 
 def register(registry: Registry) -> None:
+    registry.add("stage", "rewrite", RewriteConfig, "soulchat.rewrite.stage:STAGE")
     for name, doc in PROMPTS.items():
         registry.add("prompt", name, PromptConfig, "soulchat.rewrite.prompts:build", doc=doc)

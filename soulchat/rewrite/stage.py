@@ -40,6 +40,7 @@ from soulchat.llm.limits import SpendLimitReached
 from soulchat.registry import build
 from soulchat.rewrite.prompts import QA, Prompt
 from soulchat.rewrite.source import read_qa
+from soulchat.stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -180,3 +181,9 @@ def run(ctx: Any) -> dict[str, float]:
     metrics.update({f"rejects_{k}": float(v) for k, v in reasons.items()})
     metrics["dialogues"] = float(writer.dialogues)
     return metrics
+
+
+#: the stage's declaration (registered in soulchat/rewrite/components.py)
+STAGE = Stage(
+    "rewrite", run, inputs=lambda c: (), config_keys=("rewrite", "prompt", "endpoint"),
+    files=lambda c: (c.rewrite.source, c.endpoint.recorded), families=("prompt", "endpoint"))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from soulchat.registry import ComponentConfig, Registry
+from soulchat.train.config import TrainConfig
 
 
 @dataclass
@@ -42,6 +43,7 @@ class DeepSpeedConfig(StrategyConfig):
 
 
 def register(registry: Registry) -> None:
+    registry.add("stage", "train", TrainConfig, "soulchat.train.stage:STAGE")
     registry.add("strategy", "auto", StrategyConfig, "soulchat.train.strategies:build")
     registry.add("strategy", "ddp", DDPConfig, "soulchat.train.strategies:build")
     for name in ("deepspeed_zero2", "deepspeed_zero3", "deepspeed_zero3_offload"):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from soulchat.io import write_json
 from soulchat.model.tokenizer import check_corpus_tokenizer
-from soulchat.stage import StageContext
+from soulchat.stage import Stage, StageContext
 from soulchat.train import fit as fitting
 from soulchat.train.card import write_card
 from soulchat.train.launch import forward_curve, needs_own_process, run_workers
@@ -104,3 +104,11 @@ def publish(ctx: StageContext, history: list[dict]) -> None:
         shutil.copy2(ctx.out / name, ctx.run_dir / f"train_{name}")
         if ctx.tracker is not None:
             ctx.tracker.log_artifact(ctx.out / name, "train")
+
+
+#: the stage's declaration (registered in soulchat/train/components.py): the model folder's files
+#: (names, sizes, times) are keyed; its tokenizer is in the corpus key
+STAGE = Stage(
+    "train", run, inputs=lambda c: ("corpus",), config_keys=("train", "model", "finetune", "strategy", "seed"),
+    files=lambda c: tuple(p for p in (c.model.get("path"), c.model.tokenizer.get("path")) if p),
+    families=("model", "finetune", "strategy"))
