@@ -14,8 +14,8 @@ from soulchat import codekey, pipeline
 
 def _downstream(stages: set[str], cfg) -> set[str]:
     out = set(stages)
-    for name, stage in pipeline.STAGES.items():  # pipeline order: inputs come first
-        if out & set(stage.inputs(cfg)):
+    for name in pipeline.order(cfg):  # inputs come first
+        if out & set(pipeline.stages()[name].inputs(cfg)):
             out.add(name)
     return out
 
@@ -32,7 +32,7 @@ def package_copy(tmp_path, monkeypatch):
 def test_editing_a_module_rekeys_exactly_its_importers_and_their_downstream(compose, package_copy, overrides):
     cfg = compose(overrides)
     base = pipeline.plan(cfg).keys
-    starts = {name: pipeline.stage_modules(stage, cfg) for name, stage in pipeline.STAGES.items()}
+    starts = {name: pipeline.stage_modules(stage, cfg) for name, stage in pipeline.stages().items()}
     imports = {name: set(codekey.closure(mods)) for name, mods in starts.items()}
 
     # the graph contains everything Python's own module finder sees from the same starting points

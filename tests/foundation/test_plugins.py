@@ -3,6 +3,7 @@ example plugin package installs and is used from the command line through Hydra.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -126,3 +127,17 @@ def test_example_metric_set_builds_and_scores():
     out = metric.compute()
     assert out["length_ratio"] == pytest.approx((2 / 6 + 15 / 4) / 2)
     assert out["short_rate"] == pytest.approx(50.0)
+
+
+def test_example_plugin_adds_a_stage_that_runs_after_its_input(cli, outputs):
+    """A plugin's stage: selected by name, its section typed, ordered after the stage it reads
+    (computed first here), cached like any other."""
+    _install_example()
+    res = cli(["stages=[dialogue_lengths]", "dialogue_lengths.long_from=10", "tracking.enabled=false"])
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    markers = {p.parent.parent.name: json.loads(p.read_text()) for p in (outputs / "cache").glob("*/*/_SUCCESS.json")}
+    assert set(markers) == {"rewrite", "dialogue_lengths"}
+    metrics = markers["dialogue_lengths"]["metrics"]
+    assert metrics["dialogues"] > 0 and metrics["mean_messages"] >= 2 and 0 <= metrics["long_share"] <= 1
+    res = cli(["stages=[dialogue_lengths]", "dialogue_lengths.long_from=ten", "tracking.enabled=false"])
+    assert res.returncode != 0 and "long_from" in res.stderr

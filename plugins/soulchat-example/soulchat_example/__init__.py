@@ -1,4 +1,4 @@
-"""An example soulchat plugin: one component in each of two families (prompt, metric_set)."""
+"""An example soulchat plugin: a rewrite prompt (YAML only), a metric set, and a pipeline stage."""
 
 from __future__ import annotations
 
@@ -20,4 +20,7 @@ def register(registry: Registry) -> None:
     registry.add("prompt", "socratic", PromptConfig, "soulchat.rewrite.prompts:build",
                  doc="Socratic counsellor: guides with open questions, no advice lists")
     registry.add("metric_set", "length_ratio", LengthRatioConfig, "soulchat_example.metrics:build")
+    from soulchat_example.stage import DialogueLengthsConfig
+
+    registry.add("stage", "dialogue_lengths", DialogueLengthsConfig, "soulchat_example.stage:STAGE")
     registry.add_config_dir("pkg://soulchat_example.conf")
