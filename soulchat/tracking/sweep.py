@@ -128,7 +128,11 @@ class MlflowSweepCallback(Callback):
         children = parent.client.search_runs(
             [parent.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.run_id}'")
         failed = [r for r in children if r.info.status != "FINISHED"]
-        parent.set_tags({"sweep.jobs": len(children), "sweep.failed": len(failed)})
+        # a job that failed before opening its run (e.g. impossible settings) has a folder but no run
+        folders = [d for d in sweep_dir.iterdir() if d.is_dir() and d.name.isdigit()] if sweep_dir.is_dir() else []
+        jobs = max(len(children), len(folders))
+        unopened = jobs - len(children)
+        parent.set_tags({"sweep.jobs": jobs, "sweep.failed": len(failed) + unopened})
         if len(failed) < len(children):
             try:
                 from soulchat.tracking.compare import compare_runs
@@ -138,10 +142,11 @@ class MlflowSweepCallback(Callback):
                 log.warning("could not build the sweep's comparison table: %s", exc)
         for result in sweep_dir.glob("optimization_results.yaml"):  # the optuna sweeper's best trial
             parent.log_artifact(result, "sweep")
-        parent.finish("FAILED" if failed else "FINISHED")
-        if failed:
+        parent.finish("FAILED" if failed or unopened else "FINISHED")
+        if failed or unopened:
             lines = [f"  {r.info.run_name}: {r.info.status} {r.data.tags.get('error', '')}" for r in failed]
-            log.error("%d of %d jobs failed (MLflow run %s):\n%s", len(failed), len(children),
+            lines += [f"  {unopened} job(s) failed before opening an MLflow run (see the log above)"] if unopened else []
+            log.error("%d of %d jobs failed (MLflow run %s):\n%s", len(failed) + unopened, jobs,
                       parent.run_id, "\n".join(lines))
             raise SystemExit(1)  # Hydra turns callback exceptions into warnings; exit status must say it
 

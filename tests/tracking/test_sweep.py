@@ -27,11 +27,11 @@ from soulchat.tracking.redact import MASK
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     """The whole tiny pipeline, two jobs (generate.top_p=0.5,0.9: the second reuses rewrite, corpus
-    and train from the cache), with secrets planted in the environment, a config value and a Hydra
-    override; returns (outputs, completed process)."""
+    and train from the cache), with secrets planted in the environment and in Hydra overrides (a URL
+    with a password, a token); returns (outputs, completed process)."""
     out = tmp_path_factory.mktemp("sweep") / "outputs"
     res = run_soulchat(["-m", *TINY, "generate.top_p=0.5,0.9", "tracking.experiment=trk_sweep",
-                        f"endpoint.base_url=http://user:{URL_PASSWORD}@127.0.0.1:9/v1",
+                        f"+hydra.job.env_set.PROXY_URL=http://user:{URL_PASSWORD}@127.0.0.1:9",
                         f"+hydra.job.env_set.MY_SERVICE_TOKEN={ENV_SET_TOKEN}"], out, env=SECRETS)
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
     return out, res
@@ -80,12 +80,9 @@ def test_no_planted_secret_reaches_the_store_or_outputs(sweep):
     assert not any(s in res.stdout + res.stderr for s in secrets)
     # the places they would have leaked into hold the mask instead (so the search above means something)
     job_dir = next(out.glob("multirun/*/*/0"))
-    assert MASK in (job_dir / ".hydra" / "overrides.yaml").read_text()
-    assert MASK in (job_dir / ".hydra" / "hydra.yaml").read_text()
+    hydra_yaml = (job_dir / ".hydra" / "hydra.yaml").read_text()
+    assert f"PROXY_URL=http://user:{MASK}@" in hydra_yaml and f"MY_SERVICE_TOKEN={MASK}" in hydra_yaml
     assert MASK in next(out.glob("multirun/*/*/multirun.yaml")).read_text()
-    _, children = runs_of(out, "trk_sweep")
-    assert MASK in children[0].data.params["endpoint.base_url"]
-    assert MASK in children[0].data.tags["overrides"]
 
 
 def test_compare_reproduces_the_children_metrics(sweep, monkeypatch, capsys):
@@ -143,6 +140,17 @@ def test_a_failed_job_is_failed_and_the_sweep_goes_on_in_joblib_workers(outputs)
     assert bad.info.status == "FAILED" and str(missing) in bad.data.tags["error"]
     text = client_for(outputs).download_artifacts(bad.info.run_id, "error.txt", str(outputs / "dl"))
     assert "Traceback" in open(text, encoding="utf-8").read()
+
+
+def test_a_job_that_fails_before_opening_its_run_still_fails_the_sweep(outputs):
+    res = run_soulchat(["-m", *FAST, "rewrite.limit=2", "train.warmup_steps=0,1000000",
+                        "tracking.experiment=trk_unopened"], outputs)
+    assert res.returncode == 1, (res.stdout + res.stderr)[-4000:]
+    assert "1 of 2 jobs failed" in res.stdout + res.stderr
+    parents, children = runs_of(outputs, "trk_unopened")
+    assert len(parents) == 1 and len(children) == 1 and children[0].info.status == "FINISHED"
+    assert parents[0].info.status == "FAILED" and parents[0].data.tags["sweep.failed"] == "1"
+    assert parents[0].data.tags["sweep.jobs"] == "2"
 
 
 def test_optuna_trials_are_children_and_the_result_is_on_the_parent(outputs):

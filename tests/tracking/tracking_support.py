@@ -14,7 +14,8 @@ DEMO_QA = REPO / "soulchat" / "data" / "demo" / "qa.jsonl"
 #: the cheapest real stages: the rewrite stage answers from the bundled recorded store (no network)
 FAST = ["stages=[rewrite]"]
 #: the whole pipeline, shrunk: 20 dialogues, 4 optimizer steps, 4 test samples of 8 new tokens
-TINY = ["rewrite.limit=20", "train.max_steps=4", "generate.max_samples=4", "generate.max_new_tokens=8"]
+TINY = ["rewrite.limit=20", "train.max_steps=4", "train.warmup_steps=1", "generate.max_samples=4",
+        "generate.max_new_tokens=8"]
 
 #: planted secrets: none of these may appear anywhere under outputs/
 SECRETS = {
