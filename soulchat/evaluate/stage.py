@@ -208,5 +208,5 @@ def run(ctx: Any) -> dict[str, float]:
 STAGE = Stage(
     "evaluate", run, inputs=lambda c: ("generate",), config_keys=("evaluate", "metric_set", "judge"),
     files=lambda c: (*(c.evaluate.get("extra_predictions") or ()), c.evaluate.human.get("ratings"),
-                     c.judge.get("recorded")),
+                     c.judge.get("recorded"), c.judge.get("fluency_texts")),
     families=("metric_set", "judge"))

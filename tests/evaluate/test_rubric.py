@@ -86,3 +86,17 @@ def test_a_fluency_file_that_is_not_dialogues_is_located(tmp_path):
     bad.write_text('{"messages": [{"role": "user", "content": "你好"}]}\n{"text": "你好"}\n', encoding="utf-8")
     with pytest.raises(InputError, match=r"texts.jsonl, line 2, field 'messages'"):
         known_ngrams([bad])
+
+
+def test_editing_a_fluency_text_changes_the_evaluate_key(compose, tmp_path):
+    """The rubric's scores depend on the texts' content, so the evaluate stage is not answered from the cache."""
+    from soulchat.evaluate.stage import STAGE
+    from soulchat.pipeline import stage_key
+
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text('{"messages": [{"role": "assistant", "content": "听起来你很难过"}]}\n', encoding="utf-8")
+    cfg = compose([f"judge.fluency_texts=[{texts}]"])
+    before = stage_key(STAGE, cfg, {"generate": "g"})
+    assert stage_key(STAGE, cfg, {"generate": "g"}) == before
+    texts.write_text('{"messages": [{"role": "assistant", "content": "我能理解你的感受"}]}\n', encoding="utf-8")
+    assert stage_key(STAGE, cfg, {"generate": "g"}) != before
