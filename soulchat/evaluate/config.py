@@ -17,7 +17,7 @@ class HumanRatingConfig:
 
 @dataclass
 class EvaluateConfig(StageConfig):
-    """Automatic metrics, the LLM judge, human rating sheets and the report."""
+    """Automatic metrics, the CEHS judge (rubric heuristic or LLM), human rating sheets and the report."""
 
     judge_samples: int = 100  # the judge rates this many (a fixed random subset; the paper rated 100 per test set)
     # the judge also rates the test set's own reference replies for the same contexts (a "reference"
