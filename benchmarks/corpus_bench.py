@@ -90,9 +90,7 @@ def phase_floor(args, tok) -> dict:
 
 
 def phase_ours(args, tok, paper_filters: bool) -> dict:
-    from hydra import compose, initialize_config_dir
-
-    from soulchat.config import CONF_DIR, setup
+    from soulchat.config import compose
     from soulchat.corpus.stage import run
     from soulchat.pipeline import StageContext
 
@@ -106,13 +104,11 @@ def phase_ours(args, tok, paper_filters: bool) -> dict:
                     if n >= args.limit:
                         break
                     fo.write(line)
-    setup()
     overrides = [f"paths.outputs={work}", f"corpus.source={src}", "corpus.on_error=skip",
                  f"corpus.max_input_tokens={args.max_input}", f"corpus.max_target_tokens={args.max_target}"]
     if not paper_filters:
         overrides.append("corpus.filters.sensitive.enabled=false")
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=overrides)
+    cfg = compose(overrides)
     out = work / ("ours_paper" if paper_filters else "ours")
     out.mkdir(parents=True, exist_ok=True)
     ctx = StageContext("corpus", cfg, out, {}, "bench", work / "run", None)

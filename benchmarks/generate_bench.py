@@ -49,20 +49,17 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    from hydra import compose, initialize_config_dir
     from rich.console import Console
     from rich.table import Table
 
-    from soulchat.config import CONF_DIR, setup
+    from soulchat.config import compose
     from soulchat.generate.hf import HFGenerator
     from soulchat.train.fit import build_model
 
     torch.set_num_threads(1)  # one core for both, like the other helpers' benchmarks
-    setup()
     tmp = Path(tempfile.mkdtemp(prefix="genbench-"))
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=[f"paths.outputs={tmp}", f"model.hidden_size={args.hidden_size}",
-                                           f"model.num_layers={args.layers}"])
+    cfg = compose([f"paths.outputs={tmp}", f"model.hidden_size={args.hidden_size}",
+                   f"model.num_layers={args.layers}"])
     _, tokenizer, model = build_model(cfg)
     model.save_pretrained(tmp / "hf")
     tokenizer.save_pretrained(tmp / "hf")

@@ -47,7 +47,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from soulchat.config import CONF_DIR, DATA_DIR, setup
+from soulchat.config import DATA_DIR, compose
 
 PATHS = ("bare openai", "bare + aiohttp", "rewrite stage")
 
@@ -121,8 +121,6 @@ async def bare(url: str, prompts: list[str], concurrency: int, aiohttp: bool = F
 
 
 def stage(url: str, source: Path, n: int, concurrency: int, outputs: Path) -> tuple[float, float, dict]:
-    from hydra import compose, initialize_config_dir
-
     from soulchat import pipeline
     from soulchat.llm.testserver import TestServer
 
@@ -130,8 +128,7 @@ def stage(url: str, source: Path, n: int, concurrency: int, outputs: Path) -> tu
     overrides = ["stages=[rewrite]", "tracking.enabled=false", f"paths.outputs={outputs}",
                  f"rewrite.source={source}", f"rewrite.limit={n}", f"rewrite.concurrency={concurrency}",
                  *server.overrides(timeout_s=30)]
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=overrides)
+    cfg = compose(overrides)
     plan = pipeline.plan(cfg)
     t0, cpu = time.perf_counter(), time.process_time()
     result = pipeline.run_stage("rewrite", cfg, plan, outputs)
@@ -148,14 +145,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("OPENAI_API_KEY", "bench")
-    setup()
-    from hydra import compose, initialize_config_dir
-
     from soulchat.registry import build
     from soulchat.rewrite.source import read_qa
 
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        prompt = build("prompt", compose("config").prompt)
+    prompt = build("prompt", compose().prompt)
     proc, url = start_server(args.latency)
     rows: list[tuple] = []
     loop_s: dict[int, float] = {}

@@ -26,22 +26,18 @@ def main() -> None:
 
     os.environ.setdefault("OPENAI_API_KEY", "sk-probe")
     os.environ["SOULCHAT_OUTPUTS"] = tempfile.mkdtemp(prefix="spend-guard-")
-    from hydra import compose, initialize_config_dir
-
     from soulchat import pipeline
-    from soulchat.config import CONF_DIR, setup
+    from soulchat.config import compose
     from soulchat.errors import SoulchatError
     from soulchat.llm.testserver import TestServer, default_responder
 
-    setup()
     faults = {"500": 0.15, "drop": 0.10, "timeout": 0.05}
     with TestServer(faults=faults, retry_after=0.01, hang_s=0.5, seed=1) as server:
         overrides = server.overrides(max_retries=3, timeout_s=0.3) + [
             "stages=[rewrite]", "tracking.enabled=false", f"rewrite.limit={args.answers}",
             "rewrite.concurrency=16", f"endpoint.{args.guard}"]
         for run in range(1, args.runs + 1):
-            with initialize_config_dir(str(CONF_DIR), version_base=None):
-                cfg = compose("config", overrides=overrides)
+            cfg = compose(overrides)
             run_dir = Path(os.environ["SOULCHAT_OUTPUTS"]) / f"run{run}"
             run_dir.mkdir()
             try:

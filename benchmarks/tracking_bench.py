@@ -29,15 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def job_content(steps: int) -> tuple[dict, dict, list[tuple[str, float, int]], str]:
-    from hydra import compose, initialize_config_dir
-
-    from soulchat.config import CONF_DIR, setup
+    from soulchat.config import compose
     from soulchat.tracking.meta import flat_params
     from soulchat.tracking.redact import config_yaml
 
-    setup()
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=["experiment=soulchat_full"])
+    cfg = compose(["experiment=soulchat_full"])
     params = flat_params(cfg)
     tags = {f"choice.g{i}": f"option{i}" for i in range(12)}
     metrics = [(f"train/{m}", 1.0 / (s + 1), s) for s in range(steps) for m in ("loss", "lr", "grad_norm")]

@@ -230,22 +230,19 @@ def main() -> None:
         sys.exit(f"needs {args.data} (the shared SMILECHAT slice)")
 
     import numpy as np
-    from hydra import compose, initialize_config_dir
 
-    from soulchat.config import CONF_DIR, setup
+    from soulchat.config import compose
     from soulchat.train.data import LengthGroupedBatches
     from soulchat.train.loss import length_groups
 
-    setup()
     shape = {"hidden_size": args.hidden, "num_layers": args.layers, "num_heads": args.heads,
              "num_kv_heads": args.kv_heads,
              "intermediate_size": args.intermediate or (3 * args.hidden if args.hidden else None)}
     work = Path(tempfile.mkdtemp(prefix="train_bench."))
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=[f"paths.outputs={REPO / 'outputs'}", "tracking.enabled=false",
-                                           f"corpus.max_input_tokens={args.max_input}",
-                                           f"corpus.max_target_tokens={args.max_target}"]
-                      + [f"model.{k}={v}" for k, v in shape.items() if v is not None] + args.set)
+    cfg = compose([f"paths.outputs={REPO / 'outputs'}", "tracking.enabled=false",
+                   f"corpus.max_input_tokens={args.max_input}",
+                   f"corpus.max_target_tokens={args.max_target}"]
+                  + [f"model.{k}={v}" for k, v in shape.items() if v is not None] + args.set)
     from soulchat.model.tokenizer import get_tokenizer
 
     tok = get_tokenizer(cfg.model, cfg.paths.cache)

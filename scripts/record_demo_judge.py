@@ -26,9 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-
-from soulchat.config import CONF_DIR, DATA_DIR, setup
+from soulchat.config import DATA_DIR, compose
 from soulchat.evaluate.judge import HEURISTIC_MARK as MARK
 from soulchat.evaluate.rubric import RUBRIC, rate
 from soulchat.io import read_jsonl
@@ -69,17 +67,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="outputs folder of the recipes' runs (kept: a rerun reuses its cache)")
     parser.add_argument("--recipes", nargs="*", default=list(RECIPES), choices=list(RECIPES))
     args = parser.parse_args(argv)
-    setup()
     tmp = args.out.with_suffix(".tmp.sqlite")
     tmp.unlink(missing_ok=True)
     store = ResponseStore(tmp)
     seen: set[str] = set()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=["experiment=soulchat_full", "judge=cehs", f"judge.store={work}/unused.sqlite",
-                                           "judge.recorded=[]"])
-        rubric = compose("config", overrides=["judge=rubric"]).judge
+    cfg = compose(["experiment=soulchat_full", "judge=cehs", f"judge.store={work}/unused.sqlite", "judge.recorded=[]"])
+    rubric = compose(["judge=rubric"]).judge
     judge = build("judge", cfg.judge)  # only for its request and key functions: nothing is sent
     known = build("judge", rubric).known  # the 4-grams judge=rubric's fluency test knows
     for name in args.recipes:

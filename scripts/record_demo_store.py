@@ -19,9 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-
-from soulchat.config import CONF_DIR, DATA_DIR, setup
+from soulchat.config import DATA_DIR, compose
 from soulchat.io import read_jsonl
 from soulchat.llm.client import InvalidOutput, LLMClient
 from soulchat.llm.store import ResponseStore
@@ -41,13 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=DEMO / "rewrite_store.sqlite")
     args = parser.parse_args(argv)
-    setup()
     tmp = args.out.with_suffix(".tmp.sqlite")
     tmp.unlink(missing_ok=True)
     store = ResponseStore(tmp)
     for name, path in RECORDINGS.items():
-        with initialize_config_dir(str(CONF_DIR), version_base=None):
-            cfg = compose("config", overrides=[f"prompt={name}", "endpoint=recorded"])
+        cfg = compose([f"prompt={name}", "endpoint=recorded"])
         prompt = build("prompt", cfg.prompt)
         client = LLMClient(cfg.endpoint, progress=False, store=store)
         rewrites = {rec["id"]: rec["messages"] for _, rec in read_jsonl(path)}

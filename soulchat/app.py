@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from soulchat import pipeline, validate
-from soulchat.config import CONF_DIR
+from soulchat.config import CONF_DIR, is_multirun
 from soulchat.errors import SoulchatError
 from soulchat.io import write_json
 from soulchat.tracking import open_job_run, task_wrapper
@@ -67,17 +67,13 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def _is_multirun() -> bool:
-    return HydraConfig.initialized() and str(HydraConfig.get().mode).endswith("MULTIRUN")
-
-
 @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
 @task_wrapper  # in a multirun a failed job is logged and the sweep goes on
 def main(cfg: DictConfig) -> float | None:
     try:
         metrics = run(cfg)
     except SoulchatError as exc:  # the user's mistake; anything else is a bug and keeps its traceback
-        if _is_multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if is_multirun() or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         # a single run: one clear line (file, record, field, what to do); the traceback goes to a file
         trace = Path(HydraConfig.get().runtime.output_dir) / "traceback.txt"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from omegaconf import MISSING, OmegaConf
 
@@ -118,3 +118,21 @@ def setup() -> None:
 
         OmegaConf.register_new_resolver("soulchat_run_suffix", run_suffix)
     _DONE = True
+
+
+def compose(overrides: Sequence[str] = (), return_hydra_config: bool = False) -> Any:
+    """The config ``python -m soulchat OVERRIDES`` would run, composed outside a Hydra app (tools,
+    benchmarks, tests); plugins loaded."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    setup()
+    with initialize_config_dir(str(CONF_DIR), version_base=None):
+        return hydra_compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def is_multirun() -> bool:
+    """True inside a job of a Hydra multirun (a sweep)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.initialized() and str(HydraConfig.get().mode).endswith("MULTIRUN")

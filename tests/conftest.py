@@ -39,18 +39,9 @@ def cudnn_attention_on():
 @pytest.fixture
 def compose():
     """compose(overrides) -> DictConfig of the real conf/, plugins loaded."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    from soulchat.config import compose
 
-    from soulchat.config import CONF_DIR, setup
-
-    setup()
-
-    def _compose(overrides=(), return_hydra_config=False):
-        with initialize_config_dir(str(CONF_DIR), version_base=None):
-            return hydra_compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
-
-    return _compose
+    return compose
 
 
 @pytest.fixture

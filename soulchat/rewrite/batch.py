@@ -53,17 +53,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
-    from hydra import compose, initialize_config_dir
-
-    from soulchat.config import CONF_DIR, setup
+    from soulchat.config import compose
     from soulchat.llm import batch
     from soulchat.registry import build
     from soulchat.rewrite.stage import load
     from soulchat.tracking.secrets import register_env_fields
 
-    setup()
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=args.overrides)
+    cfg = compose(args.overrides)
     register_env_fields(cfg)
     prompt, qas, _ = load(cfg)
     client = build("endpoint", cfg.endpoint, progress=False)

@@ -33,14 +33,10 @@ def tracking_store(overrides: Sequence[str] = ()) -> tuple[str, str | None, Path
     Raises:
         hydra.errors.ConfigCompositionException: an override names an unknown key.
     """
-    from hydra import compose, initialize_config_dir
-
-    from soulchat.config import CONF_DIR, setup
+    from soulchat.config import compose
     from soulchat.tracking.secrets import refuse_secret_overrides
     from soulchat.tracking.tracker import store_location
 
     refuse_secret_overrides(overrides)
-    setup()
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=list(overrides))
+    cfg = compose(list(overrides))
     return (*store_location(cfg.tracking), Path(cfg.paths.outputs))

@@ -139,13 +139,9 @@ def main(argv: list[str] | None = None) -> None:
     """
     import sys
 
-    from hydra import compose, initialize_config_dir
+    from soulchat.config import compose
 
-    from soulchat.config import CONF_DIR, setup
-
-    setup()
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=list(sys.argv[1:] if argv is None else argv))
+    cfg = compose(list(sys.argv[1:] if argv is None else argv))
     print(dry_run_report(cfg)[0])
 
 

@@ -104,8 +104,7 @@ def test_empty_and_non_utf8_files_say_so(run_corpus, tmp_path):
 KILLED = """
 import os, signal, sys
 from pathlib import Path
-from hydra import compose, initialize_config_dir
-from soulchat.config import CONF_DIR, setup
+from soulchat.config import compose
 from soulchat.corpus.stage import run
 from soulchat.io import JsonlAppender
 from soulchat.pipeline import StageContext
@@ -120,10 +119,8 @@ def write_then_die(self, record, n=[0]):
         os.kill(os.getpid(), signal.SIGKILL)
 
 JsonlAppender.write = write_then_die
-setup()
-with initialize_config_dir(str(CONF_DIR), version_base=None):
-    cfg = compose("config", overrides=[f"paths.outputs={out.parent}", f"paths.cache={cache}",
-                                       f"corpus.source={source}", "corpus.stats.charts=false"])
+cfg = compose([f"paths.outputs={out.parent}", f"paths.cache={cache}",
+               f"corpus.source={source}", "corpus.stats.charts=false"])
 run(StageContext("corpus", cfg, out, {}, "test", out.parent / "run", None))
 """
 

@@ -175,17 +175,14 @@ def test_reader_options_and_forced_format(run_corpus, tmp_path):
 FRESH_PROCESS = """
 import gc, sys
 from pathlib import Path
-from hydra import compose, initialize_config_dir
-from soulchat.config import CONF_DIR, setup
+from soulchat.config import compose
 from soulchat.corpus.filters import DedupFilter
 from soulchat.corpus.stage import run
 from soulchat.pipeline import StageContext
 
 tmp, source = Path(sys.argv[1]), sys.argv[2]
-setup()
-with initialize_config_dir(str(CONF_DIR), version_base=None):
-    cfg = compose("config", overrides=[f"paths.outputs={tmp}", f"paths.cache={sys.argv[3]}",
-                                       f"corpus.source={source}", "corpus.stats.charts=true"])
+cfg = compose([f"paths.outputs={tmp}", f"paths.cache={sys.argv[3]}",
+               f"corpus.source={source}", "corpus.stats.charts=true"])
 assert "matplotlib" not in sys.modules  # the stage is the first to import it, as in a real run
 gc.disable()  # no collection may hide what reference counting did not free
 run(StageContext("corpus", cfg, tmp / "corpus", {}, "test", tmp / "run", None))

@@ -21,15 +21,11 @@ PREDS = [
 
 @pytest.fixture
 def compose_cfg(tmp_path):
-    from hydra import compose, initialize_config_dir
+    from soulchat.config import compose
 
-    from soulchat.config import CONF_DIR, setup
-
-    setup()
 
     def _compose(*overrides):
-        with initialize_config_dir(str(CONF_DIR), version_base=None):
-            return compose("config", overrides=[f"paths.outputs={tmp_path / 'outputs'}", *overrides])
+        return compose([f"paths.outputs={tmp_path / 'outputs'}", *overrides])
 
     return _compose
 

@@ -26,18 +26,14 @@ def histories():
 def compose_cfg(tmp_path_factory):
     """compose_cfg(*overrides): the real composed config (tiny scale), outputs in a temp folder,
     tracking off, 8 new tokens, batches of 2."""
-    from hydra import compose, initialize_config_dir
+    from soulchat.config import compose
 
-    from soulchat.config import CONF_DIR, setup
-
-    setup()
     out = tmp_path_factory.mktemp("outputs")
 
     def _compose(*overrides: str):
-        with initialize_config_dir(str(CONF_DIR), version_base=None):
-            return compose("config", overrides=[f"paths.outputs={out}", "tracking.enabled=false",
-                                                "generate.max_new_tokens=8", "generate.batch_size=2",
-                                                *overrides])
+        return compose([f"paths.outputs={out}", "tracking.enabled=false",
+                        "generate.max_new_tokens=8", "generate.batch_size=2",
+                        *overrides])
 
     return _compose
 

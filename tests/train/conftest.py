@@ -58,19 +58,15 @@ def corpus_run(tmp_path_factory):
     Returns ``run(overrides) -> (cfg, plan)``: composes the config with a shared outputs folder
     (so the corpus is cached) and runs every stage before ``train``.
     """
-    from hydra import compose, initialize_config_dir
-
     from soulchat import pipeline
-    from soulchat.config import CONF_DIR, setup
+    from soulchat.config import compose
 
-    setup()
     outputs = tmp_path_factory.mktemp("train_outputs")
     (outputs / "run").mkdir()
 
     def compose_cfg(overrides=()):
-        with initialize_config_dir(str(CONF_DIR), version_base=None):
-            return compose("config", overrides=[f"paths.outputs={outputs}", "tracking.enabled=false",
-                                                *overrides])
+        return compose([f"paths.outputs={outputs}", "tracking.enabled=false",
+                        *overrides])
 
     def run(overrides=()):
         cfg = compose_cfg(overrides)
