@@ -25,6 +25,7 @@ class QA:
     question: str  # the question and its description, as the user said them
     answer: str
     topic: str = ""
+    group: str = ""  # the question's id: answers of one question stay in one corpus split
 
     def record_hash(self) -> str:
         return stable_hash({"question": self.question, "answer": self.answer})

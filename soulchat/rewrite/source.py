@@ -41,7 +41,8 @@ def read_qa(path: str | Path, limit: Optional[int] = None) -> tuple[list[QA], li
             bad.append({"path": err.path, "line": err.line, "field": err.field, "reason": str(err)})
             continue
         d = item.dialogue
-        qas.append(QA(d["id"], d["messages"][0]["content"], d["messages"][1]["content"], d.get("topic") or ""))
+        qas.append(QA(d["id"], d["messages"][0]["content"], d["messages"][1]["content"], d.get("topic") or "",
+                      str(d.get("group") or "")))
         if limit is not None and len(qas) >= limit:
             break
     return qas, bad

@@ -61,7 +61,8 @@ def load(cfg: Any) -> tuple[Prompt, list[QA], list[dict]]:
 
 
 def dialogue(qa: QA, messages: list, source: str, meta: dict) -> dict:
-    return {"id": qa.id, "source": source, "topic": qa.topic, "messages": messages, "meta": meta}
+    group = {"group": qa.group} if qa.group else {}  # the corpus splits by it (no question in two splits)
+    return {"id": qa.id, "source": source, "topic": qa.topic, **group, "messages": messages, "meta": meta}
 
 
 class Writer:

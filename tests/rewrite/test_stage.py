@@ -189,3 +189,20 @@ def test_live_rewrite_statistics_go_to_mlflow(compose, outputs, server):
     path = client.download_artifacts(runs[0].info.run_id, "rewrite/rewrite_stats.json", str(outputs / "got"))
     stats = json.loads(Path(path).read_text(encoding="utf-8"))
     assert stats["rejects"] == {"meta_text": 1, "http_400": 1} and stats["network"] == 6
+
+
+def test_answers_of_one_question_carry_its_group_into_the_dialogues(tmp_path):
+    """The corpus split keeps a question's answers together by ``group``; the rewrite passes it on."""
+    import json as _json
+
+    from soulchat.rewrite.source import read_qa
+    from soulchat.rewrite.stage import dialogue
+
+    src = tmp_path / "qa.jsonl"
+    src.write_text(_json.dumps({"id": "q7", "question": "我最近总是失眠", "description": "",
+                                "answers": [{"answer_text": "能多说说吗？"}, {"answer_text": "失眠多久了？"}]},
+                               ensure_ascii=False) + "\n", encoding="utf-8")
+    qas, bad = read_qa(src)
+    assert not bad and [q.id for q in qas] == ["q7-0", "q7-1"] and {q.group for q in qas} == {"q7"}
+    rec = dialogue(qas[1], [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}], "rewrite-x", {})
+    assert rec["group"] == "q7"
