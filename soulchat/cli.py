@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> None:
     from soulchat.tracking.secrets import refuse_secret_overrides
 
     refuse_secret_overrides(argv)  # `endpoint.api_key=...`: exit 2 naming the key, before Hydra echoes it
+    from soulchat.tracking.redact import install_console_redaction
+
+    install_console_redaction()  # a bug's traceback that quotes a key is printed masked
     setup()
     from soulchat.app import main as hydra_main
 

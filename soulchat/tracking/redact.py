@@ -159,3 +159,32 @@ def install_log_redaction() -> None:
 
     factory.soulchat_redacting = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+
+
+class RedactingStream:
+    """A text stream that redacts what is written to it (the console: a bug's traceback printed by
+    Hydra or Python, progress bars); everything else is the wrapped stream's."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact_text(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def install_console_redaction() -> None:
+    """Redact what goes to stdout and stderr from now on. Idempotent."""
+    import sys
+
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, RedactingStream):
+            setattr(sys, name, RedactingStream(stream))

@@ -59,20 +59,24 @@ def test_a_users_mistake_is_one_line_and_exit_2(cli, outputs):
 
 
 def test_a_bug_keeps_its_traceback(outputs, tmp_path):
-    """A KeyError raised by code (not by bad input) is not dressed up as the user's mistake."""
+    """A KeyError raised by code (not by bad input) is not dressed up as the user's mistake; the
+    traceback on the console is redacted all the same (here it quotes the API key)."""
+    key = "sk-planted-" + "9" * 24
     script = (
-        "import sys\n"
+        "import os, sys\n"
         "from soulchat import cli, pipeline\n"
         "from soulchat.stage import Stage\n"
         "def broken(ctx):\n"
-        "    return {}['no such key']\n"
+        "    return {}['no such key ' + os.environ['MY_ENDPOINT_TOKEN']]\n"
         "pipeline.STAGES['rewrite'] = Stage('rewrite', broken, lambda c: (), ('rewrite',))\n"
-        "cli.main(['stages=[rewrite]', 'tracking.enabled=false'])\n"
+        "cli.main(['stages=[rewrite]', 'tracking.enabled=false', 'endpoint.api_key_env=MY_ENDPOINT_TOKEN'])\n"
     )
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                         cwd=REPO_ROOT)
+                         cwd=REPO_ROOT, env={**__import__("os").environ, "MY_ENDPOINT_TOKEN": key,
+                                             "HYDRA_FULL_ERROR": "1"})
     assert res.returncode not in (0, 2), res.stderr[-2000:]
-    assert "Traceback" in res.stderr and "KeyError: 'no such key'" in res.stderr
+    assert "Traceback" in res.stderr and "KeyError: 'no such key " in res.stderr
+    assert key not in res.stdout + res.stderr
 
 
 @pytest.mark.slow
