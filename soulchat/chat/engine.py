@@ -7,6 +7,11 @@ takes every job waiting when it is free (up to ``max_batch_size``, same sampling
 requests that arrive while a batch runs join the next one; each step's token goes to its row's
 streamer as it is drawn, and a row stops at eos, at its own ``max_new_tokens`` or when its caller
 cancels it. The worker never waits on a caller, so a slow reader cannot hold up the others.
+
+A batch runs at least ``segment`` steps; after that, when jobs are waiting, it stops and its
+unfinished rows go back to the end of the queue with what they have said so far appended to their
+input (re-read in one forward pass when they resume, as vLLM's preemption by recomputation), so a long
+reply delays a new request by at most ``segment`` steps instead of its whole length.
 """
 
 from __future__ import annotations
@@ -45,11 +50,13 @@ class Job:
     sampling: Sampling
     streamer: Any
     tokens: int = 0  # new tokens streamed so far
+    said: list[int] = field(default_factory=list)  # their ids (appended to the input when a row resumes)
     finish_reason: str | None = None  # stop (eos) | length | cancelled | error
     error: str | None = None
     submitted: float = field(default_factory=time.perf_counter)
     done: threading.Event = field(default_factory=threading.Event)
     cancelled: bool = False
+    ledger: Counter = field(default_factory=Counter)  # finish reasons are counted here (the engine's)
 
     def cancel(self) -> None:
         """Stop this row at the next step (the caller went away)."""
@@ -59,6 +66,7 @@ class Job:
         if self.done.is_set():
             return
         self.finish_reason, self.error = reason, error
+        self.ledger[reason] += 1
         try:
             self.streamer.end()
         finally:
@@ -73,12 +81,13 @@ class Engine:
         max_input_tokens, max_history_turns: the training input budget (:func:`encode`).
         max_batch_size: most jobs sampled together.
         seed: batch ``b`` is sampled with ``seed + b``.
+        segment: steps a batch runs before waiting jobs may take turns with it.
         device, dtype, trust_remote_code: as ``generator=hf``.
     """
 
     def __init__(self, model_dir: str | Path, max_input_tokens: int | None, max_history_turns: int | None = None,
                  max_batch_size: int = 16, seed: int = 0, device: str = "auto", dtype: str = "auto",
-                 trust_remote_code: bool = False):
+                 trust_remote_code: bool = False, segment: int = 16):
         from soulchat.generate.hf import HFGenerator
 
         self.gen = HFGenerator(model_dir, max_input_tokens, 1, 1.0, 1.0, max_batch_size, seed, device, dtype,
@@ -87,9 +96,12 @@ class Engine:
         self.max_history_turns = max_history_turns
         self.max_batch_size = max(1, int(max_batch_size))
         self.seed = int(seed)
-        self.batches: list[int] = []  # size of every batch sampled (the on-the-fly batching, observable)
+        self.segment = max(1, int(segment))
+        self.batches: list[int] = []  # size of every batch (or segment) sampled: the batching, observable
+        self.submitted = 0  # jobs submitted
         self.finished: Counter = Counter()  # jobs by finish reason
         self._waiting: deque[Job] = deque()
+        self._running: list[Job] = []
         self._cv = threading.Condition()
         self._stop = False
         self._counter = itertools.count()
@@ -103,18 +115,22 @@ class Engine:
         return encode_input(self.tokenizer, messages, self.gen.max_input_tokens, self.max_history_turns)
 
     def submit(self, ids: list[int], sampling: Sampling, streamer: Any) -> Job:
-        job = Job(list(ids), sampling, streamer)
+        job = Job(list(ids), sampling, streamer, ledger=self.finished)
         with self._cv:
             if self._stop:
                 raise RuntimeError("the engine is closed")
             self._waiting.append(job)
+            self.submitted += 1
             self._cv.notify()
         return job
 
     def close(self) -> None:
+        """Stop: the batch being sampled ends at its next step, waiting jobs are cancelled."""
         with self._cv:
             self._stop = True
             self._cv.notify()
+        for job in self._running:
+            job.cancel()
         self._thread.join(timeout=30)
         for job in self._waiting:
             job.finish("cancelled")
@@ -138,6 +154,7 @@ class Engine:
             for job in batch:
                 if job.cancelled:
                     job.finish("cancelled")
+            self._running = live
             if live:
                 self.batches.append(len(live))
                 try:
@@ -146,14 +163,21 @@ class Engine:
                     log.exception("sampling a batch of %d failed", len(live))
                     for job in live:
                         job.finish("error", f"{type(exc).__name__}: {exc}")
-            self.finished.update(j.finish_reason for j in batch)
+            rest = [j for j in live if not j.done.is_set()]
+            if rest:  # stopped for waiting jobs: resume after them
+                with self._cv:
+                    self._waiting.extend(rest)
 
     def _run(self, jobs: list[Job]) -> None:
         import torch
 
         eos = self.tokenizer.eos_token_id
 
+        steps = 0
+
         def on_step(tokens: torch.Tensor) -> bool:
+            nonlocal steps
+            steps += 1
             for job, token in zip(jobs, tokens.tolist()):
                 if job.done.is_set():
                     continue
@@ -163,14 +187,13 @@ class Engine:
                     job.finish("stop")
                 else:
                     job.streamer.put(torch.tensor([token]))
+                    job.said.append(token)
                     job.tokens += 1
                     if job.tokens >= job.sampling.max_new_tokens:
                         job.finish("length")
-            return all(j.done.is_set() for j in jobs)
+            return all(j.done.is_set() for j in jobs) or (steps >= self.segment and bool(self._waiting))
 
         s = jobs[0].sampling
-        self.gen.generate_ids([j.ids for j in jobs], self.seed + next(self._counter), on_step=on_step,
-                              max_new_tokens=max(j.sampling.max_new_tokens for j in jobs),
+        self.gen.generate_ids([j.ids + j.said for j in jobs], self.seed + next(self._counter), on_step=on_step,
+                              max_new_tokens=max(j.sampling.max_new_tokens - j.tokens for j in jobs),
                               temperature=s.temperature, top_p=s.top_p, top_k=s.top_k)
-        for job in jobs:
-            job.finish("length")

@@ -38,10 +38,17 @@ def compose(argv: Sequence[str], command: str) -> tuple[DictConfig, str | None]:
     if len(rest) > 1 or any(r.startswith("-") for r in rest):
         raise ConfigError(f"soulchat {command}: unexpected {rest}; usage: soulchat {command} [MODEL] [key=value ...] "
                           "(MODEL: a trained folder or an MLflow run id)")
+    from hydra.errors import HydraException, OverrideParseException
+
     refuse_secret_overrides(overrides)
     setup()
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        cfg = hydra_compose("config", overrides=list(overrides))
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base=None):
+            cfg = hydra_compose("config", overrides=list(overrides))
+    except HydraException as exc:  # a mistyped key, or text Hydra wants quoted ('key="你好"')
+        hint = " (quote values with spaces or non-ASCII text: 'chat.disclosure=\"...\"')" \
+            if isinstance(exc, OverrideParseException) else ""
+        raise ConfigError(f"{str(exc).splitlines()[0]}{hint}") from None
     return cfg, (rest[0] if rest else None)
 
 

@@ -55,8 +55,9 @@ def run(conv, read: Callable[[], str], write: Callable[[str], None], meta: dict)
 def answer(conv, text: str, write: Callable[[str], None]) -> None:
     """Stream the reply to ``text`` (or the guard's crisis response, marked :data:`CRISIS`)."""
     started = False
+    reply = conv.say(text)
     try:
-        for kind, piece in conv.say(text):
+        for kind, piece in reply:
             if kind == "crisis":
                 write(("\n" if started else "") + f"{CRISIS}{piece}\n")
                 return
@@ -68,6 +69,8 @@ def answer(conv, text: str, write: Callable[[str], None]) -> None:
         write("（已中断）")
     except RuntimeError as exc:
         write(f"（出错了：{exc}）")
+    finally:
+        reply.close()  # an interrupted reply frees its row in the engine
     write("\n")
 
 

@@ -151,7 +151,7 @@ async def models(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     engine = request.app[STATE]["engine"]
     return web.json_response({"status": "ok", "model": request.app[STATE]["cfg"].serve.model_name,
-                              "batches": len(engine.batches), "requests": sum(engine.batches),
+                              "batches": len(engine.batches), "requests": engine.submitted,
                               "largest_batch": max(engine.batches, default=0),
                               "finish_reasons": dict(engine.finished)})
 

@@ -21,7 +21,7 @@ async def serve(app, host: str, port: int, say) -> None:
     """Run ``app`` until SIGINT / SIGTERM."""
     from aiohttp import web
 
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=5)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

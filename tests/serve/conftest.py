@@ -1,0 +1,35 @@
+"""Fixtures of the serve tests: ``soulchat serve`` subprocesses over the chat tests' models."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chat"))
+
+from chat_support import KEY, random_model, serving, shared_base, trained_run  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    return trained_run(shared_base(tmp_path_factory))
+
+
+@pytest.fixture(scope="session")
+def random_hf(tmp_path_factory):
+    return random_model(shared_base(tmp_path_factory))
+
+
+@pytest.fixture(scope="session")
+def server(random_hf):
+    """``soulchat serve`` of the random-init model (replies stream max_tokens tokens), no key."""
+    with serving([str(random_hf), "serve.max_messages=8", "serve.max_body_bytes=20000",
+                  "generate.max_new_tokens=24"]) as (url, *_):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def keyed_server(trained):
+    """``soulchat serve`` of the trained model, a bearer key required (from $SOULCHAT_API_KEY)."""
+    with serving([str(trained["hf"])], env={"SOULCHAT_API_KEY": KEY}) as running:
+        yield running
