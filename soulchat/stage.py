@@ -54,3 +54,19 @@ class StageContext:
     run_dir: Path
     tracker: Any = None
     resumed: bool = False
+
+    def publish(self, *files: Path) -> list[Path]:
+        """Copy human-facing files to ``<run folder>/<stage>/`` and log them to MLflow under
+        ``<stage>/``; files that do not exist are skipped. Returns the copies."""
+        import shutil
+
+        folder = Path(self.run_dir) / self.name
+        folder.mkdir(parents=True, exist_ok=True)
+        copies = []
+        for f in map(Path, files):
+            if not f.exists():
+                continue
+            copies.append(Path(shutil.copy2(f, folder / f.name)))
+            if self.tracker is not None:
+                self.tracker.log_artifact(f, self.name)
+        return copies

@@ -215,12 +215,7 @@ def _run(ctx: Any) -> dict[str, float]:
         files = write_report(out, stats, topic_names, cfg.stats.charts, chart_files)
     stats["timings"] = timings
     write_json(out / "stats.json", stats)
-    report_dir = Path(ctx.run_dir) / "corpus"
-    report_dir.mkdir(parents=True, exist_ok=True)
-    for f in files + [out / "stats.json"]:
-        shutil.copy2(f, report_dir / f.name)
-        if ctx.tracker is not None:
-            ctx.tracker.log_artifact(f, "corpus")
+    ctx.publish(*files, out / "stats.json")
     log.info("corpus: %d dialogues kept, %d removed; samples %s", len(dialogues),
              sum(f["rejected"] for f in stats["filters"]) + read_info["errors"] + read_info["cleaned"]["empty_dialogues"],
              {s: result.meta[s]["samples"] for s in SPLITS})

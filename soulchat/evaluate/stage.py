@@ -17,7 +17,6 @@ Reads the generate stage's ``predictions.jsonl`` and writes into its folder:
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -150,17 +149,12 @@ def write_report(ctx: Any, rows: list[dict], notes: list[str], title: str) -> st
     """report.md/.csv/.png into the stage folder and the run folder, logged to MLflow."""
     from soulchat.evaluate.report import build_table
 
-    out, run_dir = Path(ctx.out), Path(ctx.run_dir)
+    out = Path(ctx.out)
     table = build_table(rows, out, "report", title=title)
     with open(out / "report.md", "a", encoding="utf-8") as fh:
         fh.writelines(f"\n{note}\n" for note in notes)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for f in ("report.md", "report.csv", "report.png"):
-        shutil.copy2(out / f, run_dir / f)
-    if ctx.tracker is not None:
-        for f in ("report.md", "report.csv", "report.png", "metrics.json", "judge.json", "judge_reference.json"):
-            if (out / f).exists():
-                ctx.tracker.log_artifact(out / f, "evaluate")
+    ctx.publish(*(out / f for f in ("report.md", "report.csv", "report.png", "metrics.json", "judge.json",
+                                    "judge_reference.json")))
     return table.markdown
 
 

@@ -28,7 +28,6 @@ Raises:
 from __future__ import annotations
 
 import logging
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -160,9 +159,7 @@ def run(ctx: Any) -> dict[str, float]:
                "source": str(cfg.rewrite.source), **stats.as_metrics(), "stopped_by": stats.stopped_by,
                "rejects": dict(reasons), "reasons_per_attempt": dict(stats.reasons)}
     write_json(ctx.out / "rewrite_stats.json", summary)
-    shutil.copy(ctx.out / "rewrite_stats.json", ctx.run_dir / "rewrite_stats.json")
-    if ctx.tracker is not None:
-        ctx.tracker.log_artifact(ctx.out / "rewrite_stats.json", "rewrite")
+    ctx.publish(ctx.out / "rewrite_stats.json")
     log.info("rewrite: %d dialogues, %d not; %d answers from the store, %d requests to the network; "
              "rejects %s", writer.dialogues, len(qas) - writer.dialogues, stats.store_hits, stats.network,
              dict(reasons) or "none")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -97,13 +96,8 @@ def publish(ctx: StageContext, history: list[dict]) -> None:
     """Plot the curves; copy them and the metrics to the run folder and MLflow."""
     from soulchat.train.curves import plot_curves
 
-    plot = ctx.out / "curves.png"
-    plot_curves(history, plot)
-    ctx.run_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("curves.png", "metrics.json"):
-        shutil.copy2(ctx.out / name, ctx.run_dir / f"train_{name}")
-        if ctx.tracker is not None:
-            ctx.tracker.log_artifact(ctx.out / name, "train")
+    plot_curves(history, ctx.out / "curves.png")
+    ctx.publish(ctx.out / "curves.png", ctx.out / "metrics.json")
 
 
 #: the stage's declaration (registered in soulchat/train/components.py): the model folder's files

@@ -83,7 +83,7 @@ def test_stage_reports_metrics_rates_every_reply_and_logs_artifacts(compose_cfg,
     assert lines[0].endswith(",judge,judge_n_rated,judge_n_requested,judge_n_heuristic")
     assert all(line.endswith(",heuristic rubric,3,3,3") for line in lines[1:])
     for f in ("report.md", "report.csv", "report.png"):
-        assert (tmp_path / "run" / f).exists()
+        assert (tmp_path / "run" / "evaluate" / f).exists()
     assert len(list((out / "human" / "sheets").glob("rater_*.csv"))) == 2
     artifacts = {a.path for a in MlflowClient(cfg.tracking.uri).list_artifacts(tracker.run_id, "evaluate")}
     assert {"evaluate/report.md", "evaluate/report.png", "evaluate/metrics.json"} <= artifacts
