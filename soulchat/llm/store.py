@@ -95,11 +95,13 @@ class ResponseStore:
         return Stored(*row[:6], row[6] or 0, row[7] or 0, json.loads(row[8] or "{}"))
 
     def put(self, stored: Stored) -> None:
-        """Persist one answer now (its own transaction). Raises ``PermissionError`` if read-only."""
+        """Persist one answer now (its own transaction); an answer already stored under the key is
+        kept (two runs asking the same prompt at once never overwrite each other's answer).
+        Raises ``PermissionError`` if read-only."""
         if self.readonly:
             raise PermissionError(f"response store {self.path} is read-only")
         self.db.execute(
-            "INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO responses VALUES (?,?,?,?,?,?,?,?,?,?)",
             (stored.key, stored.item, stored.attempt, stored.model, stored.text, stored.finish_reason,
              stored.prompt_tokens, stored.completion_tokens,
              json.dumps(stored.meta, ensure_ascii=False, sort_keys=True), time.time()),
