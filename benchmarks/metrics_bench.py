@@ -46,7 +46,7 @@ def main() -> None:
     from rich.table import Table
 
     from soulchat.evaluate import score
-    from soulchat.evaluate.pairs import reply_pairs
+    from soulchat.testing.pairs import reply_pairs
     from soulchat.evaluate.text import words
 
     pairs = [(p, r) for p, r in reply_pairs(args.data, args.n) if p.strip()]  # the reference raises on empty

@@ -26,7 +26,7 @@ client objects, ~20 ms each, are built just before it). "steady" is shown beside
 which requests reach the server from round ``--skip-rounds`` + 1 to the last round (the server's
 arrival times; the same measure for every path). The bare paths start their ``concurrency`` workers at once
 (``asyncio.gather``), as a plain SDK script does; the stage's client starts them one loop iteration
-apart (soulchat.llm.client._start_workers).
+apart (soulchat.llm.workarounds.start_workers).
 
     python benchmarks/rewrite_bench.py                      # concurrency 32 and 64, 15 rounds, median of 3
     python benchmarks/rewrite_bench.py --rounds 5 --concurrency 32
@@ -53,7 +53,7 @@ PATHS = ("bare openai", "bare + aiohttp", "rewrite stage")
 
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "soulchat.llm.testserver", "--latency", str(latency)],
+    proc = subprocess.Popen([sys.executable, "-m", "soulchat.testing.llm_server", "--latency", str(latency)],
                             stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()  # type: ignore[union-attr]
     if not line.startswith("URL "):
@@ -122,7 +122,7 @@ async def bare(url: str, prompts: list[str], concurrency: int, aiohttp: bool = F
 
 def stage(url: str, source: Path, n: int, concurrency: int, outputs: Path) -> tuple[float, float, dict]:
     from soulchat import pipeline
-    from soulchat.llm.testserver import TestServer
+    from soulchat.testing.llm_server import TestServer
 
     server = TestServer(port=int(url.rsplit(":", 1)[1].split("/")[0]))
     overrides = ["stages=[rewrite]", "tracking.enabled=false", f"paths.outputs={outputs}",

@@ -29,7 +29,7 @@ def main() -> None:
     from soulchat import pipeline
     from soulchat.config import compose
     from soulchat.errors import SoulchatError
-    from soulchat.llm.testserver import TestServer, default_responder
+    from soulchat.testing.llm_server import TestServer, default_responder
 
     faults = {"500": 0.15, "drop": 0.10, "timeout": 0.05}
     with TestServer(faults=faults, retry_after=0.01, hang_s=0.5, seed=1) as server:

@@ -46,7 +46,7 @@ What happens to each request, attempt 1..max_attempts:
    :class:`InvalidOutput` (the reason is kept) and the request is asked again at attempt + 1.
 
 Batch jobs (OpenAI's Batch API) use the same keys: :mod:`soulchat.llm.batch`. Tests and benchmarks
-use the local server :mod:`soulchat.llm.testserver`.
+use the local server :mod:`soulchat.testing.llm_server`.
 """
 
 from soulchat.llm.client import (

@@ -11,6 +11,6 @@ SMILECHAT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sm
 def real_pairs():
     if not SMILECHAT.exists():
         pytest.skip(f"needs {SMILECHAT}")
-    from soulchat.evaluate.pairs import reply_pairs
+    from soulchat.testing.pairs import reply_pairs
 
     return reply_pairs(SMILECHAT, 1200)

@@ -46,7 +46,7 @@ def test_parse_accepts_strict_json_and_a_fence():
 
 
 def test_judge_reasks_invalid_answers_and_caches(tmp_path, monkeypatch):
-    from soulchat.llm.testserver import TestServer
+    from soulchat.testing.llm_server import TestServer
 
     seen: dict[str, int] = {}
 

@@ -138,7 +138,7 @@ def test_chosen_metric_set_extra_rows_and_bad_predictions(compose_cfg, tmp_path)
 
 
 def test_stage_with_a_live_judge_fills_the_cehs_columns(compose_cfg, tmp_path, monkeypatch):
-    from soulchat.llm.testserver import TestServer
+    from soulchat.testing.llm_server import TestServer
 
     rating = json.dumps({"content": 2, "empathy": 1, "helpfulness": 2, "safety": 1, "reason": "ok"})
     monkeypatch.setenv("OPENAI_API_KEY", "test")

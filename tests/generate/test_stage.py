@@ -96,7 +96,7 @@ def test_missing_field_in_test_jsonl_is_located(root_cfg, tiny_train, tmp_path):
 
 
 def test_openai_generator_through_the_local_server(compose_cfg, corpus_dir, tmp_path, monkeypatch):
-    from soulchat.llm.testserver import TestServer
+    from soulchat.testing.llm_server import TestServer
 
     monkeypatch.setenv("OPENAI_API_KEY", "test")
     with TestServer() as server:

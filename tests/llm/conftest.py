@@ -2,7 +2,7 @@
 
 import pytest
 
-from soulchat.llm.testserver import TestServer
+from soulchat.testing.llm_server import TestServer
 
 
 @pytest.fixture

@@ -143,7 +143,7 @@ def test_spend_guard_stops_cleanly_and_resumes(server, tmp_path):
 def billed(server, faults=(None, "timeout")):
     """What the server billed at 1.0 per 1k output tokens: every answer it computed, also those the
     client gave up waiting for."""
-    from soulchat.llm.testserver import default_responder
+    from soulchat.testing.llm_server import default_responder
 
     return sum(len(default_responder(e.body)) for e in server.log if e.fault in faults) / 1000
 
@@ -316,7 +316,7 @@ def test_strict_json_answers_are_reasked(monkeypatch, tmp_path):
     """The CEHS judge's use: JSON answers, request parameters of its own, re-asked when invalid."""
     import json
 
-    from soulchat.llm.testserver import TestServer
+    from soulchat.testing.llm_server import TestServer
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from soulchat import pipeline
-from soulchat.llm.testserver import TestServer
+from soulchat.testing.llm_server import TestServer
 
 
 @pytest.fixture

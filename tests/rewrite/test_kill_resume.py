@@ -14,7 +14,7 @@ import pytest
 
 from soulchat.io import read_jsonl
 from soulchat.llm.store import ResponseStore
-from soulchat.llm.testserver import TestServer
+from soulchat.testing.llm_server import TestServer
 from soulchat.registry import build
 from soulchat.rewrite.source import read_qa
 

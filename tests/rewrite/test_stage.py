@@ -107,7 +107,7 @@ def test_transient_failures_leave_the_stage_unfinished_and_the_rerun_asks_exactl
 
 def test_endpoint_down_is_not_cached_and_the_rerun_recovers(run_rewrite, monkeypatch):
     from soulchat.llm import Unfinished
-    from soulchat.llm.testserver import TestServer
+    from soulchat.testing.llm_server import TestServer
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with TestServer() as server:
@@ -153,7 +153,7 @@ def test_live_rewrite_statistics_go_to_mlflow(compose, outputs, server):
     from mlflow import MlflowClient
 
     from soulchat import app
-    from soulchat.llm.testserver import default_responder
+    from soulchat.testing.llm_server import default_responder
 
     server.fail_next("meta")  # item 0: a dialogue followed by a remark (rejected: meta_text)
     server.fail_next("400")  # item 1: a non-retryable error (rejected: http_400, nothing stored)

@@ -11,7 +11,7 @@ import time
 
 from tracking_support import FAST, REPO, client_for, run_soulchat, runs_of
 
-from soulchat.llm.testserver import TestServer
+from soulchat.testing.llm_server import TestServer
 
 
 def start(args: list[str], outputs, env: dict[str, str] | None = None) -> subprocess.Popen:

@@ -15,7 +15,7 @@ from aiohttp import web
 from omegaconf import OmegaConf
 from tracking_support import REPO, client_for, files_containing, run_soulchat, runs_of
 
-from soulchat.llm.testserver import TestServer
+from soulchat.testing.llm_server import TestServer
 from soulchat.tracking import redact
 from soulchat.tracking.redact import MASK, redact_text
 

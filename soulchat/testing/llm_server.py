@@ -13,7 +13,7 @@ In a test::
         ... endpoint.base_url=server.url ...
         assert server.count() == 3
 
-As its own process (benchmarks): ``python -m soulchat.llm.testserver --latency 0.2`` prints
+As its own process (benchmarks): ``python -m soulchat.testing.llm_server --latency 0.2`` prints
 ``URL http://127.0.0.1:<port>/v1`` and serves until killed; ``GET /_stats`` returns the counts
 (``?since=N``: and the arrival times of the chat requests from the N-th on).
 
@@ -191,7 +191,7 @@ class TestServer:
             self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.close()
 
-        self._thread = threading.Thread(target=serve, name="llm-testserver", daemon=True)
+        self._thread = threading.Thread(target=serve, name="llm-test-server", daemon=True)
         self._thread.start()
         if not ready.wait(10):
             raise RuntimeError("the test server did not start within 10 s")
