@@ -60,6 +60,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
             tracker.set_tags({f"stage.{name}": "cached" if result.cached else "ran",
                               f"stage.{name}.path": str(result.path)})
             metrics.update(stage_metrics)
+            if name == "corpus":  # the dashboard's Datasets and Models columns
+                tracker.log_dataset("corpus", result.key, str(result.path))
+            elif name == "train" and (result.path / "hf").is_dir():
+                tracker.log_model(f"{cfg.model.name}-{result.key}", str(result.path / "hf"),
+                                  {"finetune": cfg.finetune.name, "train.key": result.key})
             log.info("stage %s %s in %.1fs -> %s", name, "cached" if result.cached else "done",
                      result.seconds, result.path)
     log.info("done: run folder %s; MLflow run %s (experiment %r) -- see it with `soulchat ui`",

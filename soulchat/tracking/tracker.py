@@ -89,19 +89,27 @@ def ensure_store(uri: str) -> None:
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
 
 
+#: MLflow's UI opens an experiment of this kind on its runs table, not on the GenAI overview
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def experiment_id(client: Any, name: str, artifact_root: str | None) -> str:
-    """The id of MLflow experiment ``name``, created (artifacts under ``artifact_root``) if new."""
+    """The id of MLflow experiment ``name``, created (artifacts under ``artifact_root``) if new,
+    and marked as a model-development experiment so the dashboard lands on its runs."""
     from mlflow.exceptions import MlflowException
 
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        if not all(exp.tags.get(k) == v for k, v in EXPERIMENT_KIND.items()):
+            for k, v in EXPERIMENT_KIND.items():
+                client.set_experiment_tag(exp.experiment_id, k, v)
         return exp.experiment_id
     uri = client.tracking_uri
     if artifact_root is None and uri.startswith("sqlite:///"):  # MLflow's default is ./mlruns in the cwd
         artifact_root = str(Path(uri[len("sqlite:///"):]).parent / "mlartifacts")
     location = f"{artifact_root}/{name}" if artifact_root else None
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
     except MlflowException:  # created by a parallel job meanwhile
         return client.get_experiment_by_name(name).experiment_id
 
@@ -124,6 +132,8 @@ class NullTracker:
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None: ...
     def log_text(self, text: str, artifact_file: str) -> None: ...
     def log_config(self, cfg: Any) -> None: ...
+    def log_dataset(self, name: str, digest: str, source: str, context: str = "training") -> None: ...
+    def log_model(self, name: str, path: str, params: Mapping[str, Any] | None = None) -> None: ...
     def fail(self, exc: BaseException) -> None: ...
     def finish(self, status: str = "FINISHED") -> None: ...
 
@@ -201,6 +211,29 @@ class Tracker(NullTracker):
     def log_config(self, cfg: Any) -> None:
         """The fully resolved config, secrets redacted, as ``config/resolved.yaml``."""
         self.client.log_text(self.run_id, redact.config_yaml(cfg), "config/resolved.yaml")
+
+    def log_dataset(self, name: str, digest: str, source: str, context: str = "training") -> None:
+        """A dataset input of the run (the dashboard's Datasets column): its name, the cache key
+        as digest, and where it lies."""
+        import json
+
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        ds = Dataset(name=name, digest=digest, source_type="local",
+                     source=json.dumps({"uri": redact.redact_text(source)}))
+        self.client.log_inputs(self.run_id, datasets=[DatasetInput(ds, [InputTag("mlflow.data.context", context)])])
+
+    def log_model(self, name: str, path: str, params: Mapping[str, Any] | None = None) -> None:
+        """The trained model as an MLflow logged model of this run (the Models column), pointing at
+        its Hugging Face folder; the weights stay in the stage cache."""
+        from mlflow.entities import LoggedModelOutput
+
+        model = self.client.create_logged_model(
+            self.experiment_id, name=name, source_run_id=self.run_id, model_type="transformers",
+            tags={"path": redact.redact_text(path)},
+            params={str(k): _param_value(str(k), v) for k, v in (params or {}).items()})
+        self.client.finalize_logged_model(model.model_id, "READY")
+        self.client.log_outputs(self.run_id, [LoggedModelOutput(model.model_id, 0)])
 
     def fail(self, exc: BaseException) -> None:
         """Record an error: ``error`` tag (type and message) and ``error.txt`` (the traceback)."""

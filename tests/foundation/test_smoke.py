@@ -44,6 +44,9 @@ def test_default_pipeline_end_to_end_then_cached(cli, outputs):
     run = runs[0]
     assert run.data.tags["experiment"] == "soulchat_full" and run.data.tags["scale"] == "tiny"
     assert run.data.tags["choice.prompt"] == "soulchat" and "git_commit" in run.data.tags
+    # the dashboard's Datasets and Models columns: the corpus as an input, the model as a logged model
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["corpus"]
+    assert len(run.outputs.model_outputs) == 1
     assert any(k.startswith("evaluate/") for k in run.data.metrics)
     assert any(k.startswith("train/") for k in run.data.metrics)
     assert run.data.tags["choice.judge"] == "rubric"
