@@ -41,6 +41,8 @@ from typing import Any, Callable, Optional
 
 from aiohttp import web
 
+from soulchat.speakers import ASSISTANT, COLON, LABELS, SMILE_LABELS, USER
+
 Responder = Callable[[dict], str]
 FAULTS = ("429", "500", "503", "400", "401", "404", "timeout", "drop", "garbage", "malformed", "short",
           "meta", "content_filter", "ok")
@@ -58,7 +60,8 @@ def default_responder(body: dict) -> str:
     if "改写" not in prompt:
         digest = hashlib.sha256(prompt.encode()).hexdigest()[:8]
         return f"我能理解你的感受，谢谢你愿意说出来。({digest})"
-    user, counsellor = ("求助者", "支持者") if "求助者" in prompt else ("用户", "心理咨询师")
+    labels = SMILE_LABELS if SMILE_LABELS[USER] in prompt else LABELS
+    user, counsellor = labels[USER], labels[ASSISTANT]
     bits = _snippets(prompt.split("】：", 1)[-1] if "】：" in prompt else prompt)
     lines = []
     for i in range(5):
@@ -259,7 +262,7 @@ class TestServer:
         if fault == "malformed":
             text = "抱歉，我无法完成这个请求。"
         elif fault == "short":
-            text = "用户：你好\n心理咨询师：你好，请说。"
+            text = f"{LABELS[USER]}{COLON}你好\n{LABELS[ASSISTANT]}{COLON}你好，请说。"
         elif fault == "meta":
             text = (text or "") + "\n以上是改写后的多轮对话。"
         elif fault == "content_filter":

@@ -3,16 +3,17 @@
 A dialogue's counsellor replies are paired in turn (1st with 2nd, 3rd with 4th, ...): two real
 texts on one topic in one voice, which overlap the way a model's reply overlaps a reference. No
 text is in two pairs, so a tokenisation cache cannot flatter a benchmark.
-Accepts the canonical roles (``assistant``) and SMILECHAT's (``counselor``).
+Accepts every counsellor name in :mod:`soulchat.speakers` (``assistant``, SMILECHAT's ``counselor``, ...).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from soulchat import speakers
 from soulchat.io import InputError, read_jsonl
 
-COUNSELLOR_ROLES = {"assistant", "counselor", "counsellor"}
+COUNSELLOR_ROLES = {n for n, role in speakers.ROLE_OF.items() if role == speakers.ASSISTANT}
 
 
 def reply_pairs(path: str | Path, n: int) -> list[tuple[str, str]]:
