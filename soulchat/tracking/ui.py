@@ -4,15 +4,21 @@
     soulchat ui --port 5055 paths.outputs=/data/out
     soulchat ui tracking.uri=http://mlflow.example.org:5000   # a remote server: just prints its URL
 
-Runs ``mlflow ui`` in the foreground (Ctrl-C stops it) after printing the URL. The store is the
-one the pipeline writes to (the composed ``tracking`` section), so the same overrides apply.
+Starts ``mlflow ui`` and prints the URL once the server answers; Ctrl-C or SIGTERM stops it and
+every process it started. A port that is taken is said at once (exit 2). The store is the one the
+pipeline writes to (the composed ``tracking`` section), so the same overrides apply.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 HOST = "127.0.0.1"  # never expose the runs (and their configs) beyond this machine by default
@@ -44,10 +50,68 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
         print(f"no runs yet ({uri}); starting on an empty store", flush=True)
+    if not port_free(args.port):
+        print(f"port {args.port} on {HOST} is taken (another `soulchat ui`?); choose another: "
+              f"soulchat ui --port {args.port + 1}", file=sys.stderr, flush=True)
+        return 2
     ensure_store(uri)
-    url = f"http://{HOST}:{args.port}"
-    print(f"MLflow UI for {uri}\n  open {url}   (Ctrl-C to stop)", flush=True)
+    return serve(ui_command(uri, artifacts, args.port, args.workers), f"http://{HOST}:{args.port}", uri)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def serve(cmd: list[str], url: str, uri: str, wait_s: float = 180.0) -> int:
+    """Run the server in its own process group; say the URL once it answers; on Ctrl-C or SIGTERM
+    stop the whole group. Returns the server's exit status (0 when stopped by a signal)."""
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    stopping = []
+
+    def stop(signum: int, frame: object) -> None:  # signal only: waiting here would deadlock proc.wait()
+        stopping.append(signum)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return subprocess.call(ui_command(uri, artifacts, args.port, args.workers))
-    except KeyboardInterrupt:
-        return 0
+        deadline = time.monotonic() + wait_s
+        while proc.poll() is None and time.monotonic() < deadline and not stopping:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2):
+                    print(f"MLflow UI for {uri}\n  open {url}   (Ctrl-C to stop)", flush=True)
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            if proc.poll() is None and not stopping:
+                print(f"the MLflow UI did not answer at {url} within {wait_s:.0f} s; stopping it", file=sys.stderr)
+                _stop_group(proc)
+                return 1
+        code = proc.wait()
+        return 0 if stopping else code
+    finally:
+        _stop_group(proc)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group, SIGKILL after 10 s."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass

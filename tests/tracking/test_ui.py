@@ -43,7 +43,28 @@ def test_ui_serves_the_store_on_localhost(outputs):
                 time.sleep(0.5)
         assert body is not None, f"the UI did not answer (exit {proc.poll()})"
         assert body["experiment"]["name"] == "ui_check"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)  # to soulchat ui alone: it must stop the server it started
         out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0
     assert f"http://127.0.0.1:{port}" in out and str(outputs) in out
+    from soulchat.tracking.ui import port_free
+
+    deadline = time.monotonic() + 20
+    while not port_free(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert port_free(port), "the MLflow server outlived soulchat ui"
+
+
+def test_a_taken_port_is_said_at_once(outputs):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = subprocess.run([sys.executable, "-m", "soulchat", "ui", "--port", str(port)], cwd=REPO,
+                             env={**os.environ, "SOULCHAT_OUTPUTS": str(outputs)}, capture_output=True, text=True,
+                             timeout=60)
+    assert res.returncode == 2 and f"port {port} on 127.0.0.1 is taken" in res.stderr
+    assert "open http" not in res.stdout
