@@ -6,14 +6,17 @@ checkpoint; a resumed run therefore continues the same curve instead of starting
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Callable
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from soulchat.progress import Every, is_terminal
 from soulchat.train.data import batch_stats
 
+log = logging.getLogger(__name__)
 LogFn = Callable[[dict[str, float], int], None]
 
 
@@ -29,6 +32,7 @@ class CurveRecorder(pl.Callback):
     def __init__(self, log_fn: LogFn | None = None):
         self.log_fn = log_fn
         self.history: list[dict[str, float]] = []
+        self._every = None if is_terminal() else Every()  # not a terminal: a progress line per interval
         self._reset()
 
     def _reset(self) -> None:
@@ -71,6 +75,10 @@ class CurveRecorder(pl.Callback):
             "padding_efficiency": acc["tokens"] / max(acc["padded"], 1),
             "seconds": seconds,
         })
+        if self._every is not None and (self._every() or step >= trainer.max_steps):
+            row = self.history[-1]
+            log.info("train: step %d/%d  loss %.4f  lr %.2e  %.0f tokens/s", step, trainer.max_steps,
+                     row["loss"], row["lr"], row["tokens_per_s"])
         self._reset()
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -11,7 +11,8 @@ from soulchat.train import fit as fitting
 from soulchat.train.data import Collator, LengthGroupedBatches
 
 
-def test_curve_rows_have_throughput_and_padding(compose, outputs, small, toy_sets, tmp_path):
+def test_curve_rows_have_throughput_and_padding(compose, outputs, small, toy_sets, tmp_path, caplog):
+    caplog.set_level("INFO", logger="soulchat.train.curves")
     logged = []
     fitting.fit(compose(small), None, tmp_path, datasets=toy_sets,
                 log_fn=lambda m, step: logged.append((step, m)))
@@ -21,6 +22,9 @@ def test_curve_rows_have_throughput_and_padding(compose, outputs, small, toy_set
     assert train[0]["lr"] == 0.0 and max(r["lr"] for r in train) == pytest.approx(3e-3)
     assert {"train/loss", "train/lr", "train/tokens_per_s", "train/padding_efficiency"} <= set(logged[0][1])
     assert any("train/val_loss" in m for _, m in logged)
+    # not a terminal here: progress comes as log lines (the first step, then one per interval, the last)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("train: step")]
+    assert lines and lines[-1].startswith(f"train: step {train[-1]['step']}/") and len(lines) <= len(train)
 
 
 def test_training_runs_with_cudnn_attention_off_and_restores_it(compose, outputs, small, toy_sets, tmp_path,
