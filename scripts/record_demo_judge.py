@@ -27,8 +27,8 @@ import sys
 from pathlib import Path
 
 from soulchat.config import DATA_DIR, compose
-from soulchat.evaluate.judge import HEURISTIC_MARK as MARK
-from soulchat.evaluate.rubric import RUBRIC, rate
+from soulchat.evaluate.judge import CEHS, HEURISTIC_MARK as MARK
+from soulchat.evaluate.rubric import rate
 from soulchat.io import read_jsonl
 from soulchat.llm.store import ResponseStore
 from soulchat.registry import build
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             scores.append(rating)
             text = json.dumps(rating, ensure_ascii=False)
             store.put(judge.client.recording(req, text, source))
-        means = {d: sum(s[d] for s in scores) / max(1, len(scores)) for d in RUBRIC}
+        means = {d: sum(s[d] for s in scores) / max(1, len(scores)) for d in CEHS.keys}
         print(f"{name}: {len(preds)} predictions, {len(scores)} new answers recorded; means {means}")
     store.publish(args.out)  # one self-contained file in the repository
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB, {len(seen)} answers)")

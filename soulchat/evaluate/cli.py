@@ -41,11 +41,11 @@ def read_pairs(path: str, pred_field: str, ref_field: str) -> tuple[list[str], l
 
 
 def main(argv: list[str] | None = None) -> int:
-    from soulchat.evaluate.components import METRIC_SETS
+    from soulchat.registry import registry
 
     ap = argparse.ArgumentParser(prog="soulchat score", description=__doc__.split("\n")[0])
     ap.add_argument("predictions", help="JSONL file with prediction and reference fields")
-    ap.add_argument("--metric-set", default="paper", help="one of: " + ", ".join(METRIC_SETS))
+    ap.add_argument("--metric-set", default="paper", help="one of: " + ", ".join(registry().families["metric_set"]))
     ap.add_argument("--prediction-field", default="prediction")
     ap.add_argument("--reference-field", default="reference")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")

@@ -1,4 +1,5 @@
-"""Evaluate-stage components: ``metric_set`` and ``judge``."""
+"""Evaluate-stage components: ``metric_set`` and ``judge``, one row each pointing at its class
+(contracts: :mod:`soulchat.evaluate.contracts`)."""
 
 from dataclasses import dataclass, field
 
@@ -9,7 +10,8 @@ from soulchat.registry import ComponentConfig, Registry
 
 @dataclass
 class MetricSetConfig(ComponentConfig):
-    """A set of automatic metrics (a torchmetrics Metric returning dict[str, float])."""
+    """A set of automatic metrics (a torchmetrics Metric returning dict[str, float], declaring its
+    report columns)."""
 
 
 @dataclass
@@ -46,22 +48,21 @@ class JudgeConfig(EndpointConfig):
     concurrency: int = 8
 
 
-METRIC_SETS = {
-    "paper": "BLEU-1..4 (chars, NLTK method 3) + ROUGE-1/2/L (jieba, rouge_chinese), sample means",
-    "chatglm": "ChatGLM-6B p-tuning's bleu-4, rouge-1/2/l exactly (per-sample rounding)",
-    "emollm": "EmoLLM's BLEU-1..4 on jieba words, NLTK smoothing method 1",
-    "sacrebleu_zh": "sacreBLEU corpus BLEU, zh tokenizer",
-    "diversity": "Distinct-1/2 on chars and words, mean reply length",
-    "empathy": "rates of the paper's empathy expressions, questions and advice lists (lexicon)",
-}
-
-
 def register(registry: Registry) -> None:
     registry.add("stage", "evaluate", EvaluateConfig, "soulchat.evaluate.stage:STAGE")
-    for name, doc in METRIC_SETS.items():
-        factory = "empathy_rates" if name == "empathy" else name
-        registry.add("metric_set", name, MetricSetConfig, f"soulchat.evaluate.metrics:{factory}", doc)
-    registry.add("judge", "rubric", RubricConfig, "soulchat.evaluate.rubric:build",
+    m = "soulchat.evaluate.metrics"
+    registry.add("metric_set", "paper", MetricSetConfig, f"{m}:Paper",
+                 "BLEU-1..4 (chars, NLTK method 3) + ROUGE-1/2/L (jieba, rouge_chinese), sample means")
+    registry.add("metric_set", "chatglm", MetricSetConfig, f"{m}:ChatGLM",
+                 "ChatGLM-6B p-tuning's bleu-4, rouge-1/2/l exactly (per-sample rounding)")
+    registry.add("metric_set", "emollm", MetricSetConfig, f"{m}:EmoLLM",
+                 "EmoLLM's BLEU-1..4 on jieba words, NLTK smoothing method 1")
+    registry.add("metric_set", "sacrebleu_zh", MetricSetConfig, f"{m}:CorpusBleu", "sacreBLEU corpus BLEU, zh tokenizer")
+    registry.add("metric_set", "diversity", MetricSetConfig, f"{m}:Diversity",
+                 "Distinct-1/2 on chars and words, mean reply length")
+    registry.add("metric_set", "empathy", MetricSetConfig, f"{m}:EmpathyRates",
+                 "rates of the paper's empathy expressions, questions and advice lists (lexicon)")
+    registry.add("judge", "rubric", RubricConfig, "soulchat.evaluate.rubric:RubricJudge",
                  "the CEHS rubric by a documented heuristic, every reply, offline (the default; not an LLM)")
-    registry.add("judge", "cehs", JudgeConfig, "soulchat.evaluate.judge:build",
+    registry.add("judge", "cehs", JudgeConfig, "soulchat.evaluate.judge:CEHSJudge",
                  "an LLM judge of the CEHS rubric (endpoint, store, re-ask; offline: recorded answers only)")

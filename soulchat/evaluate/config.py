@@ -23,7 +23,7 @@ class EvaluateConfig(StageConfig):
     # the judge also rates the test set's own reference replies for the same contexts (a "reference"
     # row: what the rubric gives the data the model learns from, to read the model's scores against)
     judge_references: bool = True
-    extra_metric_sets: list = field(default_factory=lambda: ["diversity", "empathy"])  # columns besides metric_set
+    extra_metric_sets: list = field(default_factory=lambda: ["diversity", "empathy", "guard"])  # columns besides metric_set
     batch_size: int = 1024  # predictions per metric update
     # predictions.jsonl files of other models / test sets (e.g. an API model's run) scored the same
     # way and added as rows of the report, and to the blinded human sheets

@@ -21,12 +21,13 @@ used only by the tests, which check equality to 1e-6.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torchmetrics import Metric
 
 from soulchat.evaluate import bleu, empathy, rouge
+from soulchat.evaluate.contracts import Columns
 from soulchat.evaluate.text import rouge_words, words, zh_tokens
 
 PAPER_KEYS = ("bleu-1", "bleu-2", "bleu-3", "bleu-4", "rouge-1", "rouge-2", "rouge-l")
@@ -99,12 +100,13 @@ def emollm_rows(predictions: Sequence[str], references: Sequence[str]) -> list[l
 
 
 class CorpusBleu(Metric):
-    """sacreBLEU corpus BLEU (``zh`` tokenizer): sufficient statistics summed, then one score."""
+    """``sacrebleu_zh``: sacreBLEU corpus BLEU (``zh`` tokenizer): sufficient statistics summed, then one score."""
 
     full_state_update = False
     higher_is_better = True
+    columns = Columns({"sacrebleu": "sacreBLEU"}, panel="Automatic (0-100)", ranked=True)
 
-    def __init__(self, **kwargs):
+    def __init__(self, cfg: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.add_state("stats", default=torch.zeros(2 + 2 * bleu.MAX_ORDER, dtype=torch.float64),
                        dist_reduce_fx="sum")
@@ -119,7 +121,7 @@ class CorpusBleu(Metric):
 
 
 class Diversity(Metric):
-    """Distinct-1/2 (distinct n-grams / all n-grams over every reply) on characters and on jieba
+    """``diversity``: Distinct-1/2 (distinct n-grams / all n-grams over every reply) on characters and on jieba
     words, and the mean reply length in characters. References are not used.
 
     The replies themselves are the state (UTF-8 bytes, concatenated across processes), because
@@ -128,9 +130,10 @@ class Diversity(Metric):
 
     full_state_update = False
     higher_is_better = True
-    KEYS = ("distinct-1", "distinct-2", "distinct-1-words", "distinct-2-words", "length")
+    columns = Columns({"distinct-1": "D-1", "distinct-2": "D-2", "distinct-1-words": "D-1w",
+                       "distinct-2-words": "D-2w", "length": "Len."})
 
-    def __init__(self, **kwargs):
+    def __init__(self, cfg: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.add_state("blobs", default=[], dist_reduce_fx="cat")
 
@@ -158,28 +161,47 @@ def _empathy_rows(predictions: Sequence[str], references: Sequence[str]) -> list
     return [[100.0 * x for x in empathy.indicators(p)] for p in predictions]
 
 
-# ---- factories (registered in soulchat/evaluate/components.py) -------------------------------
+# ---- the metric sets (one registry row each, soulchat/evaluate/components.py) ------------------
+
+#: Table 1's automatic metrics, 0-100, ranked (the paper bolds the best)
+AUTOMATIC = Columns({"bleu-1": "B-1", "bleu-2": "B-2", "bleu-3": "B-3", "bleu-4": "B-4",
+                     "rouge-1": "R-1", "rouge-2": "R-2", "rouge-l": "R-L"}, panel="Automatic (0-100)", ranked=True)
 
 
-def paper(cfg=None) -> Metric:
-    return SampleMean(PAPER_KEYS, paper_rows)
+class Paper(SampleMean):
+    """``paper``: BLEU-1..4 (chars, method 3) + ROUGE-1/2/L (jieba), sample means."""
+
+    columns = AUTOMATIC
+
+    def __init__(self, cfg: Any = None):
+        super().__init__(PAPER_KEYS, paper_rows)
 
 
-def chatglm(cfg=None) -> Metric:
-    return SampleMean(("bleu-4", "rouge-1", "rouge-2", "rouge-l"), chatglm_rows)
+class ChatGLM(SampleMean):
+    """``chatglm``: ChatGLM-6B p-tuning's bleu-4, rouge-1/2/l (per-sample rounding)."""
+
+    columns = AUTOMATIC
+
+    def __init__(self, cfg: Any = None):
+        super().__init__(("bleu-4", "rouge-1", "rouge-2", "rouge-l"), chatglm_rows)
 
 
-def emollm(cfg=None) -> Metric:
-    return SampleMean(PAPER_KEYS[:4], emollm_rows)
+class EmoLLM(SampleMean):
+    """``emollm``: EmoLLM's BLEU-1..4 on jieba words, smoothing method 1."""
+
+    columns = AUTOMATIC
+
+    def __init__(self, cfg: Any = None):
+        super().__init__(PAPER_KEYS[:4], emollm_rows)
 
 
-def sacrebleu_zh(cfg=None) -> Metric:
-    return CorpusBleu()
+class EmpathyRates(SampleMean):
+    """``empathy``: rates (%) of the paper's empathy expressions, questions and advice lists."""
 
+    columns = Columns({"questioning": "Ques.%", "comfort": "Comf.%", "recognition": "Recog.%",
+                       "listening": "List.%", "trust": "Trust%", "emotional-support": "Supp.%",
+                       "interpretation": "Interp.%", "question-rate": "?%", "advice-list": "Advice%"},
+                      panel="Empathy lexicon (% of replies)")
 
-def diversity(cfg=None) -> Metric:
-    return Diversity()
-
-
-def empathy_rates(cfg=None) -> Metric:
-    return SampleMean(empathy.KEYS, _empathy_rows)
+    def __init__(self, cfg: Any = None):
+        super().__init__(empathy.KEYS, _empathy_rows)

@@ -1,18 +1,19 @@
 """The comparison table in the layout of the paper's Table 1, as Markdown, CSV and PNG.
 
-    build_table(rows, out_dir=None, name="report", title="...") -> Table(markdown, csv, columns)
+    build_table(rows, out_dir=None, name="report", title="...", layout=None) -> Table(markdown, csv, columns)
 
 ``rows``: one dict per (test set, model) with ``"test_set"``, ``"model"`` and any metric keys
-(``bleu-1`` … ``rouge-l``, the CEHS means ``content`` / ``empathy`` / ``helpfulness`` /
-``safety``, the ``diversity`` and ``empathy``-lexicon keys; others are appended as extra
-columns), and, for a row whose CEHS means a judge gave, :data:`JUDGE_KEYS`: who rated
-(``judge``, e.g. ``heuristic rubric``) and how many of how many replies. Columns appear in
-:data:`COLUMNS` order under the paper's headings (B-1 … Saf.); a value that is missing (e.g. the
-judge was skipped) prints as ``–``. Every judged CEHS cell shows its n, ``1.92 (64/64)``; a mean of
-fewer replies than requested is marked ``1.83 (6/64, partial)`` and never bolded as best, and the
-CEHS columns of different judges are not ranked against each other. With ``out_dir`` the files
-``<name>.md``, ``<name>.csv`` (with the judge and n columns) and ``<name>.png`` are written there.
-Used by the evaluate stage and by ``soulchat compare`` (rows from MLflow metrics carry the n's).
+(a metric set's, a judge's rubric means such as CEHS ``content`` … ``safety``; undeclared keys are
+appended as extra columns), and, for a row whose rubric means a judge gave, :data:`JUDGE_KEYS`: who
+rated (``judge``, e.g. ``heuristic rubric``) and how many of how many replies. Columns and their
+headings come from ``layout`` (default: what every registered metric set and judge declares,
+:mod:`.layout`), so a new metric set needs no edit here. A value that is missing (e.g. the judge was
+skipped) prints as ``–``. Every judged rubric cell shows its n, ``1.92 (64/64)``; a mean of fewer
+replies than requested is marked ``1.83 (6/64, partial)`` and never bolded as best, and the rubric
+columns of different judges are not ranked against each other; a metric set's value with a declared
+n shows it, ``3.12 (n=64)``. With ``out_dir`` the files ``<name>.md``, ``<name>.csv`` (with the
+judge and n columns) and ``<name>.png`` are written there. Used by the evaluate stage and by
+``soulchat compare`` (rows from MLflow metrics carry the n's).
 """
 
 from __future__ import annotations
@@ -22,23 +23,11 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
-#: metric key -> heading, in Table 1's order, then diversity and the empathy lexicon
-COLUMNS: dict[str, str] = {
-    "bleu-1": "B-1", "bleu-2": "B-2", "bleu-3": "B-3", "bleu-4": "B-4",
-    "rouge-1": "R-1", "rouge-2": "R-2", "rouge-l": "R-L",
-    "content": "Con.", "empathy": "Emp.", "helpfulness": "Hel.", "safety": "Saf.",
-    "distinct-1": "D-1", "distinct-2": "D-2", "distinct-1-words": "D-1w", "distinct-2-words": "D-2w",
-    "length": "Len.",
-    "questioning": "Ques.%", "comfort": "Comf.%", "recognition": "Recog.%", "listening": "List.%",
-    "trust": "Trust%", "emotional-support": "Supp.%", "interpretation": "Interp.%",
-    "question-rate": "?%", "advice-list": "Advice%",
-}
-AUTOMATIC = tuple(list(COLUMNS)[:7])
-MANUAL = ("content", "empathy", "helpfulness", "safety")
-LEXICON = tuple(list(COLUMNS)[16:])
-#: row keys about a row's CEHS judge (not metric columns): who rated, replies rated, requested, by a heuristic
+from soulchat.evaluate.layout import Layout, registered_layout
+
+#: row keys about a row's judge (not metric columns): who rated, replies rated, requested, by a heuristic
 JUDGE_KEYS = ("judge", "judge_n_rated", "judge_n_requested", "judge_n_heuristic")
 
 
@@ -63,19 +52,19 @@ def _fmt(v: Any) -> str:
 
 
 def judge_n(row: dict) -> tuple[int, int] | None:
-    """(rated, requested) of a row's CEHS judge, or None when the row does not say."""
+    """(rated, requested) of a row's judge, or None when the row does not say."""
     rated, requested = _num(row.get("judge_n_rated")), _num(row.get("judge_n_requested"))
     return None if rated is None or requested is None else (int(rated), int(requested))
 
 
 def is_partial(row: dict) -> bool:
-    """A row whose CEHS means cover fewer replies than were requested."""
+    """A row whose rubric means cover fewer replies than were requested."""
     n = judge_n(row)
     return n is not None and n[0] < n[1]
 
 
 def judge_label(row: dict) -> str:
-    """Who gave a row's CEHS scores: its ``judge``, else "heuristic" when a heuristic gave any."""
+    """Who gave a row's rubric scores: its ``judge``, else "heuristic" when a heuristic gave any."""
     if row.get("judge"):
         return str(row["judge"])
     return "heuristic" if (_num(row.get("judge_n_heuristic")) or 0) > 0 else ""
@@ -87,54 +76,67 @@ def n_note(row: dict) -> str:
     return "" if n is None else f"{n[0]}/{n[1]}" + (", partial" if n[0] < n[1] else "")
 
 
-def _cell(row: dict, key: str) -> str:
-    n = judge_n(row) if key in MANUAL else None
+def _cell(row: dict, key: str, layout: Layout) -> str:
+    n = judge_n(row) if key in layout.rubric else None
     if n is None:
+        count = _num(row.get(layout.n.get(key, "")))
+        if count is not None and _num(row.get(key)) is not None:
+            return f"{_fmt(row.get(key))} (n={int(count)})"
         return _fmt(row.get(key))
     return f"{_fmt(row.get(key))} ({n_note(row) if _num(row.get(key)) is not None else f'{n[0]}/{n[1]}'})"
 
 
-def _group(row: dict, key: str) -> tuple[str, str]:
-    """Rows ranked together for ``key``: one test set and, for CEHS columns, one judge."""
-    return (str(row.get("test_set", "")), judge_label(row) if key in MANUAL else "")
+def _group(row: dict, key: str, layout: Layout) -> tuple[str, str]:
+    """Rows ranked together for ``key``: one test set and, for rubric columns, one judge."""
+    return (str(row.get("test_set", "")), judge_label(row) if key in layout.rubric else "")
 
 
-def _best(rows: Sequence[dict]) -> dict[tuple[tuple[str, str], str], float]:
+def _rankable(row: dict, key: str, layout: Layout) -> bool:
+    if key in layout.rubric:
+        return not is_partial(row)
+    return key in layout.ranked
+
+
+def _best(rows: Sequence[dict], layout: Layout) -> dict[tuple[tuple[str, str], str], float]:
     """The value to bold per (group, column), where a group has more than one rankable row."""
     values: dict[tuple[tuple[str, str], str], list[float]] = {}
     for r in rows:
-        for k in (*AUTOMATIC, *MANUAL):
+        for k in r:
             f = _num(r.get(k))
-            if f is not None and not (k in MANUAL and is_partial(r)):
-                values.setdefault((_group(r, k), k), []).append(f)
+            if f is not None and _rankable(r, k, layout):
+                values.setdefault((_group(r, k, layout), k), []).append(f)
     return {gk: max(v) for gk, v in values.items() if len(v) > 1}
 
 
 def build_table(rows: Sequence[dict], out_dir: str | Path | None = None, name: str = "report",
-                title: str = "Evaluation results (layout of SoulChat's Table 1)") -> Table:
+                title: str = "Evaluation results (layout of SoulChat's Table 1)",
+                layout: Optional[Layout] = None) -> Table:
     """The table of ``rows`` (see the module docstring); writes ``<name>.md/.csv/.png`` to ``out_dir``."""
+    layout = layout or registered_layout()
     judged = any(judge_n(r) is not None for r in rows)
-    keys = [k for k in COLUMNS if any(k in r for r in rows) or (judged and k in MANUAL)]
-    keys += sorted({k for r in rows for k in r} - set(keys) - {"test_set", "model", *JUDGE_KEYS})
+    counts = set(layout.n.values())
+    keys = [k for k in layout.headings if any(k in r for r in rows) or (judged and k in layout.rubric)]
+    keys += sorted({k for r in rows for k in r} - set(keys) - counts - {"test_set", "model", *JUDGE_KEYS})
     meta = [k for k in JUDGE_KEYS if any(k in r for r in rows)]
+    # the CSV has each declared n beside its value
+    values = [c for k in keys for c in (k, layout.n.get(k)) if c == k or (c and any(c in r for r in rows))]
     cehs_by = any(judge_label(r) for r in rows)
-    # "CEHS by" (who rated) follows the CEHS columns
-    at = max((keys.index(k) + 1 for k in MANUAL if k in keys), default=len(keys)) if cehs_by else -1
-    heads = [COLUMNS.get(k, k) for k in keys]
+    # "<rubric> by" (who rated) follows the rubric's columns
+    at = max((keys.index(k) + 1 for k in layout.rubric if k in keys), default=len(keys)) if cehs_by else -1
+    heads = [layout.headings.get(k, k) for k in keys]
     align = ["---:"] * len(keys)
     if cehs_by:
-        heads.insert(at, "CEHS by")
+        heads.insert(at, f"{_rubric_name(layout)} by")
         align.insert(at, "---")
     rows = sorted(rows, key=lambda r: (str(r.get("test_set", "")), str(r.get("model", ""))))
-    best = _best(rows)  # bold the best value of each automatic / manual column, as the paper does
+    best = _best(rows, layout)  # bold the best value of each ranked column, as the paper does
     lines = [f"**{title}**", "", "| " + " | ".join(["Test set", "Model", *heads]) + " |",
              "|" + "---|" * 2 + "".join(a + "|" for a in align)]
     for r in rows:
         cells = []
         for k in keys:
-            cell, f = _cell(r, k), _num(r.get(k))
-            rankable = f is not None and k in (*AUTOMATIC, *MANUAL) and not (k in MANUAL and is_partial(r))
-            if rankable and f == best.get((_group(r, k), k)):
+            cell, f = _cell(r, k, layout), _num(r.get(k))
+            if f is not None and _rankable(r, k, layout) and f == best.get((_group(r, k, layout), k)):
                 cell = f"**{cell}**"
             cells.append(cell)
         if cehs_by:
@@ -143,9 +145,9 @@ def build_table(rows: Sequence[dict], out_dir: str | Path | None = None, name: s
     markdown = "\n".join(lines) + "\n"
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["test_set", "model", *keys, *meta])
+    w.writerow(["test_set", "model", *values, *meta])
     for r in rows:
-        w.writerow([r.get("test_set", ""), r.get("model", ""), *("" if _num(r.get(k)) is None else _num(r.get(k)) for k in keys),
+        w.writerow([r.get("test_set", ""), r.get("model", ""), *("" if _num(r.get(k)) is None else _num(r.get(k)) for k in values),
                     *(judge_label(r) if k == "judge" else ("" if _num(r.get(k)) is None else int(_num(r.get(k))))
                       for k in meta)])
     table = Table(markdown, buf.getvalue(), keys)
@@ -154,28 +156,34 @@ def build_table(rows: Sequence[dict], out_dir: str | Path | None = None, name: s
         out.mkdir(parents=True, exist_ok=True)
         (out / f"{name}.md").write_text(markdown, encoding="utf-8")
         (out / f"{name}.csv").write_text(table.csv, encoding="utf-8")
-        write_png(out / f"{name}.png", rows, title)
+        write_png(out / f"{name}.png", rows, title, layout)
     return table
 
 
-def cehs_title(rows: Sequence[dict]) -> str:
-    """The CEHS panel's title, naming who rated when one judge rated every row."""
-    labels = {judge_label(r) for r in rows if any(_num(r.get(k)) is not None for k in MANUAL)}
+def _rubric_name(layout: Layout) -> str:
+    names = list(dict.fromkeys(r.name for r in layout.rubrics))
+    return names[0] if len(names) == 1 else "Rubric"
+
+
+def rubric_title(rows: Sequence[dict], layout: Layout) -> str:
+    """The rubric panel's title, naming who rated when one judge rated every row."""
+    labels = {judge_label(r) for r in rows if any(_num(r.get(k)) is not None for k in layout.rubric)}
     by = f" by {labels.pop()}" if len(labels) == 1 and "" not in labels else ""
-    return f"CEHS{by} (0-2; Saf. 0-1)"
+    ranges = list(dict.fromkeys(r.ranges() for r in layout.rubrics))
+    return f"{_rubric_name(layout)}{by}" + (f" ({ranges[0]})" if len(ranges) == 1 else "")
 
 
-def figure(rows: Sequence[dict], title: str) -> Any:
-    """Grouped bars, one group per column, one bar per row: automatic (0–100), CEHS (0–2), lexicon (%).
+def figure(rows: Sequence[dict], title: str, layout: Optional[Layout] = None) -> Any:
+    """Grouped bars, one group per column, one bar per row, one panel per declared panel (e.g.
+    automatic 0–100, the rubric, the empathy lexicon %).
 
-    Each row's legend entry carries its CEHS n; a partial row's CEHS bars are hatched.
+    Each row's legend entry carries its judge n; a partial row's rubric bars are hatched.
     """
     from soulchat.plotting import pyplot
 
     plt = pyplot()
-
-    panels = [(p, ks) for p, ks in (("Automatic (0-100)", AUTOMATIC), (cehs_title(rows), MANUAL),
-                                    ("Empathy lexicon (% of replies)", LEXICON))
+    layout = layout or registered_layout()
+    panels = [(p or rubric_title(rows, layout), ks) for p, ks in layout.panels
               if any(_num(r.get(k)) is not None for r in rows for k in ks)]
     if not panels:  # none of Table 1's columns (e.g. runs that were not evaluated): plot what there is
         others = sorted({k for r in rows for k in r
@@ -187,11 +195,11 @@ def figure(rows: Sequence[dict], title: str) -> Any:
         for i, r in enumerate(rows):
             vals = [_num(r.get(k)) or 0.0 for k in ks]
             note = n_note(r)
-            hatch = "//" if ks is MANUAL and is_partial(r) else None
+            hatch = "//" if ks == layout.rubric and is_partial(r) else None
             ax.bar([x + i * width for x in range(len(ks))], vals, width, hatch=hatch,
-                   label=f"{r.get('test_set')} / {r.get('model')}" + (f" (CEHS n {note})" if note else ""))
+                   label=f"{r.get('test_set')} / {r.get('model')}" + (f" ({_rubric_name(layout)} n {note})" if note else ""))
         ax.set_xticks([x + width * (len(rows) - 1) / 2 for x in range(len(ks))])
-        ax.set_xticklabels([COLUMNS.get(k, k) for k in ks], rotation=45, ha="right")
+        ax.set_xticklabels([layout.headings.get(k, k) for k in ks], rotation=45, ha="right")
         ax.set_title(label)
     if panels:
         axes[0][0].legend(fontsize="small")
@@ -200,10 +208,10 @@ def figure(rows: Sequence[dict], title: str) -> Any:
     return fig
 
 
-def write_png(path: Path, rows: Sequence[dict], title: str) -> None:
+def write_png(path: Path, rows: Sequence[dict], title: str, layout: Optional[Layout] = None) -> None:
     """:func:`figure` saved to ``path``."""
     from soulchat.plotting import pyplot
 
-    fig = figure(rows, title)
+    fig = figure(rows, title, layout)
     fig.savefig(path, dpi=120)
     pyplot().close(fig)

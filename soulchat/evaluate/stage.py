@@ -1,13 +1,13 @@
-"""The evaluate stage: metrics, the CEHS judge, human rating sheets, the Table-1 report.
+"""The evaluate stage: metrics, the judge (its rubric: CEHS by default), human rating sheets, the Table-1 report.
 
 Reads the generate stage's ``predictions.jsonl`` and writes into its folder:
 
 - ``metrics.json``: every number (the chosen ``metric_set``, the ``evaluate.extra_metric_sets``,
-  the judge's CEHS means when it rated and, when it is enabled, their n: ``judge_n_rated`` / ``judge_n_requested``
+  the judge's rubric means when it rated and, when it is enabled, their n: ``judge_n_rated`` / ``judge_n_requested``
   / ``judge_n_heuristic``, human-rating means and Fleiss' kappa when imported);
 - ``judge.jsonl`` (per-sample ratings) and ``judge.json`` (status: rated / partial / skipped, and
   why, and how many answers came from the store and from the network); a skipped judge leaves the
-  CEHS columns empty, it never guesses; ``judge_reference.*`` the same for the test set's reference
+  rubric columns empty, it never guesses; ``judge_reference.*`` the same for the test set's reference
   replies to the same contexts (the ``reference`` row, ``evaluate.judge_references``);
 - ``human/`` sheets and key when ``evaluate.human.raters`` > 0;
 - ``report.md``, ``report.csv``, ``report.png``: the Table-1 layout (also copied to the run folder
@@ -16,14 +16,15 @@ Reads the generate stage's ``predictions.jsonl`` and writes into its folder:
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from soulchat.evaluate.rubric import LABEL as RUBRIC_LABEL
+from soulchat.evaluate.contracts import judge_rubric
 from soulchat.io import InputError, read_jsonl, write_json, write_jsonl
 from soulchat.registry import build
 from soulchat.stage import Stage
@@ -44,8 +45,28 @@ def read_predictions(path: Path) -> list[dict]:
     return out
 
 
+def last_user_message(pred: dict) -> Optional[str]:
+    """The user's last message before the reply: from the record's ``history`` when it has one, else
+    from its rendered ``input`` (soulchat.corpus.format.render_input); None when neither says."""
+    from soulchat.corpus.format import COLON, COUNSELLOR, USER
+
+    history = pred.get("history")
+    if isinstance(history, list):
+        users = [m.get("content") for m in history if isinstance(m, dict) and m.get("role") == "user"]
+        return users[-1] if users and isinstance(users[-1], str) else None
+    text, head = pred.get("input"), USER + COLON
+    if not isinstance(text, str) or head not in text:
+        return None
+    text = text.removesuffix(COUNSELLOR + COLON).rstrip("\n")
+    at = text.rfind("\n" + head)
+    return text[at + 1 + len(head):] if at >= 0 else text.removeprefix(head)
+
+
 def automatic_metrics(cfg: Any, preds: list[dict]) -> dict[str, float]:
-    """The chosen metric set, then each extra set (its keys do not overwrite earlier ones)."""
+    """The chosen metric set, then each extra set (its keys do not overwrite earlier ones).
+
+    A metric set whose ``update`` takes ``inputs`` gets each prediction's last user message (all
+    or none: a file where one is missing gives none)."""
     from soulchat.registry import registry
 
     sets = [("metric_set", cfg.metric_set)]
@@ -55,11 +76,17 @@ def automatic_metrics(cfg: Any, preds: list[dict]) -> dict[str, float]:
     result: dict[str, float] = {}
     hyps, refs = [p["prediction"] for p in preds], [p["reference"] for p in preds]
     bs = int(cfg.evaluate.batch_size)
+    inputs = None
     for _, node in sets:
         metric = build("metric_set", node)
+        wants = "inputs" in inspect.signature(metric.update).parameters
+        if wants and inputs is None:
+            inputs = [last_user_message(p) for p in preds]
+        given = inputs if wants and None not in inputs else None
         for i in tqdm(range(0, len(preds), bs), desc=f"evaluate: {node.name}", unit=" batches", disable=None,
                       leave=False):
-            metric.update(hyps[i:i + bs], refs[i:i + bs])
+            extra = {} if given is None else {"inputs": given[i:i + bs]}
+            metric.update(hyps[i:i + bs], refs[i:i + bs], **extra)
         for k, v in metric.compute().items():
             result.setdefault(k, float(v))
     return result
@@ -78,7 +105,7 @@ def run_judge(cfg: Any, preds: list[dict], out: Path, name: str = "judge") -> di
         summary = report.summary()
     write_json(out / f"{name}.json", summary)
     if summary["status"] not in ("rated", "disabled"):
-        log.warning("evaluate: CEHS judge %s: %s", summary["status"], summary["reason"])
+        log.warning("evaluate: judge %s: %s", summary["status"], summary["reason"])
     return summary
 
 
@@ -87,14 +114,17 @@ def human_rating(cfg: Any, preds: list[dict], out: Path) -> dict[str, Any]:
     from soulchat.evaluate import human
 
     h, info = cfg.evaluate.human, {}
+    if not (h.raters or h.ratings):
+        return info
+    rubric = judge_rubric(cfg.judge.name)  # the sheets rate what the judge rates
     if h.raters:
-        info["export"] = human.export_sheets(preds, out / "human", int(h.raters), int(h.samples), int(cfg.seed))
+        info["export"] = human.export_sheets(preds, out / "human", rubric, int(h.raters), int(h.samples), int(cfg.seed))
     if h.ratings:
         folder = Path(h.ratings)
         sheets = sorted((folder / "filled").glob("*.csv"))
         if not sheets:
             raise FileNotFoundError(f"evaluate.human.ratings={folder}: no filled sheets in {folder / 'filled'}")
-        info["summary"] = human.summarize(human.import_ratings(folder / "key" / "key.csv", sheets))
+        info["summary"] = human.summarize(human.import_ratings(folder / "key" / "key.csv", sheets, rubric), rubric)
     if info:
         write_json(out / "human.json", info)
     return info
@@ -114,7 +144,7 @@ def judge_fields(judge: dict) -> dict[str, Any]:
 
 
 def score_file(cfg: Any, preds: list[dict], out: Path, judge_name: str) -> tuple[dict, dict]:
-    """One report row (automatic metrics, CEHS means and their n) and the judge's summary for one file."""
+    """One report row (automatic metrics, the judge's rubric means and their n) and the judge's summary for one file."""
     row = automatic_metrics(cfg, preds)
     judge = run_judge(cfg, preds, out, judge_name)
     row.update(judge["means"], **judge_fields(judge))
@@ -131,17 +161,12 @@ def reference_row(cfg: Any, preds: list[dict], out: Path) -> tuple[dict, dict]:
 def judge_note(model: str, judge: dict) -> str:
     """One line under the table: what the judge did for a row, and where its answers came from."""
     if judge["status"] == "disabled":
-        return f"{model}: CEHS judge disabled"
-    note = (f"{model}: CEHS by {judge.get('label') or 'the judge'}, " + ("" if judge["status"] == "rated" else f"{judge['status']}: ")
+        return f"{model}: judge disabled"
+    note = (f"{model}: {judge.get('rubric') or 'rubric'} by {judge.get('label') or 'the judge'}, "
+            + ("" if judge["status"] == "rated" else f"{judge['status']}: ")
             + f"{judge['rated']} of {judge['requested']} replies rated")
-    if judge.get("label") == RUBRIC_LABEL:
-        note += ("; a documented heuristic (soulchat/evaluate/rubric.py), not an LLM"
-                 " (judge=cehs judge.base_url=... for an LLM judge)")
-    elif "from_store" in judge:
-        note += f"; answers: {judge['from_store']} from the store, {judge['from_network']} from the network"
-        if judge.get("heuristic"):
-            note += (f" ({judge['heuristic']} are the bundled offline answers of a rubric heuristic, not an LLM's;"
-                     " set judge.base_url and judge.model for an LLM judge)")
+    if judge.get("note"):  # what the judge says a reader should know (a heuristic, where answers came from)
+        note += f"; {judge['note']}"
     return note + (f": {judge['reason']}" if judge["reason"] else "")
 
 

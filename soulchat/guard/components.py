@@ -63,5 +63,5 @@ class GuardMetricConfig(ComponentConfig):
 def register(registry: Registry) -> None:
     registry.add("guard", "crisis", CrisisGuardConfig, "soulchat.guard.crisis:build",
                  "crisis rules: suicide, self-harm, harm to others, abuse (zh, en) and unsafe replies")
-    registry.add("metric_set", "guard", GuardMetricConfig, "soulchat.guard.metric:build",
-                 "share of replies (guard-replies) and test inputs (guard-inputs) the crisis guard flags")
+    registry.add("metric_set", "guard", GuardMetricConfig, "soulchat.guard.metric:GuardRate",
+                 "share of replies (guard-replies) and test inputs (guard-inputs) the crisis guard flags, with n")

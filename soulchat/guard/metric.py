@@ -1,8 +1,9 @@
 """The ``guard`` metric set: the share (%) of model replies a guard flags (``guard-replies``) and,
-when the caller passes the test inputs, the share of inputs it flags (``guard-inputs``).
+when the caller passes the test inputs, the share of inputs it flags (``guard-inputs``), each with
+its n (``guard-replies-n``, ``guard-inputs-n``).
 
-``update(predictions, references, inputs=None)``: the extra ``inputs`` (the user's last messages)
-is optional so the evaluate stage's plain ``update(predictions, references)`` works unchanged.
+``update(predictions, references, inputs=None)``: ``inputs`` are the user's last messages (the
+evaluate stage passes each prediction's); without them only replies are screened.
 """
 
 from __future__ import annotations
@@ -13,18 +14,28 @@ import torch
 from omegaconf import OmegaConf
 from torchmetrics import Metric
 
+from soulchat.evaluate.contracts import Columns
+
 KEYS = ("guard-replies", "guard-inputs")
 
 
 class GuardRate(Metric):
-    """Counts of flagged replies and inputs; the counts are summed across processes."""
+    """Counts of flagged replies and inputs; the counts are summed across processes.
+
+    Args:
+        cfg: its ``metric_set`` config; ``cfg.guard`` names the guard built from its schema defaults.
+        guard: a built guard to use instead.
+    """
 
     full_state_update = False
     higher_is_better = False
+    columns = Columns({"guard-replies": "guard (share of replies flagged)",
+                       "guard-inputs": "guard (share of inputs flagged)"},
+                      n={"guard-replies": "guard-replies-n", "guard-inputs": "guard-inputs-n"})
 
-    def __init__(self, guard: Any, **kwargs: Any) -> None:
+    def __init__(self, cfg: Any = None, guard: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.guard = guard
+        self.guard = guard if guard is not None else _build_guard(cfg.guard if cfg is not None else "crisis")
         for name in ("replies_flagged", "replies", "inputs_flagged", "inputs"):
             self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
@@ -41,15 +52,17 @@ class GuardRate(Metric):
             self.inputs += len(inputs)
 
     def compute(self) -> dict[str, float]:
-        out = {"guard-replies": 100.0 * float(self.replies_flagged) / float(self.replies) if self.replies else 0.0}
+        out = {"guard-replies": 100.0 * float(self.replies_flagged) / float(self.replies) if self.replies else 0.0,
+               "guard-replies-n": float(self.replies)}
         if self.inputs:
             out["guard-inputs"] = 100.0 * float(self.inputs_flagged) / float(self.inputs)
+            out["guard-inputs-n"] = float(self.inputs)
         return out
 
 
-def build(cfg: Any) -> GuardRate:
-    """The ``metric_set/guard`` factory: builds the named guard from its schema defaults."""
+def _build_guard(name: str) -> Any:
+    """The guard ``name`` with its schema defaults."""
     from soulchat.registry import build as build_component, registry
 
-    node = OmegaConf.structured(registry().get("guard", cfg.guard).schema(name=cfg.guard))
-    return GuardRate(build_component("guard", node))
+    node = OmegaConf.structured(registry().get("guard", name).schema(name=name))
+    return build_component("guard", node)

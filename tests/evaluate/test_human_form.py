@@ -65,8 +65,9 @@ PREDS = [
 
 def test_html_form_saves_a_csv_that_imports_back(node_with_jsdom, tmp_path):
     from soulchat.evaluate import human
+    from soulchat.evaluate.judge import CEHS
 
-    info = human.export_sheets(PREDS, tmp_path / "human", raters=2, samples=10, seed=1)
+    info = human.export_sheets(PREDS, tmp_path / "human", CEHS, raters=2, samples=10, seed=1)
     sheets = sorted((tmp_path / "human" / "sheets").glob("rater_*.html"))
     assert len(sheets) == 2, info
     filled = tmp_path / "human" / "filled"
@@ -88,12 +89,12 @@ def test_html_form_saves_a_csv_that_imports_back(node_with_jsdom, tmp_path):
         result = json.loads(res.stdout.strip().splitlines()[-1])
         assert result == {"filename": f"{sheet.stem}_filled.csv", "message": "saved"}
 
-    ratings = human.import_ratings(tmp_path / "human" / "key" / "key.csv", sorted(filled.glob("*.csv")))
+    ratings = human.import_ratings(tmp_path / "human" / "key" / "key.csv", sorted(filled.glob("*.csv")), CEHS)
     assert len(ratings) == 2 * len(PREDS)
     for rating in ratings:
         want = chosen[rating["rater"]][rating["item"]]
         assert {d: rating[d] for d in want} == want
-    summary = human.summarize(ratings)
+    summary = human.summarize(ratings, CEHS)
     assert summary["means"]["tiny+full"]["empathy"] == pytest.approx(1.5)
     # empathy: on every item one rater says 1 and the other 2 -> observed agreement 0, chance 0.5
     assert summary["kappa"]["empathy"] == pytest.approx(-1.0)

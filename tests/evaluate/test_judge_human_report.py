@@ -9,8 +9,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from soulchat.evaluate import human
-from soulchat.evaluate.judge import build as build_judge
-from soulchat.evaluate.judge import parse
+from soulchat.evaluate.judge import CEHS, parse
+from soulchat.evaluate.judge import CEHSJudge as build_judge
 from soulchat.evaluate.report import build_table
 from soulchat.llm import InvalidOutput
 
@@ -93,7 +93,7 @@ def test_fleiss_kappa_textbook_example():
 
 def test_sheets_are_blinded_and_round_trip(tmp_path):
     preds = [{**p, "model": m, "prediction": f"{m}:{p['prediction']}"} for p in PREDS for m in ("soulchat", "chatgpt")]
-    info = human.export_sheets(preds, tmp_path, raters=3, samples=3, seed=1)
+    info = human.export_sheets(preds, tmp_path, CEHS, raters=3, samples=3, seed=1)
     assert info == {"raters": 3, "items": 6, "contexts": 3, "models": ["chatgpt", "soulchat"]}
     sheets = sorted((tmp_path / "sheets").glob("*.csv"))
     assert len(sheets) == 3 and len(list((tmp_path / "sheets").glob("*.html"))) == 3
@@ -112,27 +112,28 @@ def test_sheets_are_blinded_and_round_trip(tmp_path):
             r.update(content=str(2 if n < 2 else 1), empathy="2" if key[r["item"]] == "soulchat" else "1",
                      helpfulness="1", safety="1")
         with open(tmp_path / "filled" / s.name, "w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, human.SHEET_FIELDS)
+            w = csv.DictWriter(fh, human.sheet_fields(CEHS))
             w.writeheader()
             w.writerows(rows)
-    summary = human.summarize(human.import_ratings(tmp_path / "key" / "key.csv", sorted((tmp_path / "filled").glob("*.csv"))))
+    summary = human.summarize(human.import_ratings(tmp_path / "key" / "key.csv", sorted((tmp_path / "filled").glob("*.csv")),
+                                                  CEHS), CEHS)
     assert summary["means"]["soulchat"]["empathy"] == 2 and summary["means"]["chatgpt"]["empathy"] == 1
     assert summary["kappa"]["empathy"] == pytest.approx(1.0)
     assert summary["kappa"]["content"] < 0  # systematic disagreement, below chance
 
 
 def test_bad_rating_is_located(tmp_path):
-    human.export_sheets(PREDS, tmp_path, raters=2, samples=2)
+    human.export_sheets(PREDS, tmp_path, CEHS, raters=2, samples=2)
     sheet = tmp_path / "sheets" / "rater_1.csv"
     rows = list(csv.DictReader(open(sheet, encoding="utf-8-sig")))
     rows[1].update(content="3", empathy="1", helpfulness="1", safety="1")
     rows[0].update(content="1", empathy="1", helpfulness="1", safety="1")
     with open(sheet, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, human.SHEET_FIELDS)
+        w = csv.DictWriter(fh, human.sheet_fields(CEHS))
         w.writeheader()
         w.writerows(rows)
     with pytest.raises(Exception, match=r"rater_1.csv, line 3, field 'content': '3' is not a score 0-2"):
-        human.import_ratings(tmp_path / "key" / "key.csv", [sheet])
+        human.import_ratings(tmp_path / "key" / "key.csv", [sheet], CEHS)
 
 
 def test_report_table_layout(tmp_path):

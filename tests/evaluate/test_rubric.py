@@ -38,7 +38,7 @@ def test_rubric_is_the_default_judge_of_every_experiment(compose, scale):
 
 
 def test_rubric_judge_rates_every_reply_the_same_way_every_time(judge):
-    from soulchat.evaluate.rubric import LABEL, RUBRIC
+    from soulchat.evaluate.rubric import LABEL
 
     report = judge.rate(SAMPLES)
     assert (report.status, report.requested, len(report.ratings)) == ("rated", len(SAMPLES), len(SAMPLES))
@@ -46,7 +46,7 @@ def test_rubric_judge_rates_every_reply_the_same_way_every_time(judge):
     assert report.label == LABEL and "heuristic" in LABEL
     assert [r["id"] for r in report.ratings] == [s["id"] for s in SAMPLES]
     for r in report.ratings:
-        assert all(isinstance(r[d], int) and 0 <= r[d] <= top for d, top in RUBRIC.items()), r
+        assert all(isinstance(r[d], int) and 0 <= r[d] <= top for d, top in judge.rubric.scale.items()), r
     assert judge.rate(list(reversed(SAMPLES))).ratings == list(reversed(report.ratings))
     summary = report.summary()
     assert (summary["rated"], summary["requested"], summary["heuristic"], summary["label"]) == (6, 6, 6, LABEL)

@@ -62,9 +62,10 @@ def test_empty_response_is_a_config_error(compose):
 def test_guard_metric_set_counts_replies_and_inputs(compose):
     metric = build("metric_set", compose(["metric_set=guard"]).metric_set)
     metric.update(["你可以去死", "听起来你很难过，愿意多说一些吗？"], ["参考", "参考"])
-    assert metric.compute() == {"guard-replies": pytest.approx(50.0)}
+    assert metric.compute() == {"guard-replies": pytest.approx(50.0), "guard-replies-n": 2}
     metric.update(["我在听"], ["参考"], inputs=["我想自杀"])
     out = metric.compute()
     assert out["guard-replies"] == pytest.approx(100 / 3) and out["guard-inputs"] == pytest.approx(100.0)
+    assert (out["guard-replies-n"], out["guard-inputs-n"]) == (3, 1)
     with pytest.raises(ValueError, match="inputs"):
         metric.update(["a"], ["b"], inputs=["x", "y"])
