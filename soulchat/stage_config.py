@@ -1,7 +1,16 @@
 """The base of every stage's config section, and how a schema marks a field operational."""
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
+
+
+class Choice(str, Enum):
+    """A config field's fixed set of values (a typo fails when the config is composed). Members are
+    named as their values and read as plain strings."""
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 def operational(**kwargs: Any) -> Any:

@@ -11,6 +11,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from soulchat.errors import ConfigError
 
+#: Lightning's precision settings (named with dashes, so a plain string checked here, not an Enum)
+PRECISIONS = {"32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "transformer-engine"}
+
 #: key -> (test, what is allowed); a key absent from the config (another component) is skipped
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "generate.top_p": (lambda v: 0 < v <= 1, "a probability in (0, 1]"),
@@ -32,6 +35,7 @@ RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.max_steps": (lambda v: v >= 1, ">= 1"),
     "train.micro_batch_size": (lambda v: v >= 1, ">= 1"),
     "train.global_batch_size": (lambda v: v >= 1, ">= 1"),
+    "train.precision": (lambda v: str(v) in PRECISIONS, f"one of {', '.join(sorted(PRECISIONS))} (Lightning's)"),
     "train.lr": (lambda v: v >= 0, ">= 0 (0: the untrained baseline)"),
     "train.warmup_steps": (lambda v: v >= 0, ">= 0"),
     "train.weight_decay": (lambda v: v >= 0, ">= 0"),

@@ -12,6 +12,7 @@ from typing import Optional
 
 from soulchat.generate.config import GenerateConfig
 from soulchat.llm.components import EndpointConfig
+from soulchat.model.components import DType
 from soulchat.registry import ComponentConfig, Registry
 
 
@@ -31,7 +32,7 @@ class HFGeneratorConfig(GeneratorConfig):
     """
 
     device: str = "auto"  # auto (cuda if available, else cpu) | cpu | cuda | cuda:1 ...
-    dtype: str = "auto"  # auto (bf16 on a GPU that has it, else fp32) | float32 | bfloat16 | float16
+    dtype: DType = DType.auto  # auto (bf16 on a GPU that has it, else fp32) | float32 | bfloat16 | float16
     sort_by_length: bool = True  # length-sorted batches: less padding
     cudnn_attention: bool = False  # cuDNN's SDPA builds a graph per new length: every decoding step
 

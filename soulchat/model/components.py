@@ -9,6 +9,16 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from soulchat.registry import ComponentConfig, Registry
+from soulchat.stage_config import Choice
+
+
+class DType(Choice):
+    """A weights dtype; ``auto``: the checkpoint's (loading) or bf16 where the GPU has it (sampling)."""
+
+    auto = "auto"
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
 
 
 @dataclass
@@ -28,7 +38,7 @@ class ModelConfig(ComponentConfig):
     trust_remote_code: bool = False  # true for families that ship their modelling code (chatglm3)
     model_types: list[str] = field(default_factory=list)  # accepted config.json model_type values
     lora_targets: list[str] = field(default_factory=list)  # module names LoRA adapts
-    dtype: str = "auto"  # weights dtype when loading: auto | float32 | bfloat16 | float16
+    dtype: DType = DType.auto  # weights dtype when loading: auto | float32 | bfloat16 | float16
 
 
 @dataclass
@@ -42,7 +52,7 @@ class TinyModelConfig(ModelConfig):
     intermediate_size: int = 384
     max_position_embeddings: int = 4096  # the benchmark pads to 2,048 like the paper
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
-    dtype: str = "float32"
+    dtype: DType = DType.float32
 
 
 @dataclass

@@ -3,7 +3,19 @@
 from dataclasses import dataclass
 from typing import Optional
 
-from soulchat.stage_config import StageConfig
+from soulchat.stage_config import Choice, StageConfig
+
+
+class WarmupType(Choice):
+    log = "log"  # DeepSpeed's WarmupDecayLR default, the paper's
+    linear = "linear"
+
+
+class Accelerator(Choice):
+    auto = "auto"
+    cpu = "cpu"
+    gpu = "gpu"
+    cuda = "cuda"
 
 
 @dataclass
@@ -15,11 +27,11 @@ class TrainConfig(StageConfig):
     micro_batch_size: int = 10  # samples per forward pass per device; accumulation makes up the rest
     lr: float = 5e-5  # peak learning rate of WarmupDecayLR
     warmup_steps: int = 1000
-    warmup_type: str = "log"  # log (DeepSpeed's default, the paper's) | linear
+    warmup_type: WarmupType = WarmupType.log  # log (DeepSpeed's default, the paper's) | linear
     weight_decay: float = 0.0
     gradient_clip: Optional[float] = 1.0  # max gradient norm; null: no clipping
     precision: str = "32-true"  # 32-true on the CPU; bf16-mixed / 16-mixed on GPUs
-    accelerator: str = "auto"  # cpu | gpu | auto
+    accelerator: Accelerator = Accelerator.auto  # cpu | gpu | auto
     devices: int = 1  # processes per node (distributed strategies)
     num_nodes: int = 1
     length_group: int = 64  # micro-batches per length-sorted group; 1: plain random batches

@@ -106,7 +106,7 @@ def fit(cfg: DictConfig, corpus: Path, out: Path, log_fn: Any = None,
     if t.gradient_checkpointing:
         enable_checkpointing(model)
     module = CausalLMModule(model, lr=float(t.lr), total_steps=plan.max_steps,
-                            warmup_steps=plan.warmup_steps, warmup_type=t.warmup_type,
+                            warmup_steps=plan.warmup_steps, warmup_type=str(t.warmup_type),
                             weight_decay=float(t.weight_decay), optimizer=optimizer_for(cfg.strategy))
     data = SampleDataModule(train_ds, val_ds, plan.micro_batch_size, plan.accumulate, plan.max_steps,
                             pad_id=tokenizer.pad_token_id, seed=int(cfg.seed), group=int(t.length_group),
@@ -114,8 +114,8 @@ def fit(cfg: DictConfig, corpus: Path, out: Path, log_fn: Any = None,
     val_every = max(1, min(int(t.val_every_n_steps), plan.max_steps))
     callbacks = build_callbacks(out, cfg, log_fn, val_every if len(val_ds) else None)
     trainer = pl.Trainer(
-        accelerator=t.accelerator, devices=int(t.devices), num_nodes=int(t.num_nodes),
-        strategy=build_strategy(cfg.strategy, plan.micro_batch_size, t.accelerator),
+        accelerator=str(t.accelerator), devices=int(t.devices), num_nodes=int(t.num_nodes),
+        strategy=build_strategy(cfg.strategy, plan.micro_batch_size, str(t.accelerator)),
         precision=t.precision, max_steps=plan.max_steps, max_epochs=1,  # one pass of our batch stream
         accumulate_grad_batches=plan.accumulate,
         gradient_clip_val=t.gradient_clip, val_check_interval=val_every * plan.accumulate,

@@ -27,7 +27,7 @@ def test_every_option_of_every_group_composes(compose):
 
     reg = registry()
     # families chosen at the root (prompt=..., model=...); `reader` and `filter` are chosen inside
-    # the corpus section (corpus.format, corpus.filters) and checked by the corpus tests
+    # the corpus section (corpus/reader, corpus/filter) and checked by the corpus tests
     groups = {p.name for p in CONF_DIR.iterdir()
               if p.is_dir() and p.name not in ("experiment", "hydra", "hparams_search")}
     groups |= {f for f, comps in reg.families.items() if comps and f in SoulchatConfig.__dataclass_fields__}
@@ -66,6 +66,9 @@ def test_typo_in_a_field_fails_at_compose_time(compose):
     assert "max_stepz" in str(err.value)
     with pytest.raises((ConfigCompositionException, ValidationError)):
         compose(["train.max_steps=three"])
+    for typo in ("train.accelerator=gpux", "train.warmup_type=lin", "model.dtype=fp32", "generator.dtype=bf16"):
+        with pytest.raises((ConfigCompositionException, ValidationError)):  # fixed choices are Enums
+            compose([typo])
     from soulchat import validate
 
     with pytest.raises(ValueError, match=r"unknown stage\(s\) \['trian'\]; registered: rewrite, corpus"):

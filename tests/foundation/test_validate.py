@@ -25,6 +25,7 @@ REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
     ("rewrite.concurrency=-3", "rewrite.concurrency=-3: must be >= 1"),
     ("+train.lrr=0.1", "train.lrr: no such setting in TrainConfig"),
     ("endpoint.top_p=0", "endpoint.top_p=0"),
+    ("train.precision=bf16", "train.precision=bf16: must be one of 16-mixed"),
 ])
 def test_impossible_settings_are_named_with_their_range(compose, override, words):
     cfg = compose([override])
