@@ -123,3 +123,12 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     """SHA-256 of the canonical JSON of ``obj`` (sorted keys), hex, truncated."""
     blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
+
+
+def subset(samples: list[dict], n: int | None, seed: int) -> list[dict]:
+    """A fixed random subset of ``n`` samples (by a hash of id and seed), kept in file order: the
+    same ids on every run and machine (generation's sample, the judge's sample)."""
+    if n is None or n >= len(samples):
+        return samples
+    keep = set(sorted(range(len(samples)), key=lambda i: stable_hash([seed, samples[i]["id"]]))[:n])
+    return [s for i, s in enumerate(samples) if i in keep]
