@@ -47,17 +47,17 @@ def read_predictions(path: Path) -> list[dict]:
 
 def last_user_message(pred: dict) -> Optional[str]:
     """The user's last message before the reply: from the record's ``history`` when it has one, else
-    from its rendered ``input`` (soulchat.corpus.format.render_input); None when neither says."""
-    from soulchat.corpus.format import COLON, COUNSELLOR, USER
+    from its rendered ``input`` (``用户：…\n心理咨询师：``, soulchat.corpus.format.render_input); None when neither says."""
+    from soulchat.speakers import ASSISTANT, COLON, LABELS, USER
 
     history = pred.get("history")
     if isinstance(history, list):
-        users = [m.get("content") for m in history if isinstance(m, dict) and m.get("role") == "user"]
+        users = [m.get("content") for m in history if isinstance(m, dict) and m.get("role") == USER]
         return users[-1] if users and isinstance(users[-1], str) else None
-    text, head = pred.get("input"), USER + COLON
+    text, head = pred.get("input"), LABELS[USER] + COLON
     if not isinstance(text, str) or head not in text:
         return None
-    text = text.removesuffix(COUNSELLOR + COLON).rstrip("\n")
+    text = text.removesuffix(LABELS[ASSISTANT] + COLON).rstrip("\n")
     at = text.rfind("\n" + head)
     return text[at + 1 + len(head):] if at >= 0 else text.removeprefix(head)
 
@@ -98,7 +98,7 @@ def run_judge(cfg: Any, preds: list[dict], out: Path, name: str = "judge") -> di
         summary = {"status": "disabled", "requested": 0, "rated": 0, "reason": "judge.enabled=false", "means": {}}
     else:
         # a fixed random subset (predictions are written in generation order, longest inputs first)
-        from soulchat.generate.stage import subset
+        from soulchat.io import subset
 
         report = build("judge", cfg.judge).rate(subset(preds, int(cfg.evaluate.judge_samples), int(cfg.seed)))
         write_jsonl(out / f"{name}.jsonl", report.ratings)

@@ -1,10 +1,10 @@
-"""The LLM client's request and result types, and its run counts."""
+"""The LLM client's request and result types, its run counts, and its contract (:class:`EndpointClient`)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -103,3 +103,22 @@ class ItemFailed(Exception):
     def __init__(self, reason: str, status: str = "failed"):
         super().__init__(reason)
         self.status = status
+
+
+@runtime_checkable
+class EndpointClient(Protocol):
+    """An ``endpoint`` component (:class:`soulchat.llm.LLMClient`), built from its config node:
+    answers requests from its store or the endpoint, in the requests' order."""
+
+    offline: bool
+    stats: Stats
+
+    def key_for(self, req: Request, attempt: int) -> str: ...
+
+    def run(self, requests: Iterable[Request], validate: Optional[Validator] = None, max_attempts: int = 1,
+            on_result: Optional[Callable[[Request, Result], None]] = None, keep: bool = True,
+            ledger: Any = None) -> list[Result]: ...
+
+    async def arun(self, requests: Iterable[Request], validate: Optional[Validator] = None,
+                   max_attempts: int = 1, on_result: Optional[Callable[[Request, Result], None]] = None,
+                   keep: bool = True, ledger: Any = None) -> list[Result]: ...

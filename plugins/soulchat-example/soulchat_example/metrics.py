@@ -5,11 +5,15 @@ from __future__ import annotations
 import torch
 from torchmetrics import Metric
 
+from soulchat.evaluate.contracts import Columns
+
 
 class LengthRatio(Metric):
     """Mean len(prediction)/len(reference) in characters, and the share of short replies."""
 
     full_state_update = False
+    # the report's headings for its keys (soulchat.evaluate.contracts.MetricSet)
+    columns = Columns({"length_ratio": "Len. ratio", "short_rate": "Short%"})
 
     def __init__(self, short_below: float = 0.5):
         super().__init__()
