@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Optional
 
-from soulchat.stage_config import Choice, StageConfig
+from soulchat.stage_config import Choice, StageConfig, operational
 
 
 class WarmupType(Choice):
@@ -39,6 +39,8 @@ class TrainConfig(StageConfig):
     # PyTorch's cuDNN attention (bf16/fp16 on recent GPUs) builds a graph per new shape (0.1-0.8 s on an
     # H200) and dynamic padding makes most micro-batches one: off while training (soulchat.model.attention)
     cudnn_attention: bool = False
+    # the GPU's memory for the plan's check before launch (soulchat/train/memory.py); null: the GPU's own
+    gpu_memory_gb: Optional[float] = operational(default=None)
     gradient_checkpointing: bool = False  # recompute activations in backward: far less memory, ~30% more compute
     val_every_n_steps: int = 100  # validation (loss on target tokens) every n optimizer steps
     val_max_samples: Optional[int] = 512  # validate on at most this many samples; null: all

@@ -132,17 +132,32 @@ def dry_run_report(cfg: Any, lengths: Sequence[int] | None = None) -> tuple[str,
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m soulchat.train.plan [overrides]``: the dry run without a corpus or a model.
+    """``python -m soulchat.train.plan [--shape NAME] [overrides]``: the dry run and the memory per GPU
+    without a corpus or weights.
 
     Composes the config exactly as ``python -m soulchat`` would (e.g. ``scale=paper
-    strategy=deepspeed_zero2``) and prints the plan and the DeepSpeed config; nothing is built.
+    strategy=deepspeed_zero2 train.gpu_memory_gb=80``) and prints the plan, the DeepSpeed config and
+    the memory estimate (``--shape qwen2_5-7b``: a real family's shape, built without weights).
     """
     import sys
 
     from soulchat.config import compose
+    from soulchat.train import memory
 
-    cfg = compose(list(sys.argv[1:] if argv is None else argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    shape = None
+    if "--shape" in args:
+        i = args.index("--shape")
+        shape = args[i + 1]
+        del args[i:i + 2]
+    from soulchat.errors import SoulchatError
+
+    cfg = compose(args)
     print(dry_run_report(cfg)[0])
+    try:
+        print(memory.report(cfg, memory.shape_of(cfg, shape), memory.gpu_memory_gb(cfg))[0])
+    except SoulchatError as exc:
+        print(f"memory per GPU: not estimated: {exc}")
 
 
 if __name__ == "__main__":

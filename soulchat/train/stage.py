@@ -17,6 +17,7 @@ from soulchat.io import write_json
 from soulchat.model.tokenizer import check_corpus_tokenizer
 from soulchat.stage import Stage, StageContext
 from soulchat.train import fit as fitting
+from soulchat.train import memory
 from soulchat.train.card import write_card
 from soulchat.train.launch import forward_curve, needs_own_process, run_workers
 from soulchat.train.plan import dry_run_report
@@ -31,7 +32,11 @@ def run(ctx: StageContext) -> dict[str, float]:
     train_ds, val_ds = fitting.open_splits(corpus)
 
     report, info = dry_run_report(cfg, train_ds.lengths)
+    mem_text, info["memory"] = memory.report(cfg, memory.shape_of(cfg), memory.gpu_memory_gb(cfg))
+    report += "\n" + mem_text
     log.info("train plan:\n%s", report)
+    if not info["memory"]["fits"]:
+        log.warning("%s", mem_text.splitlines()[-1])
     if cfg.train.dry_run:
         print(report)
         write_json(out / "dry_run.json", info)
