@@ -115,7 +115,9 @@ def build_table(rows: Sequence[dict], out_dir: str | Path | None = None, name: s
     layout = layout or registered_layout()
     judged = any(judge_n(r) is not None for r in rows)
     counts = set(layout.n.values())
-    keys = [k for k in layout.headings if any(k in r for r in rows) or (judged and k in layout.rubric)]
+    # a judged row shows its rubric's columns even when the judge rated nothing ("– (0/64)")
+    shown = {k for rb in _rubrics(rows, layout) for k in rb.keys} if judged else set()
+    keys = [k for k in layout.headings if any(k in r for r in rows) or k in shown]
     keys += sorted({k for r in rows for k in r} - set(keys) - counts - {"test_set", "model", *JUDGE_KEYS})
     meta = [k for k in JUDGE_KEYS if any(k in r for r in rows)]
     # the CSV has each declared n beside its value
@@ -126,7 +128,7 @@ def build_table(rows: Sequence[dict], out_dir: str | Path | None = None, name: s
     heads = [layout.headings.get(k, k) for k in keys]
     align = ["---:"] * len(keys)
     if cehs_by:
-        heads.insert(at, f"{_rubric_name(layout)} by")
+        heads.insert(at, f"{_rubric_name(rows, layout)} by")
         align.insert(at, "---")
     rows = sorted(rows, key=lambda r: (str(r.get("test_set", "")), str(r.get("model", ""))))
     best = _best(rows, layout)  # bold the best value of each ranked column, as the paper does
@@ -160,8 +162,14 @@ def build_table(rows: Sequence[dict], out_dir: str | Path | None = None, name: s
     return table
 
 
-def _rubric_name(layout: Layout) -> str:
-    names = list(dict.fromkeys(r.name for r in layout.rubrics))
+def _rubrics(rows: Sequence[dict], layout: Layout) -> list:
+    """The rubrics whose dimensions ``rows`` hold; none: the first registered (the default judge's)."""
+    found = [rb for rb in layout.rubrics if any(k in r for r in rows for k in rb.keys)]
+    return found or list(layout.rubrics[:1])
+
+
+def _rubric_name(rows: Sequence[dict], layout: Layout) -> str:
+    names = list(dict.fromkeys(r.name for r in _rubrics(rows, layout)))
     return names[0] if len(names) == 1 else "Rubric"
 
 
@@ -169,8 +177,8 @@ def rubric_title(rows: Sequence[dict], layout: Layout) -> str:
     """The rubric panel's title, naming who rated when one judge rated every row."""
     labels = {judge_label(r) for r in rows if any(_num(r.get(k)) is not None for k in layout.rubric)}
     by = f" by {labels.pop()}" if len(labels) == 1 and "" not in labels else ""
-    ranges = list(dict.fromkeys(r.ranges() for r in layout.rubrics))
-    return f"{_rubric_name(layout)}{by}" + (f" ({ranges[0]})" if len(ranges) == 1 else "")
+    ranges = list(dict.fromkeys(r.ranges() for r in _rubrics(rows, layout)))
+    return f"{_rubric_name(rows, layout)}{by}" + (f" ({ranges[0]})" if len(ranges) == 1 else "")
 
 
 def figure(rows: Sequence[dict], title: str, layout: Optional[Layout] = None) -> Any:
@@ -183,8 +191,9 @@ def figure(rows: Sequence[dict], title: str, layout: Optional[Layout] = None) ->
 
     plt = pyplot()
     layout = layout or registered_layout()
-    panels = [(p or rubric_title(rows, layout), ks) for p, ks in layout.panels
-              if any(_num(r.get(k)) is not None for r in rows for k in ks)]
+    dims = tuple(k for rb in _rubrics(rows, layout) for k in rb.keys)
+    panels = [(p or rubric_title(rows, layout), ks if p else dims) for p, ks in layout.panels
+              if any(_num(r.get(k)) is not None for r in rows for k in (ks if p else dims))]
     if not panels:  # none of Table 1's columns (e.g. runs that were not evaluated): plot what there is
         others = sorted({k for r in rows for k in r
                          if k not in ("test_set", "model", *JUDGE_KEYS) and _num(r.get(k)) is not None})
@@ -195,9 +204,9 @@ def figure(rows: Sequence[dict], title: str, layout: Optional[Layout] = None) ->
         for i, r in enumerate(rows):
             vals = [_num(r.get(k)) or 0.0 for k in ks]
             note = n_note(r)
-            hatch = "//" if ks == layout.rubric and is_partial(r) else None
+            hatch = "//" if ks == dims and is_partial(r) else None
             ax.bar([x + i * width for x in range(len(ks))], vals, width, hatch=hatch,
-                   label=f"{r.get('test_set')} / {r.get('model')}" + (f" ({_rubric_name(layout)} n {note})" if note else ""))
+                   label=f"{r.get('test_set')} / {r.get('model')}" + (f" ({_rubric_name(rows, layout)} n {note})" if note else ""))
         ax.set_xticks([x + width * (len(rows) - 1) / 2 for x in range(len(ks))])
         ax.set_xticklabels([layout.headings.get(k, k) for k in ks], rotation=45, ha="right")
         ax.set_title(label)
