@@ -10,6 +10,8 @@ gradient, far out of cache. Same loss and gradients as the unfused path (a test 
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from soulchat.train.data import IGNORE
@@ -83,6 +85,21 @@ class LinearCrossEntropy(torch.autograd.Function):
         saved = iter(ctx.saved_tensors)
         out = [(next(saved) * grad).to(dtype) if need else None for need, dtype in zip(ctx.need, ctx.dtypes)]
         return out[0], out[1], out[2], None, None, None
+
+
+@functools.lru_cache(maxsize=None)
+def _liger() -> object | None:
+    try:
+        from liger_kernel.transformers.fused_linear_cross_entropy import LigerFusedLinearCrossEntropyLoss
+    except ImportError:
+        return None
+    return LigerFusedLinearCrossEntropyLoss(reduction="sum")
+
+
+def kernel_loss(weight: torch.Tensor) -> object | None:
+    """Liger's fused linear cross-entropy (Triton kernels) for an output layer on a CUDA GPU where
+    ``liger-kernel`` is installed; None otherwise, and :class:`LinearCrossEntropy` does the work."""
+    return _liger() if weight.device.type == "cuda" else None
 
 
 def fusable(head: torch.nn.Module) -> bool:
@@ -166,7 +183,10 @@ def target_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple
     hidden = hidden[0] if len(hidden) == 1 else torch.cat(hidden)
     targets = targets[0] if len(targets) == 1 else torch.cat(targets)
     n = torch.tensor(len(targets), device=ids.device)
-    if fusable(head):
+    kernel = kernel_loss(head.weight) if fusable(head) else None
+    if kernel is not None:
+        total = kernel(head.weight, hidden, targets, head.bias)
+    elif fusable(head):
         total = LinearCrossEntropy.apply(hidden, head.weight, head.bias, targets, chunk_rows(head.weight),
                                          torch.is_grad_enabled())
     else:

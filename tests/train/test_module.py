@@ -92,3 +92,24 @@ def test_grouped_decoding_matches_hf_loss_and_gradients(compose, outputs):
         assert (a is None) == (b is None)
         if a is not None:
             assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_gpu_kernel_loss_falls_back_cleanly(monkeypatch):
+    """Liger's kernel is used only on a CUDA device where it is installed; on the CPU, or without
+    liger-kernel, the stage's own fused loss runs (and gives the autograd value)."""
+    import sys
+
+    import torch
+
+    from soulchat.train import loss
+
+    head = torch.nn.Linear(8, 50)
+    assert loss.kernel_loss(head.weight) is None  # CPU: ours, whatever is installed
+    loss._liger.cache_clear()
+    monkeypatch.setitem(sys.modules, "liger_kernel", None)  # not installed: the import fails
+    monkeypatch.setitem(sys.modules, "liger_kernel.transformers.fused_linear_cross_entropy", None)
+    assert loss._liger() is None
+    loss._liger.cache_clear()
+    hidden, targets = torch.randn(6, 8), torch.randint(0, 50, (6,))
+    fused = loss.LinearCrossEntropy.apply(hidden, head.weight, head.bias, targets, 4, False)
+    assert torch.allclose(fused, torch.nn.functional.cross_entropy(head(hidden), targets, reduction="sum"), atol=1e-5)
