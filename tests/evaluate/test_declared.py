@@ -163,3 +163,10 @@ def test_a_judge_with_another_rubric_needs_no_edit_of_the_report_or_the_sheets(t
     assert next(csv.reader(open(sheet, encoding="utf-8-sig"))) == ["item", "context", "reply", "warmth", "clarity", "comment"]
     html = (tmp_path / "h" / "sheets" / "rater_1.html").read_text(encoding="utf-8")
     assert "WC rating" in html and "Warmth 0-3, Clarity 0-1 (a test rubric)" in html
+
+
+def test_the_architecture_doc_shows_the_tested_metric_set():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    assert textwrap.dedent(ONE_FILE_METRIC_SET).strip() in doc
