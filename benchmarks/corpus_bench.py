@@ -34,9 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from soulchat.speakers import ROLE_OF
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "smilechat" / "dev.jsonl.gz"
-ROLE = {"client": "user", "counselor": "assistant"}
 
 
 def cpu_since(c0) -> float:
@@ -50,7 +51,7 @@ def load(path: Path, limit: int | None) -> list[list[dict]]:
         for n, line in enumerate(fh):
             if limit is not None and n >= limit:
                 break
-            out.append([{"role": ROLE.get(m["role"], m["role"]), "content": m["content"]}
+            out.append([{"role": ROLE_OF.get(m["role"], m["role"]), "content": m["content"]}
                         for m in json.loads(line)["messages"]])
     return out
 

@@ -22,13 +22,13 @@ SMILECHAT = REPO.parent / "shared" / "data" / "smilechat" / "dev.jsonl.gz"
 
 
 def histories(n: int) -> list[list[dict]]:
-    from soulchat.corpus.readers import ROLES
     from soulchat.io import read_jsonl
+    from soulchat.speakers import ROLE_OF
 
     path = SMILECHAT if SMILECHAT.exists() else next((REPO / "soulchat" / "data" / "demo").glob("*dialogues*.jsonl"))
     out = []
     for _, rec in read_jsonl(path):
-        msgs = [{"role": ROLES.get(m["role"], m["role"]), "content": m["content"]} for m in rec["messages"]]
+        msgs = [{"role": ROLE_OF.get(m["role"], m["role"]), "content": m["content"]} for m in rec["messages"]]
         for a in range(1, len(msgs)):
             if msgs[a]["role"] == "assistant" and msgs[a - 1]["role"] == "user":
                 out.append(msgs[:a])

@@ -47,9 +47,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import ClassVar
 
+from soulchat.speakers import ROLE_OF
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "smilechat" / "dev.jsonl.gz"
-ROLES = {"client": "user", "counselor": "assistant"}
 
 
 def load_dialogues(path: Path, n: int) -> list[dict]:
@@ -58,7 +59,7 @@ def load_dialogues(path: Path, n: int) -> list[dict]:
 
     out = []
     for _, rec in read_jsonl(path):
-        msgs = [{"role": ROLES.get(m["role"], m["role"]), "content": m["content"]} for m in rec["messages"]]
+        msgs = [{"role": ROLE_OF.get(m["role"], m["role"]), "content": m["content"]} for m in rec["messages"]]
         if msgs and msgs[-1]["role"] == "user":
             msgs = msgs[:-1]
         ok = len(msgs) >= 2 and all(m["role"] == ("user" if i % 2 == 0 else "assistant") for i, m in enumerate(msgs))

@@ -13,7 +13,8 @@ one of its fields fails at compose time:
 - ``schema/<family>/<name>``: the schema, which a YAML option extends through its defaults list
   (``defaults: [/schema/prompt/soulchat@_here_, _self_]``);
 - ``<family>/<name>``: the schema itself as a selectable option, unless a YAML file of that name is
-  shipped in one of the config folders (then the YAML is the option).
+  shipped in one of the config folders (then the YAML is the option); families chosen inside a
+  stage's section use their group in :data:`GROUPS` instead (``corpus/reader/<name>``).
 
 Factories are given as ``"module:attribute"`` strings and imported only when built, so listing the
 plugins or composing a config never imports torch.
@@ -38,8 +39,10 @@ ENTRY_POINT_GROUP = "soulchat.plugins"
 FAMILIES: dict[str, str] = {
     "prompt": "rewrite prompt variant; factory(cfg) -> soulchat.rewrite.prompts.Prompt",
     "endpoint": "OpenAI-compatible endpoint settings (base_url, model, key env var, prices)",
-    "reader": "dataset format; factory(cfg) -> reader with detect(path) and read(path)",
-    "filter": "cleaning rule; factory(cfg) -> filter applied to canonical dialogues",
+    "reader": "dialogue file format; factory: the class, called with its config -> "
+              "soulchat.corpus.contracts.DialogueReader (detect(peek), read(path), priority)",
+    "filter": "cleaning rule; factory: the class, called with its config -> "
+              "soulchat.corpus.contracts.DialogueFilter (filter(dialogue) -> dialogue, counts)",
     "topic": "topic classifier; factory(cfg) -> classifier(dialogue) -> topic name",
     "model": "base model; factory(cfg) -> model builder (tokenizer, causal LM, LoRA targets)",
     "finetune": "fine-tuning method (full, lora); factory(cfg, model) -> trainable model",
@@ -54,6 +57,10 @@ FAMILIES: dict[str, str] = {
 
 #: families whose schema is a section of the root config, not a Hydra config group
 SECTION_FAMILIES = ("stage",)
+
+#: families chosen inside a stage's section: their config group (default: the family's name), so
+#: ``corpus/reader=text`` selects a reader and ``conf/corpus/reader/<variant>.yaml`` adds a variant
+GROUPS: dict[str, str] = {"reader": "corpus/reader", "filter": "corpus/filter"}
 
 
 @dataclass
@@ -192,11 +199,12 @@ class Registry:
         for family, comps in self.families.items():
             if family in SECTION_FAMILIES:  # sections of the root (soulchat.config.root_schema)
                 continue
+            group = GROUPS.get(family, family)
             for name, comp in comps.items():
                 node = comp.schema(name=name)
                 cs.store(group=f"schema/{family}", name=name, node=node, provider=comp.dist)
-                if not any((d / family / f"{name}.yaml").exists() for d in search_dirs):
-                    cs.store(group=family, name=name, node=node, provider=comp.dist)
+                if not any((d / group / f"{name}.yaml").exists() for d in search_dirs):
+                    cs.store(group=group, name=name, node=node, provider=comp.dist)
 
 
 _REGISTRY: Registry | None = None

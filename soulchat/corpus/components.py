@@ -1,39 +1,26 @@
 """Corpus-stage components: ``reader`` formats, ``filter`` rules, ``topic`` classifiers.
 
-Schemas and factory strings only (nothing heavy is imported here).
+One registration row per component, pointing at its class (called with its config); nothing heavy
+is imported here. The contracts are :mod:`soulchat.corpus.contracts`:
 
-- A ``reader`` factory returns an object with ``detect(path) -> bool``, ``read(path)`` yielding
-  :class:`soulchat.corpus.readers.Item` and, for the formats that can be exported,
-  ``export(dialogue) -> record`` (:mod:`soulchat.corpus.readers`).
-- A ``filter`` factory returns a callable ``filter(dialogue) -> dialogue`` that raises
-  :class:`soulchat.corpus.filters.Reject` with the reason (:mod:`soulchat.corpus.filters`). The
-  chain is ``corpus.filters``: a dict, in order, of these schemas (``corpus.filters.<key>.enabled``).
-- A ``topic`` factory returns ``classifier(dialogue) -> topic name`` (:mod:`soulchat.corpus.topics`).
+- a ``reader`` (:class:`~soulchat.corpus.contracts.DialogueReader`) has ``detect(peek)``,
+  ``read(path)`` yielding :class:`~soulchat.corpus.readers.records.Item` and a detection
+  ``priority``; one with ``export(dialogue)`` can also be written (``corpus.export``). It is chosen
+  with ``corpus/reader=<name>`` (``auto``: detected); a variant that differs only in settings is a
+  YAML file in ``conf/corpus/reader/``.
+- a ``filter`` (:class:`~soulchat.corpus.contracts.DialogueFilter`) is a callable
+  ``filter(dialogue) -> dialogue`` that raises :class:`soulchat.corpus.filters.Reject` with the
+  reason. The chain is ``corpus.filters``: a dict, in order, of these schemas
+  (``corpus.filters.<key>.enabled``); a settings-only variant is a YAML file in ``conf/corpus/filter/``.
+- a ``topic`` factory returns ``classifier(dialogue) -> topic name`` (:mod:`soulchat.corpus.topics`).
 """
 
 from dataclasses import dataclass, field
 from typing import Optional
 
+from soulchat.corpus.readers.base import ReaderConfig
+from soulchat.corpus.readers.text import TextReaderConfig
 from soulchat.registry import ComponentConfig, Registry
-
-
-@dataclass
-class ReaderConfig(ComponentConfig):
-    """A dialogue file format, read into canonical records."""
-
-    source: str = ""  # the ``source`` field given to records that have none (default: the format name)
-
-
-@dataclass
-class TextReaderConfig(ReaderConfig):
-    """Plain-text dialogues with speaker prefixes (``用户：`` / ``心理咨询师：``, full- or half-width colon).
-
-    A line without a known prefix continues the previous utterance; a line of ``---`` or ``===``
-    ends a dialogue (so one file can hold many); a folder is read file by file.
-    """
-
-    user_speakers: list[str] = field(default_factory=lambda: ["用户", "来访者", "求助者", "User"])
-    counsellor_speakers: list[str] = field(default_factory=lambda: ["心理咨询师", "咨询师", "支持者", "Psychologist"])
 
 
 @dataclass
@@ -113,27 +100,28 @@ class TopicConfig(ComponentConfig):
     keep_given: bool = True  # a record that already names one of the 12 topics keeps it
 
 
-#: reader name -> (schema, one line for ``soulchat plugins``)
-READERS = {
-    "messages": (ReaderConfig, "OpenAI-style {messages} JSONL/JSON: canonical, SoulChatCorpus, SMILECHAT jsonl"),
-    "smilechat": (ReaderConfig, "SMILECHAT as released: JSON file(s) of {role, content} or 求助者/支持者 strings"),
-    "text": (TextReaderConfig, "plain text with speaker prefixes (用户：/心理咨询师：, 来访者：, CPsyCounD)"),
-    "psyqa": (ReaderConfig, "single-turn long Q&A (PsyQA: question, description, keywords, answers)"),
-    "sharegpt": (ReaderConfig, "ShareGPT {conversations: [{from, value}]} JSONL/JSON"),
-    "llama_factory": (ReaderConfig, "LLaMA-Factory alpaca records {instruction, input, output, history}"),
-}
-FILTERS = {
-    "format": FormatFilterConfig, "length": LengthFilterConfig, "turns": TurnsFilterConfig,
-    "sensitive": SensitiveFilterConfig, "privacy": PrivacyFilterConfig, "dedup": DedupFilterConfig,
-}
-
-
 def register(registry: Registry) -> None:
-    from soulchat.corpus.config import CorpusConfig  # it imports this module (the filters' schemas)
+    from soulchat.corpus.config import CorpusConfig  # it builds the default chain from these rows
 
     registry.add("stage", "corpus", CorpusConfig, "soulchat.corpus.stage:STAGE")
-    for name, (schema, doc) in READERS.items():
-        registry.add("reader", name, schema, "soulchat.corpus.readers:build", doc=doc)
-    for name, schema in FILTERS.items():
-        registry.add("filter", name, schema, "soulchat.corpus.filters:build")
+    readers = "soulchat.corpus.readers"
+    registry.add("reader", "messages", ReaderConfig, f"{readers}.messages:MessagesReader",
+                 doc="OpenAI-style {messages} JSONL/JSON: canonical, SoulChatCorpus, SMILECHAT jsonl")
+    registry.add("reader", "smilechat", ReaderConfig, f"{readers}.smilechat:SmilechatReader",
+                 doc="SMILECHAT as released: JSON file(s) of {role, content} or 求助者/支持者 strings")
+    registry.add("reader", "text", TextReaderConfig, f"{readers}.text:TextReader",
+                 doc="plain text with speaker prefixes (用户：/心理咨询师：, 来访者：, CPsyCounD)")
+    registry.add("reader", "psyqa", ReaderConfig, f"{readers}.psyqa:PsyQAReader",
+                 doc="single-turn long Q&A (PsyQA: question, description, keywords, answers)")
+    registry.add("reader", "sharegpt", ReaderConfig, f"{readers}.sharegpt:ShareGPTReader",
+                 doc="ShareGPT {conversations: [{from, value}]} JSONL/JSON")
+    registry.add("reader", "llama_factory", ReaderConfig, f"{readers}.llama_factory:LlamaFactoryReader",
+                 doc="LLaMA-Factory alpaca records {instruction, input, output, history}")
+    filters = "soulchat.corpus.filters"
+    registry.add("filter", "format", FormatFilterConfig, f"{filters}:FormatFilter")
+    registry.add("filter", "length", LengthFilterConfig, f"{filters}:LengthFilter")
+    registry.add("filter", "turns", TurnsFilterConfig, f"{filters}:TurnsFilter")
+    registry.add("filter", "sensitive", SensitiveFilterConfig, f"{filters}:SensitiveFilter")
+    registry.add("filter", "privacy", PrivacyFilterConfig, f"{filters}:PrivacyFilter")
+    registry.add("filter", "dedup", DedupFilterConfig, "soulchat.corpus.dedup:DedupFilter")
     registry.add("topic", "keywords", TopicConfig, "soulchat.corpus.topics:build")

@@ -1,6 +1,6 @@
 """The corpus stage's config section (``corpus.*``).
 
-Everything that changes the corpus lives here (reader options and the filter chain included), so the
+Everything that changes the corpus lives here (the reader and the filter chain included), so the
 stage's cache key, which hashes ``corpus``, ``topic`` and ``model.tokenizer``, covers all of it.
 """
 
@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, Optional
 
-from soulchat.corpus.components import FILTERS
 from soulchat.stage_config import StageConfig
 
 
@@ -23,9 +22,16 @@ class SampleMode(str, Enum):
 OnError = Enum("OnError", [("raise", "raise"), ("skip", "skip")], type=str, module=__name__)
 
 
+#: the default cleaning chain, in order (each a registered ``filter``)
+DEFAULT_FILTERS = ("format", "length", "turns", "sensitive", "privacy", "dedup")
+
+
 def default_filters() -> Dict[str, Any]:
     """The default chain, in order; each entry is its filter's schema (typos fail at compose time)."""
-    return {name: schema(name=name) for name, schema in FILTERS.items()}
+    from soulchat.registry import registry
+
+    reg = registry()
+    return {name: reg.get("filter", name).schema(name=name) for name in DEFAULT_FILTERS}
 
 
 @dataclass
@@ -42,12 +48,13 @@ class CorpusConfig(StageConfig):
     """Read, clean and expand dialogues into training samples.
 
     One command builds a corpus from any file (docs/corpus.md):
-    ``python -m soulchat stages=[corpus] corpus.source=/path/to/file [corpus.format=<reader>]``.
+    ``python -m soulchat stages=[corpus] corpus.source=/path/to/file [corpus/reader=<reader>]``.
     """
 
     source: str = "rewrite"  # "rewrite" (the rewrite stage's dialogues.jsonl) or a file / folder path
-    format: str = "auto"  # reader name (soulchat plugins lists them); auto = detect from the file
-    reader: Dict[str, Any] = field(default_factory=dict)  # options of the chosen reader's schema
+    # the reader and its options: corpus/reader=<name> (conf/corpus/reader/ or a registered reader,
+    # typed by its schema), or name: auto (detected from the file; options go to the readers that have them)
+    reader: Any = field(default_factory=lambda: {"name": "auto"})
     on_error: OnError = OnError["raise"]  # raise: stop at the first bad record | skip: record it in rejects.jsonl
     filters: Dict[str, Any] = field(default_factory=default_filters)  # the cleaning chain, in order
     mode: SampleMode = SampleMode.sample
@@ -57,5 +64,5 @@ class CorpusConfig(StageConfig):
     val_size: float = 0.05  # < 1: fraction of source groups (questions); >= 1: number of samples (whole groups)
     test_size: float = 0.05  # as val_size (the paper sampled 10,000 test samples)
     split_seed: int = 0  # the split is a hash of (split_seed, source group): stable across runs
-    export: list[str] = field(default_factory=list)  # also write export/<reader>.jsonl (messages, sharegpt, llama_factory)
+    export: list[str] = field(default_factory=list)  # also write export/<reader>/<split>.jsonl (readers that can write their format; a wrong name lists them)
     stats: StatsConfig = field(default_factory=StatsConfig)

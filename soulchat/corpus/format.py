@@ -21,10 +21,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-USER = "用户"
-COUNSELLOR = "心理咨询师"
-COLON = "："
-SPEAKERS = {"user": USER, "assistant": COUNSELLOR}
+from soulchat import speakers
+
+SPEAKERS = speakers.LABELS  # role -> the label rendered before its utterance
+USER, COUNSELLOR, COLON = SPEAKERS[speakers.USER], SPEAKERS[speakers.ASSISTANT], speakers.COLON
 
 
 def render_input(messages: Sequence[dict]) -> str:

@@ -27,9 +27,10 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from soulchat import plotting
-from soulchat.corpus import readers as rd
 from soulchat.corpus.expand import BackgroundTokenizer, expand
 from soulchat.corpus.filters import Reject, build_chain
+from soulchat.corpus.readers.base import Reader, build_readers, choose
+from soulchat.corpus.readers.files import DamagedFile
 from soulchat.corpus.split import SPLITS, assign_splits, group_keys, opening
 from soulchat.corpus.stats import dialogue_stats, word_frequencies, write_charts, write_report
 from soulchat.io import InputError, JsonlAppender, write_json, write_jsonl
@@ -78,26 +79,7 @@ def resolve_source(cfg: Any, inputs: dict[str, Path]) -> Path:
     return path
 
 
-def build_readers(cfg: Any) -> dict[str, rd.Reader]:
-    """Every registered reader; ``corpus.reader`` options go to the readers whose schema has them."""
-    reg, out = registry(), {}
-    options = cfg.reader or {}
-    if cfg.format != "auto" and cfg.format not in reg.families["reader"]:
-        raise KeyError(f"corpus.format={cfg.format!r} is not a reader; valid: auto, {sorted(reg.families['reader'])}")
-    taken = False
-    for name, comp in reg.families["reader"].items():
-        node = OmegaConf.structured(comp.schema(name=name))
-        if name == cfg.format or (cfg.format == "auto" and options and all(k in node for k in options)):
-            node = OmegaConf.merge(node, options)  # strict: a field the schema lacks fails here
-            taken = True
-        out[name] = comp.load_factory()(OmegaConf.to_object(node))
-    if options and not taken:
-        raise KeyError(f"corpus.reader options {sorted(options)} fit no reader's schema; check the names "
-                       "(docs/corpus.md) or force the reader with corpus.format")
-    return out
-
-
-def read_and_clean(reader: rd.Reader, source: Path, chain: list, topic: Any, on_error: str,
+def read_and_clean(reader: Reader, source: Path, chain: list, topic: Any, on_error: str,
                    rejects: JsonlAppender, sink: Any = None) -> tuple[list[dict], dict[str, Any]]:
     """Read every record, run the filter chain, classify topics; rejects go to ``rejects``, and
     every kept dialogue to ``sink`` too (the background tokenizer).
@@ -114,7 +96,7 @@ def read_and_clean(reader: rd.Reader, source: Path, chain: list, topic: Any, on_
                      mininterval=2):
         records += 1
         if item.error is not None:
-            if on_error == "raise" or isinstance(item.error, rd.DamagedFile):  # a damaged file loses unknown records
+            if on_error == "raise" or isinstance(item.error, DamagedFile):  # a damaged file loses unknown records
                 raise item.error
             errors[item.error.reason.split(" (")[0][:60]] += 1
             rejects.write({"stage": "read", "reason": str(item.error), "file": item.path, "line": item.line,
@@ -165,8 +147,12 @@ def _run(ctx: Any) -> dict[str, float]:
         shutil.rmtree(out / stale, ignore_errors=True)
 
     source = resolve_source(cfg, ctx.inputs)
-    readers = build_readers(cfg)
-    fmt = cfg.format if cfg.format != "auto" else rd.detect(source, readers)
+    readers = build_readers(cfg.reader)
+    writable = sorted(n for n, r in readers.items() if hasattr(r, "export"))  # readers that can write their format
+    if set(cfg.export) - set(writable):
+        raise ValueError(f"corpus.export={list(cfg.export)}: {sorted(set(cfg.export) - set(writable))} cannot be "
+                         f"written; readers that can: {writable}")
+    fmt = choose(cfg.reader, source, readers)
     log.info("corpus: reading %s as %s", source, fmt)
     chain = build_chain(cfg.filters)
     topic = registry().build("topic", OmegaConf.to_object(ctx.cfg.topic))
@@ -203,9 +189,7 @@ def _run(ctx: Any) -> dict[str, float]:
         result = expand(dialogues, splits, tokenizer, cfg, out, contents=tokens.contents())
         write_jsonl(out / "test.jsonl", result.test)
     for name in cfg.export:
-        reader = readers.get(name)
-        if reader is None or not hasattr(reader, "export"):
-            raise ValueError(f"corpus.export: {name!r} cannot be written; use messages, sharegpt or llama_factory")
+        reader = readers[name]
         for s in SPLITS:
             write_jsonl(out / "export" / name / f"{s}.jsonl",
                         (reader.export(d) for d, sp in zip(dialogues, splits) if sp == s))

@@ -53,13 +53,14 @@ def read_test_file(cfg: Any, path: str, fmt: str = "auto") -> list[dict]:
         FileNotFoundError: no such file.
         InputError: the format is not recognised, or a record is bad (file, line, field).
     """
-    from soulchat.corpus import readers as rd
-    from soulchat.corpus.stage import build_readers
+    from soulchat.corpus.readers.base import build_readers, detect
 
     if not Path(path).exists():
         raise MissingInput(f"generate.test_file={path!r} does not exist")
-    readers = build_readers(OmegaConf.merge(cfg.corpus, {"format": fmt}))
-    name = rd.detect(path, readers) if fmt == "auto" else fmt
+    readers = build_readers(cfg.corpus.reader)  # corpus.reader's options apply to its reader here too
+    name = detect(path, readers) if fmt == "auto" else fmt
+    if name not in readers:
+        raise ConfigError(f"generate.test_format={fmt!r} is not a reader; valid: auto, {sorted(readers)}")
     dialogues = []
     for item in readers[name].read(path):
         if item.error is not None:

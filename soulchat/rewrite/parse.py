@@ -1,7 +1,7 @@
 """Rewritten text -> turns, and the prompt's constraints checked.
 
 An LLM's rewrite arrives as free text. :func:`parse_dialogue` tolerates what models actually write:
-``用户:`` or ``用户：``, the SMILE speakers 求助者/支持者 (and 来访者/咨询师, User/Psychologist),
+``用户:`` or ``用户：``, the SMILE speakers 求助者/支持者 (and every name in :mod:`soulchat.speakers`),
 numbering (``1.``, ``1、``, ``(1)``, ``第1轮``), markdown bold, blank lines, utterances spread over
 several lines, and an analysis before the dialogue (the SoulChat prompt asks for one). It returns
 the utterances as canonical messages (roles ``user`` / ``assistant``).
@@ -20,16 +20,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from soulchat import speakers
 from soulchat.llm.client import InvalidOutput
 
-USER_SPEAKERS = ("用户", "求助者", "来访者", "咨询者", "User", "user", "Client", "client")
-COUNSELLOR_SPEAKERS = ("心理咨询师", "咨询师", "支持者", "Psychologist", "psychologist", "Counselor",
-                       "counselor", "Supporter", "supporter")
 #: text that belongs to the rewriting task, not to a counselling dialogue
 META_TEXT = ("改写结果", "改写后", "改写为", "多轮对话", "单轮对话", "单轮长文本", "共情技巧", "对话轮数",
              "以上对话", "以下是改写")
 
-_SPEAKER = "|".join(sorted(map(re.escape, USER_SPEAKERS + COUNSELLOR_SPEAKERS), key=len, reverse=True))
+_SPEAKER = "(?i:" + "|".join(map(re.escape, speakers.SPEAKER_NAMES)) + ")"  # longest first, any case
 _LINE = re.compile(
     r"^\s*(?:[-*>#]+\s*)?"                                    # bullets, quotes, headings
     r"(?:(?:第\s*\d+\s*轮|\(?\d+[).、.:：]?)\s*)?"               # numbering: 第1轮 / (1) / 1. / 1、
@@ -64,7 +62,7 @@ def parse_dialogue(text: str) -> ParsedDialogue:
             else:
                 preamble.append(line)
             continue
-        role = "user" if m.group("speaker") in USER_SPEAKERS else "assistant"
+        role = speakers.role_of(m.group("speaker"))
         content = m.group("text").strip().strip("*").strip()
         if out.messages and out.messages[-1]["role"] == role:
             out.messages[-1]["content"] += ("\n" + content) if content else ""

@@ -15,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from soulchat.corpus.components import ReaderConfig
-from soulchat.corpus.readers import PsyQAReader
+from soulchat.corpus.readers.base import ReaderConfig
+from soulchat.corpus.readers.psyqa import PsyQAReader
 from soulchat.rewrite.prompts import QA
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from omegaconf import OmegaConf
 
-from soulchat.corpus.components import FILTERS
-from soulchat.corpus.filters import Reject, build
+from soulchat.corpus.filters import Reject, build_chain
 
 
 def make(name, **kw):
-    return build(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(FILTERS[name](name=name)), kw)))
+    (flt,) = build_chain({name: kw})
+    return flt
 
 
 def dlg(*turns, id="d"):
@@ -139,3 +138,18 @@ def test_dedup_survives_a_long_text_with_no_sampled_shingle():
     d = dlg(("u", "啊" * 400), ("a", "嗯" * 400), id="1")
     assert f(d) is d
     assert "exact duplicate of 1" in rejects(f, dlg(("u", "啊" * 400), ("a", "嗯" * 400), id="2"))
+
+
+def test_yaml_filter_variant_and_registered_filters_as_options(compose):
+    """conf/corpus/filter/*.yaml (settings-only variants) and registered filters are typed options of
+    corpus/filter, placed into the chain under a key of one's choice."""
+    from hydra.errors import ConfigCompositionException
+
+    cfg = compose(["+corpus/filter@corpus.filters.privacy=privacy_reject"])
+    chain = build_chain(cfg.corpus.filters)
+    privacy = next(f for f in chain if f.name == "privacy")
+    assert "qq in messages[0]" == rejects(privacy, dlg(("u", "加我QQ：123456789"), ("a", "好")))
+    cfg = compose(["+corpus/filter@corpus.filters.strict=sensitive", "corpus.filters.strict.strings=['困']"])
+    assert [f.name for f in build_chain(cfg.corpus.filters)][-1] == "strict"
+    with pytest.raises(ConfigCompositionException, match="strngs"):
+        compose(["+corpus/filter@corpus.filters.strict=sensitive", "corpus.filters.strict.strngs=['困']"])

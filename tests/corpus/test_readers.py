@@ -6,27 +6,21 @@ import gzip
 import json
 
 import pytest
-from omegaconf import OmegaConf
 
-from soulchat.corpus import readers as rd
-from soulchat.corpus.components import READERS
+from soulchat.corpus.readers.base import build_readers, detect
 from soulchat.io import InputError
 
 EXPECTED = [{"role": "user", "content": "我最近很焦虑"}, {"role": "assistant", "content": "听起来你很辛苦"},
             {"role": "user", "content": "是的"}, {"role": "assistant", "content": "我们一起想办法"}]
 
 
-def all_readers(**options):
-    out = {}
-    for name, (schema, _) in READERS.items():
-        node = OmegaConf.merge(OmegaConf.structured(schema(name=name)), options if name == "text" else {})
-        out[name] = rd.build(OmegaConf.to_object(node))
-    return out
+def all_readers():
+    return build_readers({"name": "auto"})
 
 
 def read_all(path, fmt=None):
     readers = all_readers()
-    fmt = fmt or rd.detect(path, readers)
+    fmt = fmt or detect(path, readers)
     return fmt, list(readers[fmt].read(path))
 
 
@@ -102,7 +96,7 @@ def test_export_round_trip(fmt, write_jsonl):
     reader = all_readers()[fmt]
     d = {"id": "x-1", "source": "demo", "topic": "情绪", "messages": EXPECTED}
     path = write_jsonl(f"{fmt}.jsonl", [reader.export(d)])
-    assert rd.detect(path, all_readers()) == fmt
+    assert detect(path, all_readers()) == fmt
     (item,) = list(reader.read(path))
     assert item.dialogue["messages"] == EXPECTED and item.dialogue["id"] == "x-1"
 
@@ -155,5 +149,52 @@ def test_empty_file_and_undetectable_format(tmp_path):
     assert "empty file" in str(err.error) and err.path == str(empty)
     odd = tmp_path / "odd.jsonl"
     odd.write_text('{"foo": 1}\n', encoding="utf-8")
-    with pytest.raises(InputError, match="corpus.format"):
-        rd.detect(odd, all_readers())
+    with pytest.raises(InputError, match="corpus/reader=<name>"):
+        detect(odd, all_readers())
+
+
+def test_detection_asks_readers_by_priority_not_registration_order(write_jsonl):
+    """A more specific reader ranks above the general one its records also pass; ties go by name."""
+    from soulchat.corpus.readers.base import ReaderConfig
+    from soulchat.corpus.readers.messages import MessagesReader
+
+    class Tagged(MessagesReader):  # {messages, tag}: a messages record too
+        def detect(self, p):
+            return super().detect(p) and "tag" in p.record
+
+    path = write_jsonl("tagged.jsonl", [{"tag": 1, "messages": EXPECTED}])
+    readers = {"tagged": Tagged(ReaderConfig(name="tagged")), **all_readers()}
+    assert detect(path, readers) == "messages"  # the same priority (50): "messages" < "tagged"
+    Tagged.priority = 51
+    assert detect(path, readers) == "tagged"
+    assert detect(path, dict(reversed(readers.items()))) == "tagged"  # the dict's order plays no part
+
+
+def test_yaml_reader_variant_and_every_reader_option_composes(compose, tmp_path):
+    """conf/corpus/reader/*.yaml and every registered reader are options of corpus/reader."""
+    from soulchat.config import CONF_DIR
+    from soulchat.registry import registry
+
+    options = {p.stem for p in (CONF_DIR / "corpus" / "reader").glob("*.yaml")} | set(registry().families["reader"])
+    for option in sorted(options):
+        node = compose([f"corpus/reader={option}"]).corpus.reader
+        assert node.name == option or (option, node.name) in {("cpsycound", "text")}, option
+    node = compose(["corpus/reader=cpsycound"]).corpus.reader
+    cpsy = tmp_path / "c.txt"
+    cpsy.write_text("来访者：我最近很焦虑\n心理咨询师：听起来你很辛苦\n用户：这行不是 CPsyCounD 的说话人\n", encoding="utf-8")
+    readers = build_readers(node)
+    (item,) = list(readers["text"].read(cpsy))
+    assert item.dialogue["source"] == "cpsycound"
+    assert item.dialogue["messages"][1]["content"] == "听起来你很辛苦\n用户：这行不是 CPsyCounD 的说话人"
+    assert readers["text"].speakers == {"心理咨询师": "assistant", "来访者": "user"}
+
+
+def test_reader_names_and_options_are_checked(compose):
+    with pytest.raises(KeyError, match="corpus.reader.name='nope' is not a reader"):
+        build_readers({"name": "nope"})
+    with pytest.raises(KeyError, match="fit no reader"):
+        build_readers({"name": "auto", "speakers": ["x"]})
+    from omegaconf.errors import ConfigKeyError
+
+    with pytest.raises(ConfigKeyError, match="user_speaker"):
+        build_readers({"name": "text", "user_speaker": ["x"]})

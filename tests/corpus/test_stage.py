@@ -114,7 +114,7 @@ def test_bad_input_raises_located_or_goes_to_rejects(run_corpus, tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("", encoding="utf-8")
     with pytest.raises(InputError, match="empty file"):
-        run_corpus([f"corpus.source={empty}", "corpus.format=messages"], name="empty")
+        run_corpus([f"corpus.source={empty}", "corpus/reader=messages"], name="empty")
     with pytest.raises(FileNotFoundError, match="corpus.source"):
         run_corpus(["corpus.source=/nonexistent/file.jsonl"], name="missing")
 
@@ -161,12 +161,13 @@ def test_reader_options_and_forced_format(run_corpus, tmp_path):
     src = tmp_path / "talk.txt"
     src.write_text("\n---\n".join("访客：最近睡不好，总是醒\n老师：听起来你很累，多久了？\n访客：一个月了\n老师：我们一起看看"
                                   + "原因" * i for i in range(12)), encoding="utf-8")
-    opts = "++corpus.reader={user_speakers: ['访客'], counsellor_speakers: ['老师']}"
+    opts = "corpus.reader.user_speakers=['访客']", "corpus.reader.counsellor_speakers=['老师']"
     nodedup = "corpus.filters.dedup.enabled=false"  # the twelve dialogues are near duplicates
-    metrics, out = run_corpus([f"corpus.source={src}", "corpus.format=text", opts, nodedup, "corpus.test_size=0.3"])
+    metrics, out = run_corpus([f"corpus.source={src}", "corpus/reader=text", *opts, nodedup, "corpus.test_size=0.3"])
     assert metrics["dialogues"] == 12 and metrics["samples_train"] + metrics["samples_val"] + metrics["samples_test"] == 24
     assert lines(out / "dialogues.jsonl")[0]["messages"][1] == {"role": "assistant", "content": "听起来你很累，多久了？"}
-    metrics, _ = run_corpus([f"corpus.source={src}", opts, nodedup, "corpus.test_size=0.3"], name="auto")  # detected too
+    auto_opts = "++corpus.reader={user_speakers: ['访客'], counsellor_speakers: ['老师']}"  # given to the text reader
+    metrics, _ = run_corpus([f"corpus.source={src}", auto_opts, nodedup, "corpus.test_size=0.3"], name="auto")  # detected too
     assert metrics["dialogues"] == 12
     with pytest.raises(KeyError, match="fit no reader"):
         run_corpus([f"corpus.source={src}", "++corpus.reader={user_speaker: ['访客']}"], name="typo")
@@ -176,7 +177,7 @@ FRESH_PROCESS = """
 import gc, sys
 from pathlib import Path
 from soulchat.config import compose
-from soulchat.corpus.filters import DedupFilter
+from soulchat.corpus.dedup import DedupFilter
 from soulchat.corpus.stage import run
 from soulchat.pipeline import StageContext
 
