@@ -103,6 +103,7 @@ class Engine:
         self._waiting: deque[Job] = deque()
         self._running: list[Job] = []
         self._cv = threading.Condition()
+        self._model = threading.Lock()  # one thread samples at a time (the worker, or generate's caller)
         self._stop = False
         self._counter = itertools.count()
         self._thread = threading.Thread(target=self._loop, name="soulchat-engine", daemon=True)
@@ -122,6 +123,17 @@ class Engine:
             self._waiting.append(job)
             self.submitted += 1
             self._cv.notify()
+        return job
+
+    def generate(self, ids: list[int], sampling: Sampling, streamer: Any) -> Job:
+        """Sample one job in the calling thread, streaming to ``streamer`` as :meth:`submit` does: a
+        single person's chat has nobody to batch with, and handing each token between threads costs
+        more than the rest of the turn. Raises what sampling raises (KeyboardInterrupt included)."""
+        job = Job(list(ids), sampling, streamer, ledger=self.finished)
+        with self._model:
+            self.submitted += 1
+            while not job.done.is_set():  # more than one round only if submitted jobs took turns
+                self._run([job])
         return job
 
     def close(self) -> None:
@@ -158,7 +170,8 @@ class Engine:
             if live:
                 self.batches.append(len(live))
                 try:
-                    self._run(live)
+                    with self._model:
+                        self._run(live)
                 except Exception as exc:  # a failed batch fails its jobs, never the server
                     log.exception("sampling a batch of %d failed", len(live))
                     for job in live:

@@ -9,7 +9,7 @@ saw it (:meth:`soulchat.chat.engine.Engine.encode`); crisis answers are marked `
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable
 
 from soulchat.io import write_json
 
@@ -48,38 +48,46 @@ class Conversation:
         write_json(path, {**meta, "messages": self.messages})
         return path
 
-    def say(self, text: str) -> Iterator[tuple[str, str]]:
-        """Yield ``("token", piece)`` as the reply streams, or ``("crisis", response)`` for a flagged
-        message or reply.
+    def say(self, text: str, emit: Callable[[str, str], None]) -> str:
+        """Answer ``text``: ``emit("reply", "")`` when the model starts, ``emit("token", piece)`` as the
+        reply is sampled, ``emit("crisis", response)`` for a flagged message or reply. Returns the
+        answer kept in the history.
 
         Raises:
-            RuntimeError: sampling failed (the message stays unanswered in the history).
+            RuntimeError: sampling failed; KeyboardInterrupt: interrupted. Either way the message
+                stays out of the history.
         """
-        from transformers import TextIteratorStreamer
+        from transformers import TextStreamer
 
         hit = crisis_reply(self.guard, text, self.messages)
         self.messages.append({"role": "user", "content": text})
         if hit is not None:
-            self.messages.append({"role": "assistant", "content": hit[0], "guard": hit[1].category})
-            yield "crisis", hit[0]
-            return
-        streamer = TextIteratorStreamer(self.engine.tokenizer, skip_special_tokens=True)
-        job = self.engine.submit(self.engine.encode(self.messages), self.sampling, streamer)
-        parts = []
-        try:
-            for piece in streamer:
-                parts.append(piece)
-                yield "token", piece
-        finally:
-            job.cancel()  # a caller that stops reading (Ctrl-C) frees the engine
-        if job.error:
-            self.messages.pop()
-            raise RuntimeError(f"the model failed to answer: {job.error}")
-        reply = "".join(parts).strip()
-        hit = unsafe_reply(self.guard, reply)
-        if hit is not None:
-            self.messages.append({"role": "assistant", "content": hit[0], "guard": hit[1].category})
-            yield "crisis", hit[0]
-            return
-        self.messages.append({"role": "assistant", "content": reply})
+            return self._crisis(hit, emit)
+        parts: list[str] = []
 
+        class Echo(TextStreamer):  # Hugging Face's word-boundary decoding, printed in this thread
+            def on_finalized_text(self, piece: str, stream_end: bool = False) -> None:
+                if piece:
+                    parts.append(piece)
+                    emit("token", piece)
+
+        emit("reply", "")
+        try:
+            job = self.engine.generate(self.engine.encode(self.messages), self.sampling,
+                                       Echo(self.engine.tokenizer, skip_special_tokens=True))
+        except BaseException as exc:
+            self.messages.pop()
+            if isinstance(exc, Exception):
+                raise RuntimeError(f"the model failed to answer: {type(exc).__name__}: {exc}") from exc
+            raise
+        reply = "".join(parts).strip()
+        hit = unsafe_reply(self.guard, reply) if job.finish_reason in ("stop", "length") else None
+        if hit is not None:
+            return self._crisis(hit, emit)
+        self.messages.append({"role": "assistant", "content": reply})
+        return reply
+
+    def _crisis(self, hit: tuple[str, Any], emit: Callable[[str, str], None]) -> str:
+        self.messages.append({"role": "assistant", "content": hit[0], "guard": hit[1].category})
+        emit("crisis", hit[0])
+        return hit[0]

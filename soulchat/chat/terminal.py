@@ -55,22 +55,23 @@ def run(conv, read: Callable[[], str], write: Callable[[str], None], meta: dict)
 def answer(conv, text: str, write: Callable[[str], None]) -> None:
     """Stream the reply to ``text`` (or the guard's crisis response, marked :data:`CRISIS`)."""
     started = False
-    reply = conv.say(text)
-    try:
-        for kind, piece in reply:
-            if kind == "crisis":
-                write(("\n" if started else "") + f"{CRISIS}{piece}\n")
-                return
-            if not started:
-                write(COUNSELLOR)
-                started = True
+
+    def emit(kind: str, piece: str) -> None:
+        nonlocal started
+        if kind == "crisis":
+            write(("\n" if started else "") + f"{CRISIS}{piece}")
+        elif kind == "reply":
+            write(COUNSELLOR)
+            started = True
+        else:
             write(piece)
+
+    try:
+        conv.say(text, emit)
     except KeyboardInterrupt:
         write("（已中断）")
     except RuntimeError as exc:
         write(f"（出错了：{exc}）")
-    finally:
-        reply.close()  # an interrupted reply frees its row in the engine
     write("\n")
 
 

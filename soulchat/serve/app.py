@@ -22,27 +22,12 @@ from aiohttp import web
 
 from soulchat.chat.model import sampling
 from soulchat.chat.session import crisis_reply, unsafe_reply
+from soulchat.serve.bridge import Mailbox, make_streamer, pieces
 from soulchat.serve.protocol import Completion, RequestError, error_response, guard_field, parse_chat, usage
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).with_name("page.html")
 STATE = web.AppKey("soulchat", dict)
-
-
-def make_streamer(tokenizer: Any, loop: asyncio.AbstractEventLoop) -> Any:
-    """A Hugging Face ``TextStreamer`` (its word-boundary decoding) that hands ``(text, ended)`` pieces
-    from the engine's thread to an asyncio queue."""
-    from transformers import TextStreamer
-
-    class AsyncStreamer(TextStreamer):
-        def __init__(self) -> None:
-            super().__init__(tokenizer, skip_prompt=False, skip_special_tokens=True)
-            self.queue: asyncio.Queue = asyncio.Queue()
-
-        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-            loop.call_soon_threadsafe(self.queue.put_nowait, (text, stream_end))
-
-    return AsyncStreamer()
 
 
 @web.middleware
@@ -88,7 +73,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if hit is not None:
         return await answer_crisis(request, req.stream, comp, *hit)
     ids = engine.encode(req.messages)
-    streamer = make_streamer(engine.tokenizer, asyncio.get_running_loop())
+    streamer = make_streamer(engine.tokenizer, st["mailbox"])
     job = engine.submit(ids, sampling(cfg, max_new_tokens=req.max_tokens, temperature=req.temperature,
                                       top_p=req.top_p), streamer)
     resp = None
@@ -98,14 +83,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             await resp.prepare(request)
             await resp.write(comp.chunk({"role": "assistant", "content": ""}))
         parts = []
-        while True:
-            text, ended = await streamer.queue.get()
-            if text:
-                parts.append(text)
-                if resp is not None:
-                    await resp.write(comp.chunk({"content": text}))
-            if ended:
-                break
+        async for text in pieces(streamer.queue):
+            parts.append(text)
+            if resp is not None:
+                await resp.write(comp.chunk({"content": text}))
     finally:
         job.cancel()  # the client went away (the handler is cancelled): free its row
     if job.error:
@@ -176,4 +157,9 @@ def make_app(cfg: Any, engine: Any, guard: Any, key: str | None) -> web.Applicat
     app.router.add_get("/v1/models", models)
     app.router.add_get("/health", health)
     app.router.add_get("/", page)
+
+    async def open_mailbox(app: web.Application) -> None:  # the loop exists only once the app runs
+        app[STATE]["mailbox"] = Mailbox(asyncio.get_running_loop())
+
+    app.on_startup.append(open_mailbox)
     return app

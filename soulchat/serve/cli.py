@@ -17,6 +17,11 @@ import signal
 import sys
 
 
+#: the GIL's hand-over interval: the sampling thread gives up the GIL at every torch op and must get it back
+#: quickly from the event loop (Python's default, 5 ms, stalls each decoding step behind a busy loop)
+SWITCH_INTERVAL_S = 0.0002
+
+
 async def serve(app, host: str, port: int, say) -> None:
     """Run ``app`` until SIGINT / SIGTERM."""
     from aiohttp import web
@@ -62,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     say(f"soulchat serve: model {s.model_name} = {engine.gen.model_dir} on {engine.gen.device}"
         + (f"; bearer key required (from ${s.api_key_env})" if key else ""))
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         asyncio.run(serve(make_app(cfg, engine, guard, key), s.host, int(s.port), say))
     except OSError as exc:  # the port is taken, the address is not this machine's
