@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from soulchat.errors import ConfigError, MissingInput
-from soulchat.io import InputError, JsonlAppender, read_jsonl, stable_hash, write_json
+from soulchat.io import InputError, JsonlAppender, read_jsonl, subset, write_json
 from soulchat.registry import build
 from soulchat.stage import Stage
 
@@ -79,14 +79,6 @@ def read_corpus_test(path: Path) -> list[dict]:
                 raise InputError(path, line, f, "missing; test.jsonl comes from the corpus stage (re-run it)")
         samples.append(rec)
     return samples
-
-
-def subset(samples: list[dict], n: int | None, seed: int) -> list[dict]:
-    """A fixed random subset of ``n`` samples (by a hash of id and seed), kept in file order."""
-    if n is None or n >= len(samples):
-        return samples
-    keep = set(sorted(range(len(samples)), key=lambda i: stable_hash([seed, samples[i]["id"]]))[:n])
-    return [s for i, s in enumerate(samples) if i in keep]
 
 
 def finished_ids(path: Path) -> set[str]:
