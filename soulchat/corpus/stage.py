@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
-from tqdm import tqdm
 
-from soulchat import plotting
+from soulchat import plotting, progress
 from soulchat.corpus.expand import BackgroundTokenizer, expand
 from soulchat.corpus.filters import Reject, build_chain
 from soulchat.corpus.readers.base import Reader, build_readers, choose
@@ -92,8 +91,7 @@ def read_and_clean(reader: Reader, source: Path, chain: list, topic: Any, on_err
     cleaned: Counter[str] = Counter()
     records = 0
     rejected_samples: Counter[str] = Counter()
-    for item in tqdm(reader.read(source), desc="corpus: read + clean", unit=" dialogues", disable=None,
-                     mininterval=2):
+    for item in progress.bar(reader.read(source), desc="corpus: read + clean", unit=" dialogues", mininterval=2):
         records += 1
         if item.error is not None:
             if on_error == "raise" or isinstance(item.error, DamagedFile):  # a damaged file loses unknown records

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from omegaconf import OmegaConf
-from tqdm import tqdm
 
+from soulchat import progress
 from soulchat.evaluate.contracts import judge_rubric
 from soulchat.io import InputError, read_jsonl, write_json, write_jsonl
 from soulchat.registry import build
@@ -83,8 +83,7 @@ def automatic_metrics(cfg: Any, preds: list[dict]) -> dict[str, float]:
         if wants and inputs is None:
             inputs = [last_user_message(p) for p in preds]
         given = inputs if wants and None not in inputs else None
-        for i in tqdm(range(0, len(preds), bs), desc=f"evaluate: {node.name}", unit=" batches", disable=None,
-                      leave=False):
+        for i in progress.bar(range(0, len(preds), bs), desc=f"evaluate: {node.name}", unit=" batches", leave=False):
             extra = {} if given is None else {"inputs": given[i:i + bs]}
             metric.update(hyps[i:i + bs], refs[i:i + bs], **extra)
         for k, v in metric.compute().items():

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
-from tqdm import tqdm
 
+from soulchat import progress
 from soulchat.errors import ConfigError, MissingInput
 from soulchat.io import InputError, JsonlAppender, read_jsonl, subset, write_json
 from soulchat.registry import build
@@ -129,8 +129,8 @@ def run(ctx: Any) -> dict[str, float]:
     log.info("generate: %d samples of %s with %s; %d already done", len(samples), test_set, label, len(done))
 
     t0, produced, chars = time.perf_counter(), 0, 0
-    with JsonlAppender(out) as sink, tqdm(total=len(samples), initial=len(done & {s["id"] for s in samples}),
-                                          desc=f"generate ({label})", unit=" replies", disable=None) as bar:
+    with JsonlAppender(out) as sink, progress.bar(total=len(samples), initial=len(done & {s["id"] for s in samples}),
+                                                  desc=f"generate ({label})", unit=" replies") as bar:
         for batch in generator.generate(samples, done):
             for s, reply in batch:
                 sink.write({"id": s["id"], "dialogue_id": s.get("dialogue_id"), "test_set": test_set, "model": label,

@@ -22,11 +22,11 @@ class Progress:
         self.every = every
         self.t0 = self.last = time.perf_counter()
         self.bar = None
-        if enabled:
-            from tqdm import tqdm
+        if enabled:  # a bar in a terminal, a log line per interval elsewhere (soulchat.progress)
+            from soulchat import progress
 
-            self.bar = tqdm(total=total, desc=desc, unit="item", mininterval=every, file=sys.stderr,
-                            dynamic_ncols=True)
+            self.bar = progress.bar(total=total, desc=desc, unit="item", mininterval=every, file=sys.stderr,
+                                    dynamic_ncols=True)
 
     def advance(self) -> None:
         if self.bar is None:
