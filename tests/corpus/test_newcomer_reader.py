@@ -21,7 +21,8 @@ t2,counselor,和室友的矛盾让你很困扰吧，能说说最近一次是因�
 
 
 def doc_blocks() -> list[str]:
-    section = DOC.read_text(encoding="utf-8").split("### How to add a reader", 1)[1].split("\n## ", 1)[0]
+    section = DOC.read_text(encoding="utf-8").split("### How to add a reader\n", 1)[1]
+    section = re.split(r"\n#{2,3} ", section, maxsplit=1)[0]  # to the next heading (a code comment has one #)
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 
