@@ -63,7 +63,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             if name == "corpus":  # the dashboard's Datasets and Models columns
                 tracker.log_dataset("corpus", result.key, str(result.path))
             elif name == "train" and (result.path / "hf").is_dir():
-                tracker.log_model(f"{cfg.model.name}-{result.key}", str(result.path / "hf"),
+                tracker.log_model(f"{cfg.model.get('family') or cfg.model.name}-{result.key}", str(result.path / "hf"),
                                   {"finetune": cfg.finetune.name, "train.key": result.key})
             log.info("stage %s %s in %.1fs -> %s", name, "cached" if result.cached else "done",
                      result.seconds, result.path)

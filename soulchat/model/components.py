@@ -33,6 +33,7 @@ class TokenizerConfig:
 class ModelConfig(ComponentConfig):
     """A base causal LM loaded from a local Hugging Face folder (``model.path``)."""
 
+    family: str = ""  # the family a YAML option names (qwen2_5, chatglm3, ...), for messages and cards
     path: Optional[str] = None  # local folder with config.json and weights; never a hub id
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     trust_remote_code: bool = False  # true for families that ship their modelling code (chatglm3)
@@ -72,9 +73,9 @@ class LoraConfig(FinetuneConfig):
 
 def register(registry: Registry) -> None:
     registry.add("model", "tiny", TinyModelConfig, "soulchat.model.tiny:build")
-    for name in ("chatglm3", "glm4", "qwen2_5", "llama3"):
-        # conf/model/<name>.yaml fills model_types, lora_targets and trust_remote_code
-        registry.add("model", name, ModelConfig, "soulchat.model.pretrained:build",
-                     doc=f"{name} from a local folder (model.path=...)")
+    # one component for every Hugging Face folder; a family is a YAML (conf/model/qwen2_5.yaml:
+    # defaults [/schema/model/pretrained@_here_], its family, model_types, lora_targets, ...)
+    registry.add("model", "pretrained", ModelConfig, "soulchat.model.pretrained:build",
+                 doc="a causal LM from a local Hugging Face folder (model.path=...)")
     registry.add("finetune", "full", FinetuneConfig, "soulchat.model.finetune:full")
     registry.add("finetune", "lora", LoraConfig, "soulchat.model.finetune:lora")

@@ -1,4 +1,5 @@
-"""Real base models from a local folder: chatglm3, glm4, qwen2_5, llama3 (``conf/model/``).
+"""Real base models from a local folder (``model=pretrained``; each family is a YAML in
+``conf/model/`` that extends it: chatglm3, glm4, qwen2_5, llama3).
 
 The folder is checked when the component is built, before any training starts: a missing
 ``model.path``, a folder without ``config.json`` or a ``model_type`` of another family fails at once
@@ -40,7 +41,7 @@ def check_model_folder(cfg: Any) -> Path:
         FileNotFoundError: no path given, the folder does not exist, or it has no config.json.
         ValueError: config.json names another model type than ``model.model_types``.
     """
-    name = cfg.name
+    name = cfg.get("family") or cfg.name
     hint = f"pass model.path=/path/to/{name} (a local Hugging Face folder with config.json and weights)"
     if not cfg.path:
         raise MissingInput(f"model={name} needs its weights: {hint}")

@@ -77,7 +77,7 @@ def load_trained(cfg: Any, checkpoint: Path, adapter_dir: Path | None = None) ->
     state = checkpoint_state_dict(checkpoint)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise RuntimeError(f"{checkpoint} does not fit model={cfg.model.name} finetune={cfg.finetune.name}: "
+        raise RuntimeError(f"{checkpoint} does not fit model={cfg.model.get('family') or cfg.model.name} finetune={cfg.finetune.name}: "
                            f"missing {missing[:5]}, unexpected {unexpected[:5]}")
     if adapter_dir is not None and hasattr(model, "peft_config"):
         model.save_pretrained(adapter_dir)  # adapter_config.json + adapter_model.safetensors

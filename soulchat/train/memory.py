@@ -106,7 +106,7 @@ def shape_of(cfg: Any, shape_name: str | None = None) -> Shape:
     elif "hidden_size" not in m:
         from soulchat.errors import ConfigError
 
-        raise ConfigError(f"model={m.name} has no model.path: give --shape ({', '.join(shapes.SHAPES)}) "
+        raise ConfigError(f"model={m.get('family') or m.name} has no model.path: give --shape ({', '.join(shapes.SHAPES)}) "
                           "or model.path for the memory plan")
     else:
         from transformers import GlmConfig
