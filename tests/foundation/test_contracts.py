@@ -8,7 +8,9 @@ Protocol it must satisfy. Add a family by adding a row.
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any, Protocol
+from unittest import mock
 
 import pytest
 from omegaconf import OmegaConf
@@ -57,9 +59,58 @@ def _filter_protocol(obj):
     return DialogueFilter
 
 
+def composed(comp):
+    """The component built from its option composed with the real configs (caches in a temp folder)."""
+    import tempfile
+
+    from soulchat.config import compose
+
+    cfg = compose([f"{comp.family}={comp.name}", f"paths.cache={tempfile.mkdtemp(prefix='contracts-')}"])
+    key_env = cfg[comp.family].get("api_key_env")
+    with mock.patch.dict(os.environ, {key_env: "sk-contract-test"} if key_env else {}):  # a live endpoint needs one
+        return comp.load_factory()(cfg[comp.family])
+
+
+def unbuilt(comp):
+    """The component's class, not initialised (a generator needs a trained model to be built)."""
+    from soulchat.evaluate.contracts import component_class
+
+    cls = component_class(comp.load_factory())
+    assert cls is not None, f"{comp.family}/{comp.name}: its factory must be a class or annotate the class it returns"
+    return cls.__new__(cls)
+
+
+def _metric_set_protocol(obj):
+    from soulchat.evaluate.contracts import MetricSet
+
+    return MetricSet
+
+
+def _judge_protocol(obj):
+    from soulchat.evaluate.contracts import Judge
+
+    return Judge
+
+
+def _generator_protocol(obj):
+    from soulchat.generate.contracts import Generator
+
+    return Generator
+
+
+def _endpoint_protocol(obj):
+    from soulchat.llm.types import EndpointClient
+
+    return EndpointClient
+
+
 CONTRACTS = [
     ("reader", _reader_protocol, from_schema),
     ("filter", _filter_protocol, from_schema),
+    ("metric_set", _metric_set_protocol, composed),
+    ("judge", _judge_protocol, composed),
+    ("generator", _generator_protocol, unbuilt),
+    ("endpoint", _endpoint_protocol, composed),
 ]
 
 
