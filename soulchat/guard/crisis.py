@@ -8,8 +8,7 @@ import re
 from typing import Any, Sequence
 
 from soulchat.errors import ConfigError
-from soulchat.guard import CLEAR, Verdict
-from soulchat.guard import en, replies, zh
+from soulchat.guard import CLEAR, Verdict, en, replies, zh
 from soulchat.guard.engine import Lexicon, normalize, screen
 
 log = logging.getLogger(__name__)

@@ -62,7 +62,8 @@ class GuardRate(Metric):
 
 def _build_guard(name: str) -> Any:
     """The guard ``name`` with its schema defaults."""
-    from soulchat.registry import build as build_component, registry
+    from soulchat.registry import build as build_component
+    from soulchat.registry import registry
 
     node = OmegaConf.structured(registry().get("guard", name).schema(name=name))
     return build_component("guard", node)
