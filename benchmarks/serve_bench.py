@@ -31,17 +31,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def export_tiny(folder: Path, hidden_size: int = 128, layers: int = 2) -> Path:
     """A servable export of the tiny model at random init (a forward pass costs the same trained or not)."""
-    from hydra import compose, initialize_config_dir
-
-    from soulchat.config import CONF_DIR, setup
+    from soulchat.config import compose
     from soulchat.train.export import save_hf
     from soulchat.train.fit import build_model
 
-    setup()
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=[f"paths.outputs={folder}", "tracking.enabled=false",
-                                           f"model.hidden_size={hidden_size}", f"model.num_layers={layers}",
-                                           f"model.intermediate_size={hidden_size * 3}"])
+    cfg = compose([f"paths.outputs={folder}", "tracking.enabled=false", f"model.hidden_size={hidden_size}",
+                   f"model.num_layers={layers}", f"model.intermediate_size={hidden_size * 3}"])
     _, tokenizer, model = build_model(cfg)
     save_hf(model, tokenizer, folder / "hf", cfg)
     return folder / "hf"
@@ -142,16 +137,14 @@ def chat_overhead(model: Path, reqs: list[list[dict]], max_tokens: int, turns: i
     ``generate_ids`` on the same input, and the median of their per-turn differences, over turns where
     both produced the same number of tokens; and how many such turns."""
     import torch
-    from hydra import compose, initialize_config_dir
 
     from soulchat.chat.engine import Engine, Sampling
     from soulchat.chat.session import Conversation
-    from soulchat.config import CONF_DIR
+    from soulchat.config import compose
     from soulchat.registry import build
 
     torch.set_num_threads(1)
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=["tracking.enabled=false"])
+    cfg = compose(["tracking.enabled=false"])
     engine = Engine(model, 256, None, 1, 0, "cpu", "float32")
     sampling = Sampling(max_tokens, float(cfg.generate.temperature), float(cfg.generate.top_p), int(cfg.generate.top_k))
     conv = Conversation(engine, build("guard", cfg.guard), sampling)

@@ -27,24 +27,19 @@ def compose(argv: Sequence[str], command: str) -> tuple[DictConfig, str | None]:
     Raises:
         ConfigError: more than one plain word, or an option starting with ``-`` (names the word).
     """
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    from hydra.errors import HydraException, OverrideParseException
 
-    from soulchat.config import CONF_DIR, setup
+    from soulchat.config import compose as compose_config
     from soulchat.tracking.secrets import refuse_secret_overrides
     from soulchat.tracking.store import split_overrides
 
     overrides, rest = split_overrides(argv)
     if len(rest) > 1 or any(r.startswith("-") for r in rest):
-        raise ConfigError(f"soulchat {command}: unexpected {rest}; usage: soulchat {command} [MODEL] [key=value ...] "
+        raise ConfigError(f"unexpected {rest}; usage: soulchat {command} [MODEL] [key=value ...] "
                           "(MODEL: a trained folder or an MLflow run id)")
-    from hydra.errors import HydraException, OverrideParseException
-
     refuse_secret_overrides(overrides)
-    setup()
     try:
-        with initialize_config_dir(str(CONF_DIR), version_base=None):
-            cfg = hydra_compose("config", overrides=list(overrides))
+        cfg = compose_config(overrides)
     except HydraException as exc:  # a mistyped key, or text Hydra wants quoted ('key="你好"')
         hint = " (quote values with spaces or non-ASCII text: 'chat.disclosure=\"...\"')" \
             if isinstance(exc, OverrideParseException) else ""

@@ -82,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     from soulchat.registry import build
 
     try:
-        cfg, spec = compose(list(sys.argv[1:] if argv is None else argv), "chat")
+        argv = list(sys.argv[1:] if argv is None else argv)
+        if any(a in ("-h", "--help") for a in argv):
+            print(__doc__)
+            return 0
+        cfg, spec = compose(argv, "chat")
         engine = load_engine(cfg, spec, max_batch_size=1)
         guard = build("guard", cfg.guard)
         conv = Conversation(engine, guard, sampling(cfg))

@@ -17,11 +17,6 @@ import signal
 import sys
 
 
-#: the GIL's hand-over interval: the sampling thread gives up the GIL at every torch op and must get it back
-#: quickly from the event loop (Python's default, 5 ms, stalls each decoding step behind a busy loop)
-SWITCH_INTERVAL_S = 0.0002
-
-
 async def serve(app, host: str, port: int, say) -> None:
     """Run ``app`` until SIGINT / SIGTERM."""
     from aiohttp import web
@@ -54,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         print(text, flush=True)
 
     try:
-        cfg, spec = compose(list(sys.argv[1:] if argv is None else argv), "serve")
+        argv = list(sys.argv[1:] if argv is None else argv)
+        if any(a in ("-h", "--help") for a in argv):
+            print(__doc__)
+            return 0
+        cfg, spec = compose(argv, "serve")
         s = cfg.serve
         key = os.environ.get(s.api_key_env) if s.api_key_env else None
         if s.host not in ("127.0.0.1", "localhost", "::1") and not key:
@@ -67,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     say(f"soulchat serve: model {s.model_name} = {engine.gen.model_dir} on {engine.gen.device}"
         + (f"; bearer key required (from ${s.api_key_env})" if key else ""))
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         asyncio.run(serve(make_app(cfg, engine, guard, key), s.host, int(s.port), say))
     except OSError as exc:  # the port is taken, the address is not this machine's

@@ -52,15 +52,11 @@ def random_model(base: Path) -> Path:
     folder = base / "random" / "hf"
     if (folder / "config.json").exists():
         return folder
-    from hydra import compose, initialize_config_dir
-
-    from soulchat.config import CONF_DIR, setup
+    from soulchat.config import compose
     from soulchat.train.export import save_hf
     from soulchat.train.fit import build_model
 
-    setup()
-    with initialize_config_dir(str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=[f"paths.outputs={base / 'random'}", "tracking.enabled=false"])
+    cfg = compose([f"paths.outputs={base / 'random'}", "tracking.enabled=false"])
     _, tokenizer, model = build_model(cfg)
     save_hf(model, tokenizer, folder, cfg)
     return folder
