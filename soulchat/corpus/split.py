@@ -106,9 +106,17 @@ def assign_splits(ids: Sequence[str], samples: Sequence[int], val_size: float, t
     for split, size in (("test", test_size), ("val", val_size)):
         if size < 1:
             bound += size
+            start = taken
             while taken < len(order) and units[order[taken]] < bound:
                 out[order[taken]] = split
                 taken += 1
+            # a small corpus: a positive fraction gets at least one whole group, if one is left for training
+            if size > 0 and taken == start and taken < len(order) and units[order[-1]] != units[order[taken]]:
+                first = units[order[taken]]
+                while taken < len(order) and units[order[taken]] == first:
+                    out[order[taken]] = split
+                    taken += 1
+                bound = max(bound, first)
         else:
             got = 0
             while taken < len(order) and (got < size or (taken and units[order[taken]] == units[order[taken - 1]])):

@@ -100,3 +100,14 @@ def test_smilechat_slice_has_no_overlap(run_corpus, tmp_path):
     overlap = json.loads((out / "stats.json").read_text(encoding="utf-8"))["overlap"]
     assert overlap["test_dialogues"] > 200 and overlap["test_openings_in_train"] == 0
     assert overlap["test_inputs_seen_in_train"] < 0.01 * overlap["test_inputs"]
+
+
+def test_a_small_corpus_still_gets_a_test_and_a_validation_group():
+    """20 groups at 5%: the hash may put none below the bound; a positive fraction gets one group."""
+    from soulchat.corpus.split import assign_splits
+
+    for seed in range(20):
+        ids = [f"q{seed}-{i}" for i in range(20)]
+        out = assign_splits(ids, [1] * 20, 0.05, 0.05, seed)
+        assert out.count("test") >= 1 and out.count("val") >= 1 and out.count("train") >= 15, (seed, out)
+    assert assign_splits(["a", "a"], [1, 1], 0.05, 0.05) == ["train", "train"]  # one group: training keeps it
