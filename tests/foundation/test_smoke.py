@@ -24,7 +24,9 @@ def test_default_pipeline_end_to_end_then_cached(cli, outputs):
     cfg = OmegaConf.load(run_dirs[0])
     assert cfg.judge.name == "rubric"
     samples = int(markers["evaluate"]["metrics"]["samples"])
-    assert samples == cfg.generate.max_samples
+    corpus = next((outputs / "cache" / "corpus").glob("*/_SUCCESS.json")).parent
+    test_samples = sum(1 for _ in open(corpus / "test.jsonl", encoding="utf-8"))
+    assert samples == min(cfg.generate.max_samples, test_samples) > 0
     requested = min(samples, cfg.evaluate.judge_samples)
     evaluated = next((outputs / "cache" / "evaluate").glob("*/_SUCCESS.json")).parent
     for name in ("judge", "judge_reference"):
