@@ -1,6 +1,7 @@
 """Single-turn Q&A for the rewrite, read with the corpus area's PsyQA reader.
 
-PsyQA's layout (JSON array or JSON Lines, optionally gzipped)::
+PsyQA's layout, in JSON Lines or a JSON array (optionally gzipped), Parquet, Arrow / Feather, or a
+``datasets.save_to_disk`` folder (the corpus readers' raw I/O, :mod:`soulchat.corpus.readers.files`)::
 
     {"id": "...", "question": "...", "description": "...", "keywords": "...", "topic": "...",
      "answers": [{"answer_text": "..."}, ...]}
@@ -23,8 +24,9 @@ from soulchat.rewrite.prompts import QA
 def read_qa(path: str | Path, limit: Optional[int] = None) -> tuple[list[QA], list[dict]]:
     """The first ``limit`` answers in ``path`` as :class:`QA`, and the records that could not be read.
 
-    A bad record does not stop the run: it comes back as ``{"path", "line", "field", "reason"}``
-    (the stage writes it to ``invalid.jsonl``).
+    A bad record does not stop the run: it comes back as ``{"path", "line", "row", "field", "reason"}``
+    (``row``: the 0-based index of a table's row or a JSON array's record, where there are no lines;
+    the stage writes it to ``invalid.jsonl``).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -38,7 +40,8 @@ def read_qa(path: str | Path, limit: Optional[int] = None) -> tuple[list[QA], li
     for item in PsyQAReader(ReaderConfig(name="psyqa", source="psyqa")).read(path):
         if item.error is not None:
             err = item.error
-            bad.append({"path": err.path, "line": err.line, "field": err.field, "reason": str(err)})
+            bad.append({"path": err.path, "line": err.line, "row": getattr(err, "row", None), "field": err.field,
+                        "reason": str(err)})
             continue
         d = item.dialogue
         qas.append(QA(d["id"], d["messages"][0]["content"], d["messages"][1]["content"], d.get("topic") or "",

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from soulchat.corpus.readers.files import Peek, files, json_records, peek, unreadable
-from soulchat.corpus.readers.records import Item
+from soulchat.corpus.readers import tables
+from soulchat.corpus.readers.files import Peek, peek, record_files, records, unreadable
+from soulchat.corpus.readers.records import Item, located
 from soulchat.io import InputError
 from soulchat.registry import ComponentConfig
 
@@ -29,14 +30,15 @@ class ReaderConfig(ComponentConfig):
 
 
 class Reader:
-    """Base: JSON / JSON Lines files (``.gz`` too) where each record converts on its own (:meth:`convert`).
+    """Base: JSON / JSON Lines files (``.gz`` too) and tables (Parquet, Arrow, Feather, saved ``datasets``
+    folders) where each record converts on its own (:meth:`convert`).
 
     ``priority`` orders detection: readers are asked highest first (ties by name), so a format
     whose records also pass a more general reader's :meth:`detect` must rank above it.
     """
 
     priority: int = 0
-    suffixes: tuple[str, ...] = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
+    suffixes: tuple[str, ...] = (".jsonl", ".json", ".jsonl.gz", ".json.gz", *tables.SUFFIXES)
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
@@ -52,17 +54,18 @@ class Reader:
         raise NotImplementedError
 
     def read(self, path: str | Path) -> Iterator[Item]:
-        """Every record of ``path`` (a file or a folder) as an :class:`Item`, errors located."""
-        for f in files(Path(path), self.suffixes):
+        """Every record of ``path`` (a file or a folder) as an :class:`Item`, errors located: by line,
+        or, where there are no lines, by the 0-based index of a table's row or a JSON array's record."""
+        for f in record_files(Path(path), self.suffixes):
             try:
-                for index, (line, rec, err) in enumerate(json_records(f)):
+                for index, (line, rec, err) in enumerate(records(f)):
                     if err is None:
                         try:
                             for d in self.convert(rec, f, line, index):
                                 yield Item.of(f, line, d, rec)
                             continue
                         except InputError as exc:
-                            err = exc
+                            err = exc if line is not None else located(exc, index, "row" if tables.is_table(f) else "record")
                     yield Item(str(f), line, error=err, raw=rec if not isinstance(rec, bytes) else None)
             except InputError as exc:  # the whole file (empty, not JSON, not UTF-8)
                 yield Item(str(f), exc.line, error=exc)
@@ -109,7 +112,7 @@ def detect(path: str | Path, readers: dict[str, Any]) -> str:
         InputError: no reader recognises the file: it is empty, not UTF-8 (names the line), or of
             an unknown format (the message lists the names to choose one with).
     """
-    p = peek(path)
+    p = peek(path, tuple(sorted({s for r in readers.values() for s in getattr(r, "suffixes", ())})))
     for name, reader in sorted(readers.items(), key=lambda kv: (-kv[1].priority, kv[0])):
         if reader.detect(p):
             return name

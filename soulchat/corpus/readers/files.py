@@ -1,5 +1,7 @@
-"""Raw file I/O for readers: opening (``.gz`` included), UTF-8 decoding, JSON / JSON Lines records,
-the peek detection looks at, and the located errors of empty, not-UTF-8 or damaged files.
+"""Raw file I/O for readers: opening (``.gz`` included), UTF-8 decoding, the records of JSON / JSON
+Lines files and of tables (Parquet, Arrow, Feather, ``datasets.save_to_disk`` folders: the sibling
+:mod:`~soulchat.corpus.readers.tables`) alike, the peek detection looks at, and the located errors
+of empty, not-UTF-8 or damaged files.
 
 Nothing here knows a dialogue format; the formats are in the sibling modules.
 """
@@ -132,14 +134,49 @@ def json_records(path: Path) -> Iterator[tuple[int | None, Any, InputError | Non
                 yield n, raw, InputError(path, n, None, f"not valid JSON ({exc.msg} at column {exc.colno})")
 
 
-def peek(path: str | Path) -> Peek:
-    """Read just enough of ``path`` (a file, or the first file of a folder) to detect its format."""
+def records(path: Path) -> Iterator[tuple[int | None, Any, InputError | None]]:
+    """``(line, record, error)`` for every record of one source of :func:`record_files`: a JSON Lines
+    or JSON file (:func:`json_records`) or a table (``line`` None: a row is located by its index).
+
+    Raises:
+        InputError: the whole file cannot be read (empty, not JSON, not a table).
+    """
+    from soulchat.corpus.readers import tables
+
+    return tables.records(path) if tables.is_table(path) else json_records(path)
+
+
+def record_files(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """What :func:`records` reads under ``path``: the file itself, the splits of a saved ``datasets``
+    folder, or a folder's files whose names end in one of ``suffixes`` (metadata files left out).
+
+    Raises:
+        InputError: ``path`` does not exist.
+    """
+    from soulchat.corpus.readers import tables
+
+    splits = tables.saved_dataset(path)
+    if splits is not None:
+        return splits
+    return [f for f in files(path, suffixes) if f.name not in tables.METADATA]
+
+
+def peek(path: str | Path, suffixes: tuple[str, ...] = ()) -> Peek:
+    """Read just enough of ``path`` to detect its format: a file, a saved ``datasets`` folder's first
+    row, or a folder's first file ending in one of ``suffixes`` (any file when none does)."""
+    from soulchat.corpus.readers import tables
+
     path = Path(path)
+    if tables.is_table(path):
+        return Peek(path, tables.first_row(path), [])
     if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        found = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+                       and p.name not in tables.METADATA)
         if not found:
             raise InputError(path, None, None, "empty folder: no dialogue files in it")
-        path = found[0]
+        path = next((p for p in found if p.name.endswith(suffixes)), found[0]) if suffixes else found[0]
+        if tables.is_table(path):
+            return Peek(path, tables.first_row(path), [])
     with open_bytes(path) as fh:
         head = fh.read(1 << 16)
     text = head.decode("utf-8-sig", errors="replace")
@@ -156,6 +193,8 @@ def peek(path: str | Path) -> Peek:
 
 def unreadable(p: Peek) -> InputError | None:
     """Why no format can be read from a peeked file: it is empty, or not UTF-8 (with the line)."""
+    if p.record is not None:  # a record was read: the file is readable, its format unknown
+        return None
     if not p.head.strip():
         return InputError(p.path, None, None, "empty file: no records to read")
     try:

@@ -35,6 +35,20 @@ class Item:
         return cls(str(path), line, dialogue=d, raw=raw, dropped=d.pop("dropped", None))
 
 
+class RowError(InputError):
+    """An error in a record of a file without lines, located by its 0-based index (``row``): a
+    table's row (``ds[row]`` in ``datasets``) or a JSON array's element."""
+
+    def __init__(self, err: InputError, row: int, unit: str = "row"):
+        super().__init__(f"{err.path}, {unit} {row}", None, err.field, err.reason)
+        self.path, self.row = err.path, row
+
+
+def located(err: InputError, row: int, unit: str = "row") -> InputError:
+    """``err`` located at record ``row`` of its file (one already located keeps its place)."""
+    return err if err.line is not None or isinstance(err, RowError) else RowError(err, row, unit)
+
+
 def dialogue(pairs: list[tuple[Any, Any]], *, path: Path, line: int | None, rid: Any, source: str,
              topic: Any = None, where: str = "messages", lines: list[int] | None = None,
              drop_empty: bool = True) -> dict:

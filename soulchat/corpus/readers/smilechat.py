@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from soulchat import speakers
+from soulchat.corpus.readers import tables
 from soulchat.corpus.readers.base import Reader
 from soulchat.corpus.readers.files import Peek, files, read_text
 from soulchat.corpus.readers.records import Item, dialogue, split_speaker
@@ -19,7 +20,8 @@ _LABELS = tuple(speakers.SMILE_LABELS.values())
 class SmilechatReader(Reader):
     """SMILECHAT as released: one JSON file per dialogue holding a list of ``{role: client|counselor,
     content, annotation}``, or its older form, a list of strings prefixed ``求助者：`` / ``支持者：``.
-    A folder is read file by file (id ``smile-<file stem>``); a JSONL file holds one list per line."""
+    A folder is read file by file (id ``smile-<file stem>``); a JSONL file holds one list per line, a
+    table one ``{id, messages}`` row."""
 
     priority = 40
 
@@ -32,7 +34,7 @@ class SmilechatReader(Reader):
 
     def read(self, path: str | Path) -> Iterator[Item]:
         path = Path(path)
-        if path.is_dir() or not path.name.endswith((".jsonl", ".jsonl.gz")):
+        if not tables.is_table(path) and (path.is_dir() or not path.name.endswith((".jsonl", ".jsonl.gz"))):
             for f in files(path, (".json",)):  # one dialogue per file
                 try:
                     text = read_text(f, "no dialogue")
