@@ -65,4 +65,5 @@ class CorpusConfig(StageConfig):
     test_size: float = 0.05  # as val_size (the paper sampled 10,000 test samples)
     split_seed: int = 0  # the split is a hash of (split_seed, source group): stable across runs
     export: list[str] = field(default_factory=list)  # also write export/<reader>/<split>.jsonl (readers that can write their format; a wrong name lists them)
+    licence: str = ""  # the source's licence, stated in each export's dataset card (README.md); empty: "not stated"
     stats: StatsConfig = field(default_factory=StatsConfig)

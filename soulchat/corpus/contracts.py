@@ -39,6 +39,9 @@ class ExportingReader(DialogueReader, Protocol):
         """The record of canonical dialogue ``d`` in this format (reading it back gives ``d``)."""
         ...
 
+    # optional: ``export_index(files: {split: file name}) -> {file name: JSON object}``, the files a
+    # trainer loads the export by, written beside it (LLaMA-Factory's ``dataset_info.json``)
+
 
 @runtime_checkable
 class DialogueFilter(Protocol):

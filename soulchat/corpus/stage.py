@@ -15,11 +15,13 @@ rewrite stage's ``dialogues.jsonl``) and writes into its folder:
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import shutil
 import time
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +29,13 @@ from omegaconf import OmegaConf
 
 from soulchat import plotting, progress
 from soulchat.corpus.expand import BackgroundTokenizer, expand
+from soulchat.corpus.export import check as check_exports
+from soulchat.corpus.export import write_exports
 from soulchat.corpus.filters import Reject, build_chain
 from soulchat.corpus.readers.base import Reader, build_readers, choose
 from soulchat.corpus.readers.files import DamagedFile
-from soulchat.corpus.split import SPLITS, assign_splits, group_keys, opening
-from soulchat.corpus.stats import dialogue_stats, word_frequencies, write_charts, write_report
+from soulchat.corpus.split import SPLITS, assign_splits, group_keys
+from soulchat.corpus.stats import corpus_stats, dialogue_stats, word_frequencies, write_charts, write_report
 from soulchat.io import InputError, JsonlAppender, write_json, write_jsonl
 from soulchat.model.tokenizer import get_tokenizer, tokenizer_identity, write_identity
 from soulchat.registry import registry
@@ -78,6 +82,13 @@ def resolve_source(cfg: Any, inputs: dict[str, Path]) -> Path:
     return path
 
 
+def plain(raw: Any) -> Any:
+    """A record as JSON can hold it (a table's dates or bytes as text), or None when it is not a record."""
+    if not isinstance(raw, (dict, list, str)):
+        return None
+    return json.loads(json.dumps(raw, ensure_ascii=False, default=str))
+
+
 def read_and_clean(reader: Reader, source: Path, chain: list, topic: Any, on_error: str,
                    rejects: JsonlAppender, sink: Any = None) -> tuple[list[dict], dict[str, Any]]:
     """Read every record, run the filter chain, classify topics; rejects go to ``rejects``, and
@@ -98,7 +109,7 @@ def read_and_clean(reader: Reader, source: Path, chain: list, topic: Any, on_err
                 raise item.error
             errors[item.error.reason.split(" (")[0][:60]] += 1
             rejects.write({"stage": "read", "reason": str(item.error), "file": item.path, "line": item.line,
-                           "field": item.error.field, "record": item.raw if isinstance(item.raw, (dict, list, str)) else None})
+                           "row": getattr(item.error, "row", None), "field": item.error.field, "record": plain(item.raw)})
             continue
         d = item.dialogue
         if item.dropped:  # empty utterances: cleaned away, each noted with its own line
@@ -138,118 +149,114 @@ def run(ctx: Any) -> dict[str, float]:
 
 
 def _run(ctx: Any) -> dict[str, float]:
-    cfg = ctx.cfg.corpus
-    out: Path = ctx.out
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in ("samples", "export"):  # a resumed run recomputes everything (it is fast)
-        shutil.rmtree(out / stale, ignore_errors=True)
-
-    source = resolve_source(cfg, ctx.inputs)
-    readers = build_readers(cfg.reader)
-    writable = sorted(n for n, r in readers.items() if hasattr(r, "export"))  # readers that can write their format
-    if set(cfg.export) - set(writable):
-        raise ValueError(f"corpus.export={list(cfg.export)}: {sorted(set(cfg.export) - set(writable))} cannot be "
-                         f"written; readers that can: {writable}")
-    fmt = choose(cfg.reader, source, readers)
-    log.info("corpus: reading %s as %s", source, fmt)
-    chain = build_chain(cfg.filters)
-    topic = registry().build("topic", OmegaConf.to_object(ctx.cfg.topic))
-    tokenizer = get_tokenizer(ctx.cfg.model, ctx.cfg.paths.cache)
-    write_identity(out, ctx.cfg.model)  # which tokenizer made the ids: the train stage checks it
-
-    timings = Timings()
+    cfg, out, timings = ctx.cfg.corpus, ctx.out, Timings()
+    plan = prepare(ctx.cfg, ctx.inputs, out)
     if cfg.stats.charts:
         plotting.preload()  # in its own thread: importing it here would pin this frame (see soulchat.plotting)
-    tokens = BackgroundTokenizer(tokenizer)  # tokenises kept dialogues while the next are read
-    (out / "rejects.jsonl.tmp").unlink(missing_ok=True)  # a killed run's rows would be appended to again
-    with timings("read_clean"), JsonlAppender(out / "rejects.jsonl.tmp") as rejects:
-        on_error = getattr(cfg.on_error, "value", cfg.on_error)
-        dialogues, read_info = read_and_clean(readers[fmt], source, chain, topic, on_error, rejects, tokens.add)
-    (out / "rejects.jsonl.tmp").replace(out / "rejects.jsonl")
-    if not dialogues:
-        raise InputError(source, None, None, f"no dialogues left after reading and cleaning (see {out / 'rejects.jsonl'})")
-
-    replies = [sum(m["role"] == "assistant" for m in d["messages"]) for d in dialogues]
+    tokens = BackgroundTokenizer(plan.tokenizer)  # tokenises kept dialogues while the next are read
+    with timings("read_clean"):
+        dialogues, read_info = read_clean(plan, cfg, out, tokens.add)
     with timings("split"):  # by source group: a question's dialogues share a split
-        splits = assign_splits(group_keys(dialogues), replies, cfg.val_size, cfg.test_size, cfg.split_seed)
+        splits = split(dialogues, cfg)
     with timings("write_dialogues"):
         write_jsonl(out / "dialogues.jsonl", ({**d, "split": s} for d, s in zip(dialogues, splits)))
     with timings("describe"):  # while the background thread tokenises
-        described = {"dialogues": dialogue_stats(dialogues),
-                     "words": word_frequencies(dialogues, cfg.stats.wordfreq_utterances, cfg.stats.top_words),
-                     "topics": dict(Counter(d["topic"] for d in dialogues).most_common())}
-    topic_names = topic.names if hasattr(topic, "names") else {}
+        described = describe(dialogues, cfg.stats)
     chart_files = []
     if cfg.stats.charts:
         with timings("charts"):  # drawn now, while the background thread still tokenises
-            chart_files = write_charts(out, described["topics"], described["words"], topic_names)
+            chart_files = write_charts(out, described["topics"], described["words"], plan.topic_names)
     with timings("expand"):
-        result = expand(dialogues, splits, tokenizer, cfg, out, contents=tokens.contents())
+        result = expand(dialogues, splits, plan.tokenizer, cfg, out, contents=tokens.contents())
         write_jsonl(out / "test.jsonl", result.test)
-    for name in cfg.export:
-        reader = readers[name]
-        for s in SPLITS:
-            write_jsonl(out / "export" / name / f"{s}.jsonl",
-                        (reader.export(d) for d, sp in zip(dialogues, splits) if sp == s))
-
-    stats = corpus_stats(cfg, source, fmt, chain, read_info, dialogues, splits, result, described)
+    stats = corpus_stats(cfg, plan.source, plan.fmt, plan.chain, read_info, dialogues, splits, result, described)
     with timings("report"):
-        files = write_report(out, stats, topic_names, cfg.stats.charts, chart_files)
+        files = write_report(out, stats, plan.topic_names, cfg.stats.charts, chart_files)
+    if cfg.export:
+        with timings("export"):
+            write_exports(out, cfg.export, plan.readers, dialogues, splits, stats, cfg.licence)
     stats["timings"] = timings
     write_json(out / "stats.json", stats)
     ctx.publish(*files, out / "stats.json")
-    log.info("corpus: %d dialogues kept, %d removed; samples %s", len(dialogues),
-             sum(f["rejected"] for f in stats["filters"]) + read_info["errors"] + read_info["cleaned"]["empty_dialogues"],
-             {s: result.meta[s]["samples"] for s in SPLITS})
-    return {
-        "records": read_info["records"], "read_errors": read_info["errors"],
-        "rejected": sum(f["rejected"] for f in stats["filters"]), "dialogues": len(dialogues),
-        **{f"samples_{s}": result.meta[s]["samples"] for s in SPLITS},
-        "dialogue_tokens": result.counts["dialogue_tokens"], "sample_tokens": stats["tokens"]["sample_tokens"],
-        "dropped_overlong": result.counts["dropped_overlong"], "input_cut": result.counts["input_cut"],
-        "target_cut": result.counts["target_cut"], "test_inputs_seen_in_train": result.counts["test_inputs_seen_in_train"],
-    }
+    return summary(stats, result)
 
 
-def corpus_stats(cfg: Any, source: Path, fmt: str, chain: list, read_info: dict, dialogues: list[dict],
-                 splits: list[str], result: Any, described: dict[str, Any]) -> dict[str, Any]:
-    """Everything stats.json holds (see docs/corpus.md)."""
-    per_split = {s: {"dialogues": splits.count(s), "samples": result.meta[s]["samples"],
-                     "tokens": result.meta[s]["tokens"]} for s in SPLITS}
-    sample_tokens = sum(v["tokens"] for v in per_split.values())
-    c = result.counts
-    n_samples = max(1, sum(v["samples"] for v in per_split.values()))
-    train_openings = {opening(d) for d, s in zip(dialogues, splits) if s == "train"}
+@dataclass
+class Plan:
+    """What the stage reads, and with what; all chosen before a record is read."""
+
+    source: Path
+    readers: dict[str, Any]
+    fmt: str  # the reader's name
+    chain: list
+    topic: Any
+    tokenizer: Any
+
+    @property
+    def topic_names(self) -> dict[str, str]:
+        return getattr(self.topic, "names", {})
+
+
+def prepare(cfg: Any, inputs: dict[str, Path], out: Path) -> Plan:
+    """Clear what a resumed run recomputes, choose the reader, build the chain, topics and tokenizer.
+
+    Raises:
+        InputError: the format cannot be detected. ValueError: ``corpus.export`` names a reader that cannot write.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("samples", "export"):  # a resumed run recomputes everything (it is fast)
+        shutil.rmtree(out / stale, ignore_errors=True)
+    source = resolve_source(cfg.corpus, inputs)
+    readers = build_readers(cfg.corpus.reader)
+    check_exports(cfg.corpus.export, readers)
+    fmt = choose(cfg.corpus.reader, source, readers)
+    log.info("corpus: reading %s as %s", source, fmt)
+    plan = Plan(source, readers, fmt, build_chain(cfg.corpus.filters),
+                registry().build("topic", OmegaConf.to_object(cfg.topic)), get_tokenizer(cfg.model, cfg.paths.cache))
+    write_identity(out, cfg.model)  # which tokenizer made the ids: the train stage checks it
+    return plan
+
+
+def read_clean(plan: Plan, cfg: Any, out: Path, sink: Any) -> tuple[list[dict], dict[str, Any]]:
+    """:func:`read_and_clean` with its rejects written to ``rejects.jsonl``. Raises ``InputError``
+    when no dialogue is left."""
+    (out / "rejects.jsonl.tmp").unlink(missing_ok=True)  # a killed run's rows would be appended to again
+    with JsonlAppender(out / "rejects.jsonl.tmp") as rejects:
+        dialogues, info = read_and_clean(plan.readers[plan.fmt], plan.source, plan.chain, plan.topic,
+                                         getattr(cfg.on_error, "value", cfg.on_error), rejects, sink)
+    (out / "rejects.jsonl.tmp").replace(out / "rejects.jsonl")
+    if not dialogues:
+        raise InputError(plan.source, None, None,
+                         f"no dialogues left after reading and cleaning (see {out / 'rejects.jsonl'})")
+    return dialogues, info
+
+
+def split(dialogues: list[dict], cfg: Any) -> list[str]:
+    """Each dialogue's split, by source group (docs/corpus.md, Split)."""
+    replies = [sum(m["role"] == "assistant" for m in d["messages"]) for d in dialogues]
+    return assign_splits(group_keys(dialogues), replies, cfg.val_size, cfg.test_size, cfg.split_seed)
+
+
+def describe(dialogues: list[dict], cfg: Any) -> dict[str, Any]:
+    """Dialogue statistics, counsellor word frequencies and topic counts (``corpus.stats``)."""
+    return {"dialogues": dialogue_stats(dialogues),
+            "words": word_frequencies(dialogues, cfg.wordfreq_utterances, cfg.top_words),
+            "topics": dict(Counter(d["topic"] for d in dialogues).most_common())}
+
+
+def summary(stats: dict[str, Any], result: Any) -> dict[str, float]:
+    """The stage's metrics (and one log line)."""
+    read, c = stats["read"], result.counts
+    rejected = sum(f["rejected"] for f in stats["filters"])
+    samples = {s: result.meta[s]["samples"] for s in SPLITS}
+    log.info("corpus: %d dialogues kept, %d removed; samples %s", stats["dialogues"]["dialogues"],
+             rejected + read["errors"] + read["cleaned"]["empty_dialogues"], samples)
     return {
-        "read": {"source": str(source), "format": fmt, "records": read_info["records"],
-                 "errors": read_info["errors"], "error_reasons": read_info["error_reasons"],
-                 "cleaned": read_info["cleaned"]},
-        # what the test split shares with training: openings none (the split keeps source groups
-        # apart); a test input identical to a training input (a cut history) is left out of test
-        "overlap": {"test_inputs": len(result.test), "test_inputs_seen_in_train": c["test_inputs_seen_in_train"],
-                    "test_dialogues": splits.count("test"),
-                    "test_openings_in_train": sum(opening(d) in train_openings
-                                                  for d, s in zip(dialogues, splits) if s == "test")},
-        "budgets": {"max_input_tokens": int(cfg.max_input_tokens), "max_target_tokens": int(cfg.max_target_tokens),
-                    "max_history_turns": cfg.max_history_turns, "samples": sum(v["samples"] for v in per_split.values()),
-                    "history_cut": c["history_cut"], "input_cut": c["input_cut"], "target_cut": c["target_cut"],
-                    "dropped": c["dropped_overlong"]},
-        "filters": [{"filter": f.name, "seen": f.counts["seen"], "rejected": f.counts["rejected"],
-                     "rejected_samples": read_info["rejected_samples"].get(f.name, 0),
-                     "details": {k: v for k, v in f.counts.items() if k not in ("seen", "rejected")}} for f in chain],
-        "dialogues": described["dialogues"],
-        "splits": per_split,
-        "mode": getattr(cfg.mode, "value", cfg.mode),
-        "tokens": {"dialogue_tokens": c["dialogue_tokens"], "sample_tokens": sample_tokens,
-                   "user_utterance_mean": round(c["user_tokens"] / max(1, described["dialogues"]["user_chars"]["count"]), 1),
-                   "counsellor_utterance_mean": round(c["counsellor_tokens"]
-                                                      / max(1, described["dialogues"]["counsellor_chars"]["count"]), 1),
-                   "sample_to_dialogue_ratio": round(sample_tokens / max(1, c["dialogue_tokens"]), 3),
-                   "input_mean": round(c["input_tokens"] / n_samples, 1),
-                   "target_mean": round(c["target_tokens"] / n_samples, 1),
-                   "dropped_overlong": c["dropped_overlong"]},
-        "topics": described["topics"],
-        "words": described["words"],
+        "records": read["records"], "read_errors": read["errors"], "rejected": rejected,
+        "dialogues": stats["dialogues"]["dialogues"], **{f"samples_{s}": n for s, n in samples.items()},
+        "dialogue_tokens": c["dialogue_tokens"], "sample_tokens": stats["tokens"]["sample_tokens"],
+        "dropped_overlong": c["dropped_overlong"], "input_cut": c["input_cut"],
+        "target_cut": c["target_cut"], "test_inputs_seen_in_train": c["test_inputs_seen_in_train"],
     }
 
 

@@ -3,6 +3,7 @@
 - :func:`dialogue_stats`: dialogues, turns, lengths in characters (JSON-ready);
 - :func:`word_frequencies`: counsellor words segmented with jieba (an even sample of utterances);
 - :func:`write_charts`: ``topics.png`` and ``words.png``;
+- :func:`corpus_stats`: everything ``stats.json`` holds;
 - :func:`write_report`: ``report.md`` (filter table like the paper's "removed 105,134 low-quality
   samples", topic table, word table), ``topics.png`` and ``words.png``.
 
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from soulchat.corpus.split import SPLITS, opening
 
 log = logging.getLogger(__name__)
 
@@ -197,3 +200,45 @@ def write_report(out: Path, stats: dict[str, Any], topic_names: dict[str, str], 
         parts += ["![topics](topics.png)", "", "![words](words.png)", ""]
     (out / "report.md").write_text("\n".join(parts), encoding="utf-8")
     return files
+
+
+def corpus_stats(cfg: Any, source: Path, fmt: str, chain: list, read_info: dict, dialogues: list[dict],
+                 splits: list[str], result: Any, described: dict[str, Any]) -> dict[str, Any]:
+    """Everything stats.json holds (see docs/corpus.md)."""
+    per_split = {s: {"dialogues": splits.count(s), "samples": result.meta[s]["samples"],
+                     "tokens": result.meta[s]["tokens"]} for s in SPLITS}
+    sample_tokens = sum(v["tokens"] for v in per_split.values())
+    c = result.counts
+    n_samples = max(1, sum(v["samples"] for v in per_split.values()))
+    train_openings = {opening(d) for d, s in zip(dialogues, splits) if s == "train"}
+    return {
+        "read": {"source": str(source), "format": fmt, "records": read_info["records"],
+                 "errors": read_info["errors"], "error_reasons": read_info["error_reasons"],
+                 "cleaned": read_info["cleaned"]},
+        # what the test split shares with training: openings none (the split keeps source groups
+        # apart); a test input identical to a training input (a cut history) is left out of test
+        "overlap": {"test_inputs": len(result.test), "test_inputs_seen_in_train": c["test_inputs_seen_in_train"],
+                    "test_dialogues": splits.count("test"),
+                    "test_openings_in_train": sum(opening(d) in train_openings
+                                                  for d, s in zip(dialogues, splits) if s == "test")},
+        "budgets": {"max_input_tokens": int(cfg.max_input_tokens), "max_target_tokens": int(cfg.max_target_tokens),
+                    "max_history_turns": cfg.max_history_turns, "samples": sum(v["samples"] for v in per_split.values()),
+                    "history_cut": c["history_cut"], "input_cut": c["input_cut"], "target_cut": c["target_cut"],
+                    "dropped": c["dropped_overlong"]},
+        "filters": [{"filter": f.name, "seen": f.counts["seen"], "rejected": f.counts["rejected"],
+                     "rejected_samples": read_info["rejected_samples"].get(f.name, 0),
+                     "details": {k: v for k, v in f.counts.items() if k not in ("seen", "rejected")}} for f in chain],
+        "dialogues": described["dialogues"],
+        "splits": per_split,
+        "mode": getattr(cfg.mode, "value", cfg.mode),
+        "tokens": {"dialogue_tokens": c["dialogue_tokens"], "sample_tokens": sample_tokens,
+                   "user_utterance_mean": round(c["user_tokens"] / max(1, described["dialogues"]["user_chars"]["count"]), 1),
+                   "counsellor_utterance_mean": round(c["counsellor_tokens"]
+                                                      / max(1, described["dialogues"]["counsellor_chars"]["count"]), 1),
+                   "sample_to_dialogue_ratio": round(sample_tokens / max(1, c["dialogue_tokens"]), 3),
+                   "input_mean": round(c["input_tokens"] / n_samples, 1),
+                   "target_mean": round(c["target_tokens"] / n_samples, 1),
+                   "dropped_overlong": c["dropped_overlong"]},
+        "topics": described["topics"],
+        "words": described["words"],
+    }

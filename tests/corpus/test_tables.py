@@ -130,3 +130,20 @@ def test_corpus_stage_reads_a_saved_dataset_folder(run_corpus, tmp_path):
     metrics, out = run_corpus([f"corpus.source={folder}"])
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     assert metrics["records"] == metrics["dialogues"] == 300 and stats["read"]["format"] == "messages"
+
+
+def test_a_bad_row_with_dates_goes_to_rejects_with_its_row(run_corpus, tmp_path):
+    import datetime
+
+    rows = demo("dialogues.jsonl")
+    for r in rows:
+        r["created"] = datetime.datetime(2023, 5, 1, 12, 0)  # a column JSON has no type for
+    rows[7]["messages"][2]["role"] = "doctor"
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "bad.parquet")
+    metrics, out = run_corpus([f"corpus.source={tmp_path / 'bad.parquet'}", "corpus.on_error=skip"])
+    (reject,) = [r for r in map(json.loads, (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines())
+                 if r["stage"] == "read"]
+    assert metrics["read_errors"] == 1 and metrics["dialogues"] == 299
+    assert (reject["file"], reject["row"], reject["line"], reject["field"]) == (str(tmp_path / "bad.parquet"), 7, None,
+                                                                                "messages[2].role")
+    assert reject["record"]["id"] == rows[7]["id"] and reject["record"]["created"] == "2023-05-01 12:00:00"

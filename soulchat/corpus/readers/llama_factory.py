@@ -1,5 +1,5 @@
 """LLaMA-Factory (alpaca) ``{"instruction", "input", "output", "history": [[user, reply], ...]}``;
-also written by ``corpus.export``."""
+also written by ``corpus.export``, with the ``dataset_info.json`` LLaMA-Factory loads it by."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from soulchat.corpus.readers.base import Reader
 from soulchat.corpus.readers.files import Peek
 from soulchat.corpus.readers.records import dialogue, field
 from soulchat.io import InputError
+
+#: LLaMA-Factory's alpaca column roles (its data/README.md) -> our column names; without ``history``
+#: LLaMA-Factory drops the earlier turns without a word
+COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "system": "system", "history": "history"}
 
 
 class LlamaFactoryReader(Reader):
@@ -31,5 +35,11 @@ class LlamaFactoryReader(Reader):
     def export(self, d: dict) -> dict:
         msgs = d["messages"]
         history = [[msgs[i]["content"], msgs[i + 1]["content"]] for i in range(0, len(msgs) - 2, 2)]
-        return {"instruction": msgs[-2]["content"], "input": "", "output": msgs[-1]["content"],
-                "history": history, "id": d["id"]}
+        return {"instruction": msgs[-2]["content"], "input": "", "output": msgs[-1]["content"], "system": "",
+                "history": history, "id": d["id"], "topic": d.get("topic")}
+
+    def export_index(self, files: dict[str, str]) -> dict:
+        """LLaMA-Factory's ``dataset_info.json``: one dataset ``soulchat_<split>`` per exported file."""
+        return {"dataset_info.json": {f"soulchat_{split}": {"file_name": name, "formatting": "alpaca",
+                                                            "columns": dict(COLUMNS)}
+                                      for split, name in files.items()}}

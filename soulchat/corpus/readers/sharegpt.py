@@ -1,4 +1,5 @@
-"""ShareGPT ``{"conversations": [{"from": "human"|"gpt"|"system", "value"}]}``; also written by ``corpus.export``."""
+"""ShareGPT ``{"conversations": [{"from": "human"|"gpt"|"system", "value"}]}``; also written by
+``corpus.export``, with the ``dataset_info.json`` LLaMA-Factory loads it by."""
 
 from __future__ import annotations
 
@@ -27,3 +28,11 @@ class ShareGPTReader(Reader):
     def export(self, d: dict) -> dict:
         return {"id": d["id"], "topic": d.get("topic"),
                 "conversations": [{"from": FROM[m["role"]], "value": m["content"]} for m in d["messages"]]}
+
+    def export_index(self, files: dict[str, str]) -> dict:
+        """LLaMA-Factory's ``dataset_info.json``: one dataset ``soulchat_<split>`` per exported file."""
+        tags = {"role_tag": "from", "content_tag": "value", "user_tag": FROM[speakers.USER],
+                "assistant_tag": FROM[speakers.ASSISTANT]}
+        return {"dataset_info.json": {f"soulchat_{split}": {"file_name": name, "formatting": "sharegpt",
+                                                            "columns": {"messages": "conversations"}, "tags": tags}
+                                      for split, name in files.items()}}
