@@ -65,7 +65,8 @@ def test_lora_run_saves_a_peft_adapter_beside_the_merged_model(trained, compose)
                    "train.max_steps=3", "train.warmup_steps=1", "train.val_every_n_steps=3",
                    "train.checkpoint_every_n_steps=3", "train.val_max_samples=8", "train.lr=1e-2"])
     plan = pipeline.plan(cfg)
-    res = pipeline.run_stage("train", cfg, plan, trained["outputs"] / "lora-run")
+    for name in pipeline.needed(["train"], cfg):  # the shared corpus is reused (computed if its key moved)
+        res = pipeline.run_stage(name, cfg, plan, trained["outputs"] / "lora-run", selected=name == "train")
     adapter = res.path / "adapter"
     assert (adapter / "adapter_config.json").exists() and (adapter / "adapter_model.safetensors").exists()
     assert "LoRA r=8" in (res.path / "hf" / "README.md").read_text(encoding="utf-8")
