@@ -3,8 +3,6 @@
 - :func:`sentence_bleu`: NLTK's ``sentence_bleu`` for one reference, all cumulative orders
   (BLEU-1 … BLEU-n) from one pass over the n-grams, with NLTK's smoothing method 1 (add epsilon
   0.1 to zero counts) or method 3 (NIST geometric: 1/2^k for the k-th zero order).
-- :func:`corpus_stats` / :func:`corpus_bleu`: sacreBLEU's corpus BLEU (sufficient statistics summed
-  over segments, ``exp`` smoothing, 4-grams), on already tokenised segments.
 
 Sequences are strings (one token per character) or lists/tuples of words.
 """
@@ -129,32 +127,3 @@ def sentence_bleu(hyp: Sequence, ref: Sequence, smoothing: int = 3,
             p = EPSILON / den
         logs.append(math.log(p))
     return [bp * math.exp(math.fsum(w * lg for w, lg in zip(ws, logs))) for ws in weights]
-
-
-def corpus_stats(hyp: Sequence[str], ref: Sequence[str], max_order: int = MAX_ORDER) -> list[int]:
-    """sacreBLEU's per-segment statistics ``[hyp_len, ref_len, correct_1..n, total_1..n]``."""
-    correct, total = matches(hyp, ref, max_order)
-    return [len(hyp), len(ref), *correct, *total]
-
-
-def corpus_bleu(stats: Sequence[float], max_order: int = MAX_ORDER) -> float:
-    """sacreBLEU's corpus BLEU (0–100) from summed :func:`corpus_stats` (``exp`` smoothing)."""
-    sys_len, ref_len = stats[0], stats[1]
-    correct, total = stats[2:2 + max_order], stats[2 + max_order:2 + 2 * max_order]
-    bp = 1.0
-    if sys_len < ref_len:
-        bp = math.exp(1 - ref_len / sys_len) if sys_len > 0 else 0.0
-    if not any(correct):
-        return 0.0
-    precisions = [0.0] * max_order
-    smooth = 1.0
-    for n in range(max_order):
-        if total[n] == 0:
-            break
-        if correct[n] == 0:
-            smooth *= 2
-            precisions[n] = 100.0 / (smooth * total[n])
-        else:
-            precisions[n] = 100.0 * correct[n] / total[n]
-    # sacreBLEU floors log(0) at -9999999999
-    return bp * math.exp(sum(math.log(p) if p else -9999999999 for p in precisions) / max_order)

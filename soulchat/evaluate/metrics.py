@@ -28,7 +28,7 @@ from torchmetrics import Metric
 
 from soulchat.evaluate import bleu, empathy, rouge
 from soulchat.evaluate.contracts import Columns
-from soulchat.evaluate.text import rouge_words, words, zh_tokens
+from soulchat.evaluate.text import rouge_words, words
 
 PAPER_KEYS = ("bleu-1", "bleu-2", "bleu-3", "bleu-4", "rouge-1", "rouge-2", "rouge-l")
 
@@ -100,7 +100,7 @@ def emollm_rows(predictions: Sequence[str], references: Sequence[str]) -> list[l
 
 
 class CorpusBleu(Metric):
-    """``sacrebleu_zh``: sacreBLEU corpus BLEU (``zh`` tokenizer): sufficient statistics summed, then one score."""
+    """``sacrebleu_zh``: sacreBLEU's own corpus BLEU with its ``zh`` tokenizer, over every pair given."""
 
     full_state_update = False
     higher_is_better = True
@@ -108,16 +108,18 @@ class CorpusBleu(Metric):
 
     def __init__(self, cfg: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
-        self.add_state("stats", default=torch.zeros(2 + 2 * bleu.MAX_ORDER, dtype=torch.float64),
-                       dist_reduce_fx="sum")
+        self.add_state("hyps", default=[], dist_reduce_fx=None)
+        self.add_state("refs", default=[], dist_reduce_fx=None)
 
     def update(self, predictions: Sequence[str], references: Sequence[str]) -> None:
         _check(predictions, references)
-        for p, r in zip(predictions, references):
-            self.stats += torch.tensor(bleu.corpus_stats(zh_tokens(p), zh_tokens(r)), dtype=torch.float64)
+        self.hyps.extend(predictions)
+        self.refs.extend(references)
 
     def compute(self) -> dict[str, float]:
-        return {"sacrebleu": bleu.corpus_bleu([int(x) for x in self.stats.tolist()])}
+        from sacrebleu.metrics import BLEU
+
+        return {"sacrebleu": BLEU(tokenize="zh").corpus_score(list(self.hyps), [list(self.refs)]).score}
 
 
 class Diversity(Metric):

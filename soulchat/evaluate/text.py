@@ -4,10 +4,8 @@
   against several models is segmented once per process.
 - :func:`rouge_words`: what ``rouge_chinese.Rouge`` turns a space-joined jieba string into (its
   sentence cutting and whitespace collapsing, flattened), so ROUGE here equals rouge_chinese's.
-- :func:`zh_tokens`: sacreBLEU's ``zh`` tokenizer (every CJK character on its own, the rest by the
-  mteval-13a rules), including its quirky character ranges.
-
-Nothing here calls nltk, rouge_chinese or sacrebleu; the tests compare against them.
+Nothing here calls nltk or rouge_chinese; the tests compare against them (``sacrebleu_zh`` calls
+sacreBLEU itself).
 """
 
 from __future__ import annotations
@@ -54,36 +52,3 @@ def rouge_words(tokens: tuple[str, ...] | list[str]) -> list[str]:
     return out
 
 
-# sacrebleu.tokenizers.tokenizer_zh._UCODE_RANGES, verbatim: two of them are written as 6-digit
-# escapes, which Python reads as a 2-character string; comparisons with such a string are what
-# sacreBLEU really does, so they are kept.
-_ZH_RANGES = [
-    ("\u3400", "\u4db5"), ("\u4e00", "\u9fa5"), ("\u9fa6", "\u9fbb"), ("\uf900", "\ufa2d"),
-    ("\ufa30", "\ufa6a"), ("\ufa70", "\ufad9"), ("\u20000", "\u2a6d6"), ("\u2f800", "\u2fa1d"),
-    ("\uff00", "\uffef"), ("\u2e80", "\u2eff"), ("\u3000", "\u303f"), ("\u31c0", "\u31ef"),
-    ("\u2f00", "\u2fdf"), ("\u2ff0", "\u2fff"), ("\u3100", "\u312f"), ("\u31a0", "\u31bf"),
-    ("\ufe10", "\ufe1f"), ("\ufe30", "\ufe4f"), ("\u2600", "\u26ff"), ("\u2700", "\u27bf"),
-    ("\u3200", "\u32ff"), ("\u3300", "\u33ff"),
-]
-
-
-@lru_cache(maxsize=1)
-def _zh_table() -> dict[int, str]:
-    # no character above U+FFFF falls in any range (checked in the tests): a BMP table is complete
-    return {cp: f" {chr(cp)} " for cp in range(0x10000) if any(lo <= chr(cp) <= hi for lo, hi in _ZH_RANGES)}
-
-# sacrebleu.tokenizers.tokenizer_re.TokenizerRegexp
-_MTEVAL = (
-    (re.compile(r"([\{-\~\[-\` -\&\(-\+\:-\@\/])"), r" \1 "),
-    (re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),
-    (re.compile(r"([\.,])([^0-9])"), r" \1 \2"),
-    (re.compile(r"([0-9])(-)"), r"\1 \2 "),
-)
-
-
-def zh_tokens(text: str) -> list[str]:
-    """sacreBLEU's ``zh`` tokens of one segment (it strips trailing space first, as BLEU does)."""
-    line = text.rstrip().strip().translate(_zh_table())
-    for rx, repl in _MTEVAL:
-        line = rx.sub(repl, line)
-    return line.split()
