@@ -113,6 +113,10 @@ def setup() -> None:
         OmegaConf.register_new_resolver("soulchat_data", data_path)
     if not OmegaConf.has_resolver("soulchat_plugin_dirs"):
         OmegaConf.register_new_resolver("soulchat_plugin_dirs", lambda: [f"file://{d}" for d in reg.config_dirs])
+    if not OmegaConf.has_resolver("soulchat_sweep_suffix"):  # hydra.sweep.dir: unique per sweep
+        from soulchat.tracking.store import sweep_suffix
+
+        OmegaConf.register_new_resolver("soulchat_sweep_suffix", sweep_suffix)
     if not OmegaConf.has_resolver("soulchat_run_suffix"):  # hydra.run.dir: unique per process
         from soulchat.tracking.store import run_suffix
 

@@ -21,6 +21,13 @@ def run_suffix() -> str:
     return os.urandom(3).hex()
 
 
+def sweep_suffix() -> str:
+    """Six random hex digits for ``hydra.sweep.dir``, fixed for the sweep's process and the job
+    processes it starts (kept in ``SOULCHAT_SWEEP_SUFFIX``, which they inherit), so two sweeps
+    started in the same second get separate folders while one sweep's jobs share its folder."""
+    return os.environ.setdefault("SOULCHAT_SWEEP_SUFFIX", os.urandom(3).hex())
+
+
 def split_overrides(args: Sequence[str]) -> tuple[list[str], list[str]]:
     """Split command-line words into Hydra overrides (``key=value``) and the rest."""
     overrides = [a for a in args if "=" in a and not a.startswith("-")]

@@ -73,3 +73,20 @@ def test_a_run_killed_with_sigkill_is_marked_killed_by_the_next_start_and_live_o
     assert {r.info.status for r in runs if r.info.run_id != run_id} == {"FINISHED"}
     names = [r.info.run_name for r in runs]
     assert len(set(names)) == 3 and "after the kill" in names
+
+
+def test_sweep_folders_are_unique_per_sweep_and_shared_by_its_jobs():
+    """hydra.sweep.dir ends with a suffix fixed for a sweep's process and the job processes it starts
+    (inherited through the environment), and different for two sweeps started in the same second."""
+    import subprocess
+    import sys
+
+    code = ("from soulchat.config import compose; from omegaconf import OmegaConf; "
+            "c = compose(return_hydra_config=True); print(c.hydra.sweep.dir)")
+    env = {k: v for k, v in os.environ.items() if k != "SOULCHAT_SWEEP_SUFFIX"}
+    one, two = (subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                               timeout=120).stdout.strip() for _ in range(2))
+    assert one and two and one.rsplit("-", 1)[1] != two.rsplit("-", 1)[1]
+    child = subprocess.run([sys.executable, "-c", code], env={**env, "SOULCHAT_SWEEP_SUFFIX": "abc123"},
+                           capture_output=True, text=True, timeout=120).stdout.strip()
+    assert child.endswith("-abc123")
