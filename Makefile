@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml plugins/soulchat-example/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[test,sweep]"
+	$(PY) -m pip install -q -e ".[test,sweep,fast,cjk]"
 	touch $@
 
 run: setup
