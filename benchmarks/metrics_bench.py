@@ -46,8 +46,8 @@ def main() -> None:
     from rich.table import Table
 
     from soulchat.evaluate import score
-    from soulchat.testing.pairs import reply_pairs
     from soulchat.evaluate.text import words
+    from soulchat.testing.pairs import reply_pairs
 
     pairs = [(p, r) for p, r in reply_pairs(args.data, args.n) if p.strip()]  # the reference raises on empty
     preds, refs = [p for p, _ in pairs], [r for _, r in pairs]

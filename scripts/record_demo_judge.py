@@ -27,7 +27,8 @@ import sys
 from pathlib import Path
 
 from soulchat.config import DATA_DIR, compose
-from soulchat.evaluate.judge import CEHS, HEURISTIC_MARK as MARK
+from soulchat.evaluate.judge import CEHS
+from soulchat.evaluate.judge import HEURISTIC_MARK as MARK
 from soulchat.evaluate.rubric import rate
 from soulchat.io import read_jsonl
 from soulchat.llm.store import ResponseStore

@@ -14,9 +14,9 @@ import pytest
 
 from soulchat.io import read_jsonl
 from soulchat.llm.store import ResponseStore
-from soulchat.testing.llm_server import TestServer
 from soulchat.registry import build
 from soulchat.rewrite.source import read_qa
+from soulchat.testing.llm_server import TestServer
 
 N = 160
 
