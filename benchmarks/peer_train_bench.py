@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--soulchat-only", action="store_true", help="skip LLaMA-Factory (no install, no peer run)")
     p.add_argument("--peer-venv", type=Path, default=REPO / "outputs" / "peer_venv")
     p.add_argument("--peer-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one of LLaMA-Factory's arguments, e.g. --peer-set group_by_length=true")
+                   help="override one of LLaMA-Factory's arguments, e.g. --peer-set train_sampling_strategy=group_by_length")
     p.add_argument("--work", type=Path, default=None, help="run folder (default: a new one under outputs/)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--side", nargs=1, help=argparse.SUPPRESS)  # a child process: --side <spec.json>
