@@ -192,8 +192,11 @@ def figure(rows: Sequence[dict], title: str, layout: Optional[Layout] = None) ->
     plt = pyplot()
     layout = layout or registered_layout()
     dims = tuple(k for rb in _rubrics(rows, layout) for k in rb.keys)
-    panels = [(p or rubric_title(rows, layout), ks if p else dims) for p, ks in layout.panels
-              if any(_num(r.get(k)) is not None for r in rows for k in (ks if p else dims))]
+    def measured(keys: Sequence[str]) -> tuple[str, ...]:  # a column no row has is not drawn as an empty slot
+        return tuple(k for k in keys if any(_num(r.get(k)) is not None for r in rows))
+
+    panels = [(p or rubric_title(rows, layout), measured(ks if p else dims)) for p, ks in layout.panels]
+    panels = [(label, ks) for label, ks in panels if ks]
     if not panels:  # none of Table 1's columns (e.g. runs that were not evaluated): plot what there is
         others = sorted({k for r in rows for k in r
                          if k not in ("test_set", "model", *JUDGE_KEYS) and _num(r.get(k)) is not None})
