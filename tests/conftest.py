@@ -64,3 +64,28 @@ def cli():
                               capture_output=True, text=True, timeout=timeout)
 
     return _run
+
+
+def _chat_support():
+    """tests/chat/chat_support.py (the chat and serve tests' helpers)."""
+    folder = str(Path(__file__).resolve().parent / "chat")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import chat_support
+
+    return chat_support
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """``{"outputs", "hf", "run_id"}`` of ``python -m soulchat stages=[train]`` (a short run), shared
+    by the chat and serve tests."""
+    cs = _chat_support()
+    return cs.trained_run(cs.shared_base(tmp_path_factory))
+
+
+@pytest.fixture(scope="session")
+def random_hf(tmp_path_factory):
+    """A servable random-init tiny model folder (chat and serve tests)."""
+    cs = _chat_support()
+    return cs.random_model(cs.shared_base(tmp_path_factory))

@@ -7,17 +7,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chat"))
 
-from chat_support import KEY, random_model, serving, shared_base, trained_run  # noqa: E402
+from chat_support import KEY, serving  # noqa: E402
 
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    return trained_run(shared_base(tmp_path_factory))
-
-
-@pytest.fixture(scope="session")
-def random_hf(tmp_path_factory):
-    return random_model(shared_base(tmp_path_factory))
+# ``trained`` and ``random_hf`` come from tests/conftest.py (shared with the chat tests)
 
 
 @pytest.fixture(scope="session")
