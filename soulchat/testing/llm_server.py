@@ -4,7 +4,8 @@ It speaks ``POST /v1/chat/completions`` and the batch files API (``POST /v1/file
 ``GET /v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches/{id}``), and misbehaves on
 request: latency, 429 with Retry-After, 5xx, 400/401, hanging past the client's timeout, dropped
 connections, bodies that are not JSON, answers that are not dialogues, dialogues that break the
-prompt's constraints, content filtering. Every request is logged (``server.log``).
+prompt's constraints, content filtering. Every request is logged (``server.log``). Test tooling,
+not runtime: one module over ~300 lines because the chat and batch endpoints share its fault plan.
 
 In a test::
 
