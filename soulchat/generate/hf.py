@@ -55,6 +55,7 @@ class HFGenerator:
     Args:
         model_dir: a folder ``AutoModelForCausalLM`` / ``AutoTokenizer`` load (train's ``hf/``).
         max_input_tokens: the input budget (as in training).
+        max_history_turns: earlier turns kept in an input (as in training; None: all).
         max_new_tokens, top_p, temperature, top_k: sampling (the paper: top-p 0.75, temperature
             0.95; top-k 50 is Hugging Face's default, kept by ChatGLM-6B's ``chat``).
         batch_size: rows per ``generate`` call.
@@ -70,7 +71,8 @@ class HFGenerator:
     def __init__(self, model_dir: str | Path, max_input_tokens: int | None, max_new_tokens: int,
                  top_p: float, temperature: float, batch_size: int, seed: int, device: str = "auto",
                  dtype: str = "auto", sort_by_length: bool = True, top_k: int = 50,
-                 trust_remote_code: bool = False, cudnn_attention: bool = False):
+                 trust_remote_code: bool = False, cudnn_attention: bool = False,
+                 max_history_turns: int | None = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         model_dir = Path(model_dir)
@@ -85,6 +87,7 @@ class HFGenerator:
         self.model.to(self.device).eval()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         self.max_input_tokens = max_input_tokens
+        self.max_history_turns = max_history_turns  # as in training (corpus.max_history_turns)
         self.max_new_tokens, self.top_p, self.temperature = int(max_new_tokens), float(top_p), float(temperature)
         self.batch_size, self.seed, self.sort_by_length = int(batch_size), int(seed), bool(sort_by_length)
         self.top_k, self.cudnn_attention = int(top_k), bool(cudnn_attention)
@@ -98,7 +101,7 @@ class HFGenerator:
     def encode(self, sample: dict) -> list[int]:
         from soulchat.corpus.format import encode_input
 
-        return encode_input(self.tokenizer, sample["history"], self.max_input_tokens)
+        return encode_input(self.tokenizer, sample["history"], self.max_input_tokens, self.max_history_turns)
 
     def generate_ids(self, inputs: Sequence[Sequence[int]], seed: int, on_step: Any = None,
                      **sampling: Any) -> list[list[int]]:
@@ -149,4 +152,5 @@ def build(cfg: Any, root: Any, model_dir: Path | None) -> HFGenerator:
     g = root.generate
     return HFGenerator(model_dir, root.corpus.max_input_tokens, g.max_new_tokens, g.top_p, g.temperature,
                        g.batch_size, root.seed, cfg.device, cfg.dtype, cfg.sort_by_length, g.top_k,
-                       bool(OmegaConf.select(root, "model.trust_remote_code", default=False)), cfg.cudnn_attention)
+                       bool(OmegaConf.select(root, "model.trust_remote_code", default=False)), cfg.cudnn_attention,
+                       root.corpus.max_history_turns)

@@ -162,5 +162,5 @@ def run(ctx: Any) -> dict[str, float]:
 STAGE = Stage(
     "generate", run,
     inputs=lambda c: ("corpus", "train") if c.generator.get("uses_trained_model", True) else ("corpus",),
-    config_keys=("generate", "generator", "seed"), files=lambda c: (c.generate.test_file,),
+    config_keys=("generate", "generator", "seed", "corpus.reader"), files=lambda c: (c.generate.test_file,),
     families=("generator", "model"))

@@ -133,3 +133,18 @@ def test_samples_and_subset():
     pick = stage.subset(many, 10, seed=1)
     assert len(pick) == 10 and pick == stage.subset(many, 10, seed=1) and pick != stage.subset(many, 10, seed=2)
     assert [int(s["id"]) for s in pick] == sorted(int(s["id"]) for s in pick)  # file order kept
+
+
+def test_generation_inputs_keep_the_history_training_kept(root_cfg, tiny_train, histories):
+    """``corpus.max_history_turns`` cuts a generation input exactly as it cut training inputs."""
+    from omegaconf import OmegaConf
+
+    from soulchat.corpus.format import encode_input
+    from soulchat.registry import build
+
+    cfg = OmegaConf.merge(root_cfg, {"corpus": {"max_history_turns": 0}})
+    gen = build("generator", cfg.generator, cfg, tiny_train / "hf")
+    long = max(histories, key=len)
+    assert len(long) >= 3  # an earlier turn, which max_history_turns=0 drops
+    assert gen.encode({"history": long}) == encode_input(gen.tokenizer, long, cfg.corpus.max_input_tokens, 0)
+    assert gen.encode({"history": long}) != encode_input(gen.tokenizer, long, cfg.corpus.max_input_tokens)
