@@ -154,20 +154,25 @@ def fingerprint(path: str | Path) -> str:
 
 
 def stage_modules(stage: Stage, cfg: DictConfig) -> list[str]:
-    """The modules a stage's code starts from: its own, and the factories of the components it builds."""
+    """The modules a stage's code starts from: its own, and those of the components it builds (the
+    chosen one of each family, every registered one where the config chooses none, and the ones its
+    section names)."""
     from soulchat.registry import registry
 
     reg = registry()
-    modules = [stage.module]
+    chosen = []
     for family in stage.families:
         comps = reg.families.get(family, {})
-        chosen = OmegaConf.select(cfg, f"{family}.name", default=None)
-        for comp in ([comps[chosen]] if chosen in comps else comps.values()):
-            factory = comp.factory if isinstance(comp.factory, str) else getattr(comp.factory, "__module__", None)
-            for module in (factory.partition(":")[0] if factory else None, comp.schema.__module__):
-                if module:
-                    codekey.track(module)
-                    modules.append(module)
+        name = OmegaConf.select(cfg, f"{family}.name", default=None)
+        chosen += [comps[name]] if name in comps else list(comps.values())
+    chosen += [reg.families[f][n] for f, n in stage.components(cfg) if n in reg.families.get(f, {})]
+    modules = [stage.module]
+    for comp in chosen:
+        factory = comp.factory if isinstance(comp.factory, str) else getattr(comp.factory, "__module__", None)
+        for module in (factory.partition(":")[0] if factory else None, comp.schema.__module__):
+            if module:
+                codekey.track(module)
+                modules.append(module)
     return modules
 
 

@@ -26,6 +26,8 @@ class Stage:
     families: tuple[str, ...] = ()
     # what else can change its output that the config does not say by value (a tokenizer's content)
     identity: Callable[[DictConfig], Any] = lambda c: None
+    # components it builds by a name its own section gives (family, name): their code is keyed too
+    components: Callable[[DictConfig], tuple[tuple[str, str], ...]] = lambda c: ()
 
     @property
     def module(self) -> str:

@@ -227,4 +227,5 @@ STAGE = Stage(
     "evaluate", run, inputs=lambda c: ("generate",), config_keys=("evaluate", "metric_set", "judge"),
     files=lambda c: (*(c.evaluate.get("extra_predictions") or ()), c.evaluate.human.get("ratings"),
                      c.judge.get("recorded"), c.judge.get("fluency_texts")),
-    families=("metric_set", "judge"))
+    families=("metric_set", "judge"),
+    components=lambda c: tuple(("metric_set", str(n)) for n in c.evaluate.get("extra_metric_sets") or ()))

@@ -67,6 +67,8 @@ def test_editing_a_module_rekeys_exactly_its_importers_and_their_downstream(comp
     # what the issue named: jieba segmentation feeds corpus and evaluate; rewrite reads with corpus readers
     assert "soulchat.segment" in imports["corpus"] and "soulchat.segment" in imports["evaluate"]
     assert "soulchat.corpus.readers" in imports["rewrite"]
+    # components a stage's own section names (evaluate.extra_metric_sets: the guard's rate, the lexicon)
+    assert {"soulchat.guard.crisis", "soulchat.guard.metric", "soulchat.evaluate.empathy"} <= imports["evaluate"]
 
 
 def test_a_plugins_code_is_keyed_when_its_component_is_chosen(compose, tmp_path, monkeypatch):
