@@ -14,43 +14,52 @@ from soulchat.errors import ConfigError
 #: Lightning's precision settings (named with dashes, so a plain string checked here, not an Enum)
 PRECISIONS = {"32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "transformer-engine"}
 
+PROBABILITY = (lambda v: 0 < v <= 1, "a probability in (0, 1]")
+
+
+def at_least(low: float, note: str = "", optional: bool = False) -> tuple[Callable[[Any], bool], str]:
+    """A lower bound (``optional``: null, meaning all, allowed too) and how it reads in the error."""
+    text = f">= {low:g}" + (" or null (all)" if optional else "") + (f" ({note})" if note else "")
+    return (lambda v: (optional and v is None) or v >= low), text
+
+
 #: key -> (test, what is allowed); a key absent from the config (another component) is skipped
 RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "generate.top_p": (lambda v: 0 < v <= 1, "a probability in (0, 1]"),
+    "generate.top_p": PROBABILITY,
     "generate.temperature": (lambda v: v > 0, "> 0"),
-    "generate.top_k": (lambda v: v >= 0, ">= 0 (0: top-p only)"),
-    "generate.max_new_tokens": (lambda v: v >= 1, ">= 1"),
-    "generate.batch_size": (lambda v: v >= 1, ">= 1"),
-    "generate.max_samples": (lambda v: v is None or v >= 1, ">= 1 or null (all)"),
-    "endpoint.top_p": (lambda v: 0 < v <= 1, "a probability in (0, 1]"),
+    "generate.top_k": at_least(0, "0: top-p only"),
+    "generate.max_new_tokens": at_least(1),
+    "generate.batch_size": at_least(1),
+    "generate.max_samples": at_least(1, optional=True),
+    "endpoint.top_p": PROBABILITY,
     "endpoint.temperature": (lambda v: 0 <= v <= 2, "in [0, 2]"),
-    "endpoint.max_tokens": (lambda v: v >= 1, ">= 1"),
+    "endpoint.max_tokens": at_least(1),
     "endpoint.timeout_s": (lambda v: v > 0, "> 0 seconds"),
-    "endpoint.max_retries": (lambda v: v >= 0, ">= 0"),
-    "rewrite.concurrency": (lambda v: v >= 1, ">= 1 (requests in flight)"),
-    "rewrite.max_attempts": (lambda v: v >= 1, ">= 1"),
-    "rewrite.limit": (lambda v: v is None or v >= 1, ">= 1 or null (all)"),
-    "generator.concurrency": (lambda v: v >= 1, ">= 1 (requests in flight)"),
-    "judge.concurrency": (lambda v: v >= 1, ">= 1 (requests in flight)"),
-    "train.max_steps": (lambda v: v >= 1, ">= 1"),
-    "train.micro_batch_size": (lambda v: v >= 1, ">= 1"),
-    "train.global_batch_size": (lambda v: v >= 1, ">= 1"),
+    "endpoint.max_retries": at_least(0),
+    "rewrite.concurrency": at_least(1, "requests in flight"),
+    "rewrite.max_attempts": at_least(1),
+    "rewrite.limit": at_least(1, optional=True),
+    "generator.concurrency": at_least(1, "requests in flight"),
+    "judge.concurrency": at_least(1, "requests in flight"),
+    "train.max_steps": at_least(1),
+    "train.micro_batch_size": at_least(1),
+    "train.global_batch_size": at_least(1),
     "train.precision": (lambda v: str(v) in PRECISIONS, f"one of {', '.join(sorted(PRECISIONS))} (Lightning's)"),
-    "train.lr": (lambda v: v >= 0, ">= 0 (0: the untrained baseline)"),
-    "train.warmup_steps": (lambda v: v >= 0, ">= 0"),
-    "train.weight_decay": (lambda v: v >= 0, ">= 0"),
-    "train.devices": (lambda v: v >= 1, ">= 1"),
-    "train.num_nodes": (lambda v: v >= 1, ">= 1"),
-    "train.length_group": (lambda v: v >= 1, ">= 1"),
-    "train.val_every_n_steps": (lambda v: v >= 1, ">= 1"),
-    "train.checkpoint_every_n_steps": (lambda v: v >= 1, ">= 1"),
-    "train.val_max_samples": (lambda v: v is None or v >= 1, ">= 1 or null (all)"),
-    "corpus.max_input_tokens": (lambda v: v >= 2, ">= 2"),
-    "corpus.max_target_tokens": (lambda v: v >= 2, ">= 2 (a token and eos)"),
-    "corpus.max_history_turns": (lambda v: v is None or v >= 0, ">= 0 or null (all)"),
-    "corpus.val_size": (lambda v: v >= 0, ">= 0 (< 1: a fraction; >= 1: a count)"),
-    "corpus.test_size": (lambda v: v >= 0, ">= 0 (< 1: a fraction; >= 1: a count)"),
-    "evaluate.judge_samples": (lambda v: v >= 0, ">= 0"),
+    "train.lr": at_least(0, "0: the untrained baseline"),
+    "train.warmup_steps": at_least(0),
+    "train.weight_decay": at_least(0),
+    "train.devices": at_least(1),
+    "train.num_nodes": at_least(1),
+    "train.length_group": at_least(1),
+    "train.val_every_n_steps": at_least(1),
+    "train.checkpoint_every_n_steps": at_least(1),
+    "train.val_max_samples": at_least(1, optional=True),
+    "corpus.max_input_tokens": at_least(2),
+    "corpus.max_target_tokens": at_least(2, "a token and eos"),
+    "corpus.max_history_turns": at_least(0, optional=True),
+    "corpus.val_size": at_least(0, "< 1: a fraction; >= 1: a count"),
+    "corpus.test_size": at_least(0, "< 1: a fraction; >= 1: a count"),
+    "evaluate.judge_samples": at_least(0),
 }
 
 
