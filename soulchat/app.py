@@ -16,6 +16,7 @@ from soulchat import pipeline, validate
 from soulchat.config import CONF_DIR, is_multirun
 from soulchat.errors import SoulchatError
 from soulchat.io import write_json
+from soulchat.model.components import family
 from soulchat.tracking import open_job_run, task_wrapper
 from soulchat.tracking.meta import job_tags
 from soulchat.tracking.redact import config_yaml, redact_text
@@ -63,7 +64,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
             if name == "corpus":  # the dashboard's Datasets and Models columns
                 tracker.log_dataset("corpus", result.key, str(result.path))
             elif name == "train" and (result.path / "hf").is_dir():
-                tracker.log_model(f"{cfg.model.get('family') or cfg.model.name}-{result.key}", str(result.path / "hf"),
+                tracker.log_model(f"{family(cfg.model)}-{result.key}", str(result.path / "hf"),
                                   {"finetune": cfg.finetune.name, "train.key": result.key})
             log.info("stage %s %s in %.1fs -> %s", name, "cached" if result.cached else "done",
                      result.seconds, result.path)

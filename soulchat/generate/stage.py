@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 from soulchat import progress
 from soulchat.errors import ConfigError, MissingInput
 from soulchat.io import InputError, JsonlAppender, read_jsonl, subset, write_json
+from soulchat.model.components import family
 from soulchat.registry import build
 from soulchat.stage import Stage
 
@@ -106,7 +107,7 @@ def model_label(cfg: Any) -> str:
     """How the report names this model: the API model, or ``<model>+<finetune>``."""
     if not cfg.generator.get("uses_trained_model", True):
         return str(cfg.generator.get("model", cfg.generator.name))
-    label = f"{cfg.model.get('family') or cfg.model.name}+{cfg.finetune.name}"
+    label = f"{family(cfg.model)}+{cfg.finetune.name}"
     return f"{label} (untrained)" if OmegaConf.select(cfg, "train.max_steps", default=1) == 0 else label
 
 

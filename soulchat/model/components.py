@@ -71,6 +71,12 @@ class LoraConfig(FinetuneConfig):
     target_modules: Optional[list[str]] = None  # default: the model's ``lora_targets``
 
 
+def family(model_cfg: object) -> str:
+    """The model's name for messages, cards and MLflow: a YAML option's ``family`` (``qwen2_5``),
+    else its component name (``tiny``)."""
+    return model_cfg.get("family") or model_cfg.name  # type: ignore[attr-defined]
+
+
 def register(registry: Registry) -> None:
     registry.add("model", "tiny", TinyModelConfig, "soulchat.model.tiny:build")
     # one component for every Hugging Face folder; a family is a YAML (conf/model/qwen2_5.yaml:

@@ -14,6 +14,7 @@ from typing import Any
 
 from soulchat.errors import ConfigError, MissingInput
 from soulchat.model.base import BaseModel
+from soulchat.model.components import family
 
 
 class PretrainedModel(BaseModel):
@@ -41,7 +42,7 @@ def check_model_folder(cfg: Any) -> Path:
         FileNotFoundError: no path given, the folder does not exist, or it has no config.json.
         ValueError: config.json names another model type than ``model.model_types``.
     """
-    name = cfg.get("family") or cfg.name
+    name = family(cfg)
     hint = f"pass model.path=/path/to/{name} (a local Hugging Face folder with config.json and weights)"
     if not cfg.path:
         raise MissingInput(f"model={name} needs its weights: {hint}")

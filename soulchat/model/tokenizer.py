@@ -12,6 +12,7 @@ A real model loads its own tokenizer with ``AutoTokenizer.from_pretrained`` from
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -111,7 +112,7 @@ def check_corpus_tokenizer(corpus_dir: str | Path, model_cfg: Any) -> None:
     record = Path(corpus_dir) / IDENTITY_FILE
     wanted = _record(model_cfg)
     have = json.loads(record.read_text(encoding="utf-8")) if record.exists() else None
-    if have is None or {k: have.get(k) for k in tokenizer_identity(model_cfg)} != tokenizer_identity(model_cfg):
+    if have is None or {k: have.get(k) for k in wanted if k != "path"} != {k: v for k, v in wanted.items() if k != "path"}:
         found = describe(have) if have else "an unrecorded tokenizer"
         raise SoulchatError(f"the corpus {corpus_dir} was tokenized with {found}, but the model uses "
                             f"{describe(wanted)}; rebuild it: stages=[corpus,train] corpus.force=true")
@@ -131,8 +132,14 @@ def load_pretrained(path: str | Path, trust_remote_code: bool = False):
 
 
 def _files_digest(files: list[Path]) -> str:
+    """A content hash of ``files`` (names and bytes), remembered while none of them changes."""
+    return _digest(tuple((f, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(files: tuple[tuple[Path, int, int], ...]) -> str:
     h = hashlib.sha256()
-    for f in files:
+    for f, _, _ in files:
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]

@@ -8,6 +8,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from soulchat.model.components import family
+
 #: the metrics of the train stage shown in the card, with their labels
 METRICS = {"val_loss": "validation loss (target tokens)", "val_loss_untrained": "validation loss before training",
            "final_train_loss": "final training loss", "steps": "optimizer steps", "total_tokens": "target tokens seen",
@@ -17,8 +19,8 @@ METRICS = {"val_loss": "validation loss (target tokens)", "val_loss_untrained": 
 def _base(cfg: Any) -> str:
     path = OmegaConf.select(cfg, "model.path")
     if path:
-        return f"`{cfg.model.get('family') or cfg.model.name}` from `{path}`"
-    return (f"`{cfg.model.get('family') or cfg.model.name}`: a small randomly initialised GLM (hidden size "
+        return f"`{family(cfg.model)}` from `{path}`"
+    return (f"`{family(cfg.model)}`: a small randomly initialised GLM (hidden size "
             f"{OmegaConf.select(cfg, 'model.hidden_size')}, {OmegaConf.select(cfg, 'model.num_layers')} layers) with a tokenizer trained on the bundled demo data, for CPU runs "
             "and tests; it learns the format, not counselling")
 
@@ -44,7 +46,7 @@ def model_card(cfg: Any, metrics: dict[str, float], samples: dict[str, int], dis
     sizes = ", ".join(f"{n} {split}" for split, n in samples.items())
     return "\n".join([
         *front, "",
-        f"# SoulChat-style counselling model ({cfg.model.get('family') or cfg.model.name}, {cfg.finetune.name})", "",
+        f"# SoulChat-style counselling model ({family(cfg.model)}, {cfg.finetune.name})", "",
         "Fine-tuned with soulchat to reproduce SoulChat (Chen et al., 2023: multi-turn "
         "empathy conversations): it answers as a counsellor (心理咨询师) to a person's (用户) messages.", "",
         "## Base model", "", _base(cfg), "",

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from soulchat.corpus.format import COLON, COUNSELLOR, USER
+from soulchat.model.components import family
 from soulchat.train.data import Collator
 from soulchat.train.module import target_loss
 
@@ -77,7 +78,7 @@ def load_trained(cfg: Any, checkpoint: Path, adapter_dir: Path | None = None) ->
     state = checkpoint_state_dict(checkpoint)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise RuntimeError(f"{checkpoint} does not fit model={cfg.model.get('family') or cfg.model.name} finetune={cfg.finetune.name}: "
+        raise RuntimeError(f"{checkpoint} does not fit model={family(cfg.model)} finetune={cfg.finetune.name}: "
                            f"missing {missing[:5]}, unexpected {unexpected[:5]}")
     if adapter_dir is not None and hasattr(model, "peft_config"):
         model.save_pretrained(adapter_dir)  # adapter_config.json + adapter_model.safetensors

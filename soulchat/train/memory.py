@@ -18,6 +18,8 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from soulchat.model.components import family
+
 log = logging.getLogger(__name__)
 GiB = 1024**3
 
@@ -106,7 +108,7 @@ def shape_of(cfg: Any, shape_name: str | None = None) -> Shape:
     elif "hidden_size" not in m:
         from soulchat.errors import ConfigError
 
-        raise ConfigError(f"model={m.get('family') or m.name} has no model.path: give --shape ({', '.join(shapes.SHAPES)}) "
+        raise ConfigError(f"model={family(m)} has no model.path: give --shape ({', '.join(shapes.SHAPES)}) "
                           "or model.path for the memory plan")
     else:
         from transformers import GlmConfig
