@@ -36,8 +36,8 @@ def seed_everything(seed: int) -> None:
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Run the pipeline for one composed config and return all stage metrics."""
-    stages = pipeline.validate_stages(list(cfg.stages), cfg)
     validate.check(cfg)  # impossible settings fail here, before anything is written
+    stages = pipeline.validate_stages(list(cfg.stages), cfg)
     seed_everything(cfg.seed)
     run_dir = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path(cfg.paths.outputs)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -61,11 +61,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
             tracker.set_tags({f"stage.{name}": "cached" if result.cached else "ran",
                               f"stage.{name}.path": str(result.path)})
             metrics.update(stage_metrics)
-            if name == "corpus":  # the dashboard's Datasets and Models columns
-                tracker.log_dataset("corpus", result.key, str(result.path))
-            elif name == "train" and (result.path / "hf").is_dir():
+            kind = pipeline.stages()[name].output_kind  # the dashboard's Datasets and Models columns
+            if kind == "dataset":
+                tracker.log_dataset(name, result.key, str(result.path))
+            elif kind == "model" and (result.path / "hf").is_dir():
                 tracker.log_model(f"{family(cfg.model)}-{result.key}", str(result.path / "hf"),
-                                  {"finetune": cfg.finetune.name, "train.key": result.key})
+                                  {"finetune": cfg.finetune.name, f"{name}.key": result.key})
             log.info("stage %s %s in %.1fs -> %s", name, "cached" if result.cached else "done",
                      result.seconds, result.path)
     log.info("done: run folder %s; MLflow run %s (experiment %r) -- see it with `soulchat ui`",

@@ -28,6 +28,8 @@ class Stage:
     identity: Callable[[DictConfig], Any] = lambda c: None
     # components it builds by a name its own section gives (family, name): their code is keyed too
     components: Callable[[DictConfig], tuple[tuple[str, str], ...]] = lambda c: ()
+    # what MLflow lists its output as: "dataset" (an input of the run) or "model" (its hf/ folder)
+    output_kind: str | None = None
 
     @property
     def module(self) -> str:

@@ -266,4 +266,5 @@ STAGE = Stage(
     "corpus", run, inputs=lambda c: ("rewrite",) if c.corpus.source == "rewrite" else (),
     config_keys=("corpus", "topic", "model.tokenizer"),
     files=lambda c: () if c.corpus.source == "rewrite" else (c.corpus.source,),
-    families=("reader", "filter", "topic"), identity=lambda c: tokenizer_identity(c.model))
+    families=("reader", "filter", "topic"), identity=lambda c: tokenizer_identity(c.model),
+    output_kind="dataset")

@@ -110,4 +110,4 @@ def publish(ctx: StageContext, history: list[dict]) -> None:
 STAGE = Stage(
     "train", run, inputs=lambda c: ("corpus",), config_keys=("train", "model", "finetune", "strategy", "seed"),
     files=lambda c: tuple(p for p in (c.model.get("path"), c.model.tokenizer.get("path")) if p),
-    families=("model", "finetune", "strategy"))
+    families=("model", "finetune", "strategy"), output_kind="model")
