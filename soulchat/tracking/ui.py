@@ -59,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def port_free(port: int) -> bool:
+    """No server listens on ``port`` (connections of a stopped server in TIME_WAIT do not count,
+    as they do not stop the MLflow server from binding it)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, port))
         except OSError:
