@@ -2,7 +2,9 @@
 hard negatives (idioms, third person, past, news, negated, general questions), precision, per kind
 with n, for the dev set the rules were tuned on and the held-out set they were not.
 
-    python benchmarks/guard_bench.py [--guard crisis] [--show-misses] [FILE ...]
+    python benchmarks/guard_bench.py [--guard crisis] [--show-misses] [--time] [FILE ...]
+
+``--time`` also prints the mean microseconds per ``screen_user`` over every user message of the sets.
 
 Goals (docs/guard.md): recall >= 0.98 on first-person crisis, false positives <= 3% on hard negatives.
 """
@@ -12,8 +14,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
-from soulchat.guard.measure import DEV, HARD_NEGATIVES, HELDOUT, default_guard, load, score
+from soulchat.guard.measure import DEV, HARD_NEGATIVES, HELDOUT, PARAPHRASE, default_guard, load, score
 
 
 def table(name: str, report) -> list[str]:
@@ -34,15 +37,31 @@ def table(name: str, report) -> list[str]:
     return lines
 
 
+def timing(guard, rows: list[dict], repeats: int = 5) -> str:
+    """Mean and worst microseconds per ``screen_user`` call, best of ``repeats`` passes."""
+    texts = [r["text"] for r in rows if r["role"] == "user"]
+    best, worst = float("inf"), 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for text in texts:
+            t0 = time.perf_counter()
+            guard.screen_user(text)
+            worst = max(worst, time.perf_counter() - t0)
+        best = min(best, time.perf_counter() - start)
+    return f"screen_user: {1e6 * best / len(texts):.0f} us mean, {1e6 * worst:.0f} us worst (n={len(texts)} messages)"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="*", help="labelled JSONL files (default: the dev set and the held-out sets)")
     ap.add_argument("--guard", default="crisis", help="the guard component (schema defaults)")
     ap.add_argument("--show-misses", action="store_true", help="print the records the guard gets wrong")
+    ap.add_argument("--time", action="store_true", help="print microseconds per screen_user call")
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)  # one event line per flag would bury the table
     guard = default_guard(args.guard)
-    for path in args.files or [DEV, *HELDOUT]:
+    paths = args.files or [DEV, *HELDOUT, PARAPHRASE]
+    for path in paths:
         report = score(guard, load(path))
         print("\n".join(table(str(path), report)))
         if args.show_misses:
@@ -50,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                 for m in t.misses:
                     print(f"  miss [{m['role']}/{m['kind']}/{m['label']} -> {m['reason']}] {m['text']}")
         print()
+    if args.time:
+        print(timing(guard, [r for path in paths for r in load(path)]))
     return 0
 
 
