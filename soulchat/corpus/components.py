@@ -60,7 +60,7 @@ class FormatFilterConfig(FilterConfig):
 class TurnsFilterConfig(FilterConfig):
     """Bounds on turns: a turn is a user message and the counsellor's reply (the paper's "用户: ...
     心理咨询师: ..." pair, as in ``corpus.max_history_turns``). The SoulChat prompt asks for 8-20
-    turns, but real corpora (SMILECHAT: 1-19 turns) are kept whole by default."""
+    utterances (4-10 turns), but real corpora (SMILECHAT: 1-19 turns) are kept whole by default."""
 
     min_turns: int = 1
     max_turns: Optional[int] = None

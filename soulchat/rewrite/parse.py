@@ -8,11 +8,12 @@ the utterances as canonical messages (roles ``user`` / ``assistant``).
 
 :func:`validate_dialogue` checks the prompt's constraints and raises
 :class:`soulchat.llm.InvalidOutput` with a reason code (``no_dialogue``, ``starts_with_counsellor``,
-``ends_with_user``, ``too_few_turns``, ``too_many_turns``, ``empty_utterance``, ``meta_text``), so
+``ends_with_user``, ``too_few_utterances``, ``too_many_utterances``, ``empty_utterance``, ``meta_text``), so
 the client re-asks at the next attempt and the reason is kept.
 
-A *turn* is one utterance of one speaker: the paper's own example of its prompt's output (Figure 7)
-has 10 utterances (5 exchanges) and satisfies "8-20 轮", so the bounds count utterances.
+The prompt's bounds count *utterances* (one speaker's message), not turns (a user message and its
+reply, as the corpus counts them): the paper's own example of its prompt's output (Figure 7) has 10
+utterances (5 exchanges) and satisfies "8-20 轮".
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def parse_dialogue(text: str) -> ParsedDialogue:
     return out
 
 
-def validate_dialogue(parsed: ParsedDialogue, min_turns: int, max_turns: int) -> list[dict]:
+def validate_dialogue(parsed: ParsedDialogue, min_utterances: int, max_utterances: int) -> list[dict]:
     """The messages if they satisfy the prompt's constraints.
 
     Raises:
@@ -91,10 +92,10 @@ def validate_dialogue(parsed: ParsedDialogue, min_turns: int, max_turns: int) ->
     empty = [i for i, m in enumerate(msgs, 1) if not m["content"]]
     if empty:
         raise InvalidOutput(f"empty_utterance: utterance {empty[0]} is empty")
-    if len(msgs) < min_turns:
-        raise InvalidOutput(f"too_few_turns: {len(msgs)} utterances, the prompt asks for {min_turns}-{max_turns}")
-    if len(msgs) > max_turns:
-        raise InvalidOutput(f"too_many_turns: {len(msgs)} utterances, the prompt asks for {min_turns}-{max_turns}")
+    if len(msgs) < min_utterances:
+        raise InvalidOutput(f"too_few_utterances: {len(msgs)} utterances, the prompt asks for {min_utterances}-{max_utterances}")
+    if len(msgs) > max_utterances:
+        raise InvalidOutput(f"too_many_utterances: {len(msgs)} utterances, the prompt asks for {min_utterances}-{max_utterances}")
     for i, m in enumerate(msgs, 1):
         hit = next((w for w in META_TEXT if w in m["content"]), None)
         if hit:

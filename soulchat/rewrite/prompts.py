@@ -39,8 +39,8 @@ class Prompt:
     name: str
     template: str
     single_turn_format: str
-    min_turns: int
-    max_turns: int
+    min_utterances: int
+    max_utterances: int
     rewrite: bool
 
     @cached_property
@@ -62,7 +62,7 @@ class Prompt:
 
     def validate(self, text: str, request: Any = None) -> list[dict]:
         """The answer as canonical messages. Raises ``InvalidOutput`` with the broken constraint."""
-        return validate_dialogue(parse_dialogue(text), self.min_turns, self.max_turns)
+        return validate_dialogue(parse_dialogue(text), self.min_utterances, self.max_utterances)
 
     def single_turn_dialogue(self, qa: QA) -> list[dict]:
         return [{"role": "user", "content": qa.question}, {"role": "assistant", "content": qa.answer}]
@@ -76,5 +76,5 @@ def build(cfg: Any) -> Prompt:
     """
     if cfg.rewrite and "{single_turn}" not in cfg.template:
         raise ValueError(f"prompt {cfg.name!r}: template must contain {{single_turn}} (where the Q&A goes)")
-    return Prompt(str(cfg.name), str(cfg.template), str(cfg.single_turn), int(cfg.min_turns),
-                  int(cfg.max_turns), bool(cfg.rewrite))
+    return Prompt(str(cfg.name), str(cfg.template), str(cfg.single_turn), int(cfg.min_utterances),
+                  int(cfg.max_utterances), bool(cfg.rewrite))

@@ -44,8 +44,8 @@ def dialogue(n, first="用户", meta=""):
     ("抱歉，我无法完成。", "no_dialogue"),
     (dialogue(10, first="心理咨询师"), "starts_with_counsellor"),
     (dialogue(9), "ends_with_user"),
-    (dialogue(6), "too_few_turns"),
-    (dialogue(22), "too_many_turns"),
+    (dialogue(6), "too_few_utterances"),
+    (dialogue(22), "too_many_utterances"),
     (dialogue(10, meta="。以上是改写结果"), "meta_text"),
     ("用户：你好\n心理咨询师：\n用户：嗯\n心理咨询师：好" * 1, "empty_utterance"),
 ])

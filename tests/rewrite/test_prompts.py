@@ -23,7 +23,7 @@ def test_soulchat_prompt_is_figure_2(compose):
     assert prompt.render(QA("x", "Q", "A")) == FIGURE_2
     req = prompt.request(QA("x", "Q", "A"))
     assert req.key == {"template": prompt.template_hash, "source": QA("x", "Q", "A").record_hash()}
-    assert (prompt.min_turns, prompt.max_turns) == (8, 20)
+    assert (prompt.min_utterances, prompt.max_utterances) == (8, 20)
 
 
 def test_variants_differ_and_plain_does_not_rewrite(compose):

@@ -59,7 +59,7 @@ def test_live_run_validates_reasks_and_records_everything(run_rewrite, server):
     assert first["rendered_prompt"].startswith("请扮演一个心理咨询领域的文本改写员")
     assert first["params"] == {"temperature": 1.0, "top_p": 1.0, "max_tokens": 2048}
     assert len(first["template_hash"]) == 16 and first["key"]
-    assert [e.split(":")[0] for e in first["errors"]] == ["too_few_turns", "meta_text"]
+    assert [e.split(":")[0] for e in first["errors"]] == ["too_few_utterances", "meta_text"]
     assert results[1]["attempts"] == 2 and results[1]["status"] == "ok"
     invalid = records(out / "invalid.jsonl")
     assert [(r["status"], r["reason"]) for r in invalid] == [("invalid", "meta_text"), ("failed", "http_400")]
