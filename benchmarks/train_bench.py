@@ -33,6 +33,9 @@ whole logits matrix (before ``soulchat.train.loss.LinearCrossEntropy``); ``--los
 scripts do) instead of only where a target is predicted (ours); with the tiny model, whose
 4,000-word output layer costs about as much per token as its whole decoder, this changes how much
 the token savings of (c) show up in time.
+
+``--shape NAME`` (a real family's shape, random weights) measures tokens/s, MFU and peak memory
+against the memory plan instead: see ``benchmarks/shape_bench.py``.
 """
 
 from __future__ import annotations
@@ -188,7 +191,13 @@ def parts(cfg, datasets: dict, micro: int, repeats: int = 2) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict | None:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--shape" in argv or any(a.startswith("--shape=") for a in argv):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import shape_bench
+
+        return shape_bench.main(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dialogues", type=int, default=96)
     p.add_argument("--paper-batches", type=int, default=4)
@@ -211,7 +220,7 @@ def main() -> None:
                    help="a Hydra override for every run, e.g. --set train.accelerator=gpu "
                         "--set train.precision=bf16-mixed (repeatable)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.loss == "unfused":
         from soulchat.train import loss
 

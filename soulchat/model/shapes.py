@@ -67,3 +67,31 @@ def count(model: Any, lora_targets: list[str] | None = None, rank: int = 8) -> t
     lora = sum(rank * (m.in_features + m.out_features) for name, m in model.named_modules()
                if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in targets)
     return total, lora
+
+
+def scaled(config: Any, layers: int | None = None, hidden: int | None = None, vocab: int | None = None) -> Any:
+    """A smaller copy of ``config`` with the same architecture: the same class, attention heads and
+    key/value heads (so the same grouped-query layout), rotary embedding and tying; ``hidden`` sets
+    the head size (``hidden / heads``) and the feed-forward width keeps its ratio to the hidden size.
+
+    Raises:
+        ConfigError: ``hidden`` is not a multiple of the attention heads.
+    """
+    from soulchat.errors import ConfigError
+
+    heads = config.num_attention_heads
+    kwargs = config.to_dict()
+    if hidden is not None:
+        if hidden % heads:
+            raise ConfigError(f"--hidden {hidden}: must be a multiple of the {heads} attention heads")
+        ratio = hidden / config.hidden_size
+        kwargs.update(hidden_size=hidden, head_dim=hidden // heads,
+                      intermediate_size=max(1, round(config.intermediate_size * ratio)))
+    if layers is not None:
+        kwargs.update(num_hidden_layers=layers)
+        kwargs.pop("layer_types", None)  # recomputed for the new depth
+    if vocab is not None:
+        kwargs.update(vocab_size=vocab)
+        kwargs.update({k: min(int(kwargs[k]), vocab - 1) for k in ("pad_token_id", "bos_token_id", "eos_token_id")
+                       if isinstance(kwargs.get(k), int)})
+    return type(config)(**kwargs)
