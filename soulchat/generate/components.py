@@ -14,6 +14,7 @@ from soulchat.generate.config import GenerateConfig
 from soulchat.llm.components import EndpointConfig
 from soulchat.model.components import DType
 from soulchat.registry import ComponentConfig, Registry
+from soulchat.stage_config import Choice, operational
 
 
 @dataclass
@@ -37,6 +38,13 @@ class HFGeneratorConfig(GeneratorConfig):
     cudnn_attention: bool = False  # cuDNN's SDPA builds a graph per new length: every decoding step
 
 
+class ApiEndpoint(Choice):
+    """Which OpenAI API ``generator=openai`` calls."""
+
+    chat = "chat"  # POST /chat/completions: the history as messages, the server's chat template renders it
+    completions = "completions"  # POST /completions: the paper's prompt rendered as in training (no chat template needed)
+
+
 @dataclass
 class OpenAIGeneratorConfig(EndpointConfig):
     """An API model (the paper's ChatGPT row; a vLLM server for scale) through soulchat.llm.
@@ -47,8 +55,10 @@ class OpenAIGeneratorConfig(EndpointConfig):
     """
 
     uses_trained_model: bool = False
-    system_prompt: Optional[str] = None  # prepended as a system message when set
-    concurrency: int = 16
+    endpoint: ApiEndpoint = ApiEndpoint.chat  # chat | completions (soulchat/generate/openai.py)
+    tokenizer: Optional[str] = None  # completions: the served model's tokenizer folder; None: model's (the corpus's)
+    system_prompt: Optional[str] = None  # chat: prepended as a system message when set
+    concurrency: int = operational(default=16)  # requests in flight: not what the replies are
 
 
 def register(registry: Registry) -> None:

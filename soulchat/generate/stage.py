@@ -158,10 +158,26 @@ def run(ctx: Any) -> dict[str, float]:
             "mean_reply_chars": chars / produced if produced else 0.0}
 
 
+def prompt_tokenizer(cfg: Any) -> Any:
+    """The content of ``generator.tokenizer`` when completions prompts are cut with it (else None:
+    ``model``'s tokenizer is keyed through the corpus stage's key)."""
+    gen = cfg.generator
+    path = gen.get("tokenizer") if str(gen.get("endpoint", "chat")) == "completions" else None
+    if not path:
+        return None
+    from soulchat.model.tokenizer import tokenizer_identity
+
+    try:
+        return tokenizer_identity(OmegaConf.create({"path": str(path), "tokenizer": {"path": None}}))
+    except MissingInput:
+        raise MissingInput(f"generator.tokenizer={path}: no tokenizer files there (tokenizer.json, "
+                           "tokenizer.model, vocab.*, ...); point it at the served model's folder") from None
+
+
 #: the stage's declaration (registered in soulchat/generate/components.py): an API model (the
 #: paper's ChatGPT column) needs no fine-tuned weights
 STAGE = Stage(
     "generate", run,
     inputs=lambda c: ("corpus", "train") if c.generator.get("uses_trained_model", True) else ("corpus",),
     config_keys=("generate", "generator", "seed", "corpus.reader"), files=lambda c: (c.generate.test_file,),
-    families=("generator", "model"))
+    families=("generator", "model"), identity=prompt_tokenizer)

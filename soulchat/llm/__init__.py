@@ -8,6 +8,8 @@ The API, in short::
     reqs = [Request(id="t-1", messages=[{"role": "user", "content": "..."}],
                     key={"template": template_hash, "source": record_hash},   # optional
                     params={"response_format": {"type": "json_object"}})]     # optional
+    # or a text completion (POST /completions, models without a chat template):
+    # Request(id="t-2", prompt="用户：...\\n心理咨询师：", params={"stop": ["\\n用户："]})
     def validate(text: str, req: Request):          # return the parsed value, or raise to re-ask
         try:
             return json.loads(text)

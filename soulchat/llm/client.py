@@ -84,16 +84,25 @@ class LLMClient:
     def params_for(self, req: Request) -> dict[str, Any]:
         return {**self.sampling, **req.params}
 
+    def body(self, req: Request) -> dict[str, Any]:
+        """The request body: ``prompt`` (``POST /completions``) or ``messages`` (``/chat/completions``)."""
+        given = {"prompt": req.prompt} if req.prompt is not None else {"messages": req.messages}
+        return {"model": self.model, **given, **self.params_for(req)}
+
     def key_for(self, req: Request, attempt: int) -> str:
         """The store key of ``req`` at ``attempt`` (1-based)."""
-        parts = req.key if req.key is not None else {"messages": stable_hash(req.messages, 32)}
+        if req.key is not None:
+            parts = req.key
+        else:  # a prompt and chat messages never share a key
+            parts = {"prompt": stable_hash(req.prompt, 32)} if req.prompt is not None else \
+                {"messages": stable_hash(req.messages, 32)}
         return request_key(self.model, parts, self.params_for(req), attempt)
 
     def recording(self, req: Request, text: str, source: str, attempt: int = 1) -> Stored:
         """``text`` as the stored answer to ``req`` under its live key, for a bundled recording
         (token counts are character counts; ``source`` says where the text came from)."""
         return Stored(self.key_for(req, attempt), req.id, attempt, self.model, text, "stop",
-                      len(req.messages[0]["content"]), len(text),
+                      len(req.texts()[0]), len(text),
                       {"parts": req.key, "params": self.params_for(req), "recorded_from": source})
 
     # -- running ----------------------------------------------------------------------------------
@@ -227,13 +236,13 @@ class LLMClient:
         return transport.open_api(self.cfg.base_url, self.api_key, float(self.cfg.timeout_s))
 
     def _estimate_tokens(self, req: Request) -> int:
-        chars = sum(len(str(m.get("content", ""))) for m in req.messages)
+        chars = sum(map(len, req.texts()))
         return chars + int(self.params_for(req).get("max_tokens", 0))
 
     def _token_bound(self, req: Request) -> tuple[int, int]:
         """An upper bound of what ``req`` may be billed, (prompt, completion) tokens: a byte-level BPE
         token is at least one UTF-8 byte, plus a few tokens per message; at most ``max_tokens`` back."""
-        prompt = sum(len(str(m.get("content", "")).encode("utf-8")) + 4 for m in req.messages) + 3
+        prompt = sum(len(t.encode("utf-8")) + 4 for t in req.texts()) + 3
         return prompt, int(self.params_for(req).get("max_tokens") or 0)
 
     async def _fetch(self, req: Request, key: str, attempt: int) -> Stored:
@@ -268,8 +277,7 @@ class LLMClient:
         t = transport.Try()
         self.stats.network += 1
         try:
-            await transport.send(self.api, {"model": self.model, "messages": req.messages, **self.params_for(req)},
-                                 req.id, self.cfg, t)
+            await transport.send(self.api, self.body(req), req.id, self.cfg, t)
             if t.answer is not None and t.answer[2] is None:  # a server that reports no usage
                 text, finish, _ = t.answer
                 t.answer = (text, finish, (self._estimate_tokens(req) - bound[1], len(text or "")))

@@ -55,7 +55,8 @@ def open_api(base_url: str, api_key: Optional[str], timeout_s: float) -> Any:
 
 
 async def send(api: Any, body: dict, req_id: str, cfg: Any, t: Try) -> None:
-    """One try of ``body`` (a chat-completions request) through ``api``; fills ``t`` as it goes.
+    """One try of ``body`` through ``api``: a text completion (``POST /completions``) when it has a
+    ``prompt``, else a chat completion; fills ``t`` as it goes.
 
     Raises:
         ItemFailed: a non-retryable error status (400, 422, ...).
@@ -68,7 +69,8 @@ async def send(api: Any, body: dict, req_id: str, cfg: Any, t: Try) -> None:
         # response: it skips the type-driven transform of the request, the SDK's response wrapper
         # and the pydantic models of the answer, which is persisted as JSON anyway (the hottest
         # path). Error statuses still raise APIStatusError.
-        response = await api.post("/chat/completions", cast_to=http_response(), options=AUTH, body=body)
+        path = "/completions" if "prompt" in body else "/chat/completions"
+        response = await api.post(path, cast_to=http_response(), options=AUTH, body=body)
     except openai.APIStatusError as exc:
         t.outcome, code = "refused", exc.status_code
         if code in FATAL_STATUS:
@@ -97,11 +99,12 @@ async def send(api: Any, body: dict, req_id: str, cfg: Any, t: Try) -> None:
     try:
         data = json.loads(response.content)
         choice = data["choices"][0]
-        text, finish = choice["message"].get("content"), choice.get("finish_reason")
+        text = choice["text"] if "prompt" in body else choice["message"].get("content")
+        finish = choice.get("finish_reason")
         usage = data.get("usage") or None
         usage = usage and (int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
     except (ValueError, LookupError, TypeError, AttributeError) as exc:
-        log.debug("bad response for %s: %s", req_id, exc)  # a body that is not a chat completion
+        log.debug("bad response for %s: %s", req_id, exc)  # a body that is not a (chat) completion
         t.reason = "bad_response"
         return
     t.outcome, t.answer = "answered", (text, finish, usage)

@@ -9,21 +9,30 @@ from typing import Any, Callable, Iterable, Optional, Protocol, runtime_checkabl
 
 @dataclass(frozen=True)
 class Request:
-    """One chat-completions request.
+    """One chat-completions request, or a text-completions one when ``prompt`` is set.
 
     Attributes:
         id: the caller's record id (results, logs, the store's ``item`` column, batch files).
-        messages: OpenAI chat messages.
+        messages: OpenAI chat messages (``POST /chat/completions``).
         key: what the answer depends on besides model, sampling parameters and attempt, e.g.
             ``{"template": <prompt template hash>, "source": <source record hash>}``. None: a hash
-            of ``messages``.
-        params: extra request parameters (``response_format``, ``seed``, ...); part of the key.
+            of ``messages`` (or of ``prompt``).
+        params: extra request parameters (``response_format``, ``seed``, ``stop``, ...); part of the key.
+        prompt: a raw prompt for ``POST /completions`` (models without a chat template); then
+            ``messages`` is unused.
     """
 
     id: str
-    messages: list
+    messages: list = field(default_factory=list)
     key: Optional[dict] = None
     params: dict = field(default_factory=dict)
+    prompt: Optional[str] = None
+
+    def texts(self) -> list[str]:
+        """What is sent as input: the prompt, or each message's content (token estimates, bounds)."""
+        if self.prompt is not None:
+            return [self.prompt]
+        return [str(m.get("content", "")) for m in self.messages]
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """A local OpenAI-compatible server for tests and benchmarks (aiohttp, 127.0.0.1, a free port).
 
-It speaks ``POST /v1/chat/completions`` and the batch files API (``POST /v1/files``,
+It speaks ``POST /v1/chat/completions``, ``POST /v1/completions`` (a raw ``prompt``; ``stop``
+sequences honoured unless ``honour_stop=False``) and the batch files API (``POST /v1/files``,
 ``GET /v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches/{id}``), and misbehaves on
 request: latency, 429 with Retry-After, 5xx, 400/401, hanging past the client's timeout, dropped
 connections, bodies that are not JSON, answers that are not dialogues, dialogues that break the
@@ -54,10 +55,24 @@ def _snippets(text: str) -> list[str]:
     return parts or ["嗯"]
 
 
+def _input_text(body: dict) -> str:
+    """A request's input: the completions ``prompt``, or the chat messages' contents joined."""
+    if "prompt" in body:
+        return str(body["prompt"])
+    return "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+
+
+def cut_at_stop(text: str, stop: Any) -> tuple[str, bool]:
+    """``text`` up to the first of the ``stop`` sequences (a string or a list), and whether one was found."""
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    at = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return (text, False) if at < 0 else (text[:at], True)
+
+
 def default_responder(body: dict) -> str:
     """A deterministic answer: for a rewrite prompt, a 10-utterance dialogue built from the source
     (用户/心理咨询师, or 求助者/支持者 when the prompt asks for those); otherwise a short reply."""
-    prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+    prompt = _input_text(body)
     if "改写" not in prompt:
         digest = hashlib.sha256(prompt.encode()).hexdigest()[:8]
         return f"我能理解你的感受，谢谢你愿意说出来。({digest})"
@@ -96,6 +111,7 @@ class TestServer:
         hang_s: how long a ``timeout`` fault hangs.
         port: 0 picks a free port.
         models: the models it serves (None: any).
+        honour_stop: cut answers at the request's ``stop`` sequences (False: a server that ignores them).
     """
 
     __test__ = False  # not a pytest class
@@ -109,6 +125,7 @@ class TestServer:
     port: int = 0
     keep_bodies: bool = True
     models: Optional[tuple] = None
+    honour_stop: bool = True
     log: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -156,14 +173,16 @@ class TestServer:
                   "max_backoff_s": 0.1, "timeout_s": 5.0, "store": str(store), **extra}
         return OmegaConf.structured(EndpointConfig(**fields))
 
-    def chat_bodies(self) -> list[dict]:
-        return [e.body for e in list(self.log) if e.path == "/v1/chat/completions"]
+    def chat_bodies(self, path: str = "/v1/chat/completions") -> list[dict]:
+        """The bodies received on ``path`` (``/v1/completions`` for text completions)."""
+        return [e.body for e in list(self.log) if e.path == path]
 
     # -- serving ----------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._chat)  # the body's ``prompt`` picks the answer's shape
         app.router.add_post("/v1/files", self._upload)
         app.router.add_get("/v1/files/{id}/content", self._file_content)
         app.router.add_post("/v1/batches", self._create_batch)
@@ -257,9 +276,12 @@ class TestServer:
         return web.json_response(self.completion(body, fault))
 
     def completion(self, body: dict, fault: Optional[str] = None) -> dict:
-        """A chat.completion object for ``body`` (used for chat requests and batch lines)."""
+        """A chat.completion object for ``body`` (chat requests and batch lines), or a
+        text_completion one when ``body`` has a ``prompt``."""
         text: Optional[str] = self.responder(body)
         finish = "stop"
+        if self.honour_stop and body.get("stop"):
+            text = cut_at_stop(text or "", body["stop"])[0]
         if fault == "malformed":
             text = "抱歉，我无法完成这个请求。"
         elif fault == "short":
@@ -268,14 +290,20 @@ class TestServer:
             text = (text or "") + "\n以上是改写后的多轮对话。"
         elif fault == "content_filter":
             text, finish = None, "content_filter"
-        prompt_tokens = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
+        prompt_tokens = len(str(body["prompt"])) if "prompt" in body else \
+            sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
         completion_tokens = len(text or "")
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                 "total_tokens": prompt_tokens + completion_tokens}
+        if "prompt" in body:
+            return {"id": f"cmpl-{len(self.log)}", "object": "text_completion", "created": int(time.time()),
+                    "model": body.get("model", "test"), "usage": usage,
+                    "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}]}
         return {
             "id": f"chatcmpl-{len(self.log)}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "test"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "usage": usage,
         }
 
     async def _upload(self, request: web.Request) -> web.Response:
