@@ -16,7 +16,7 @@ import logging
 import sys
 import time
 
-from soulchat.guard.measure import DEV, HARD_NEGATIVES, HELDOUT, PARAPHRASE, default_guard, load, score
+from soulchat.guard.measure import DEV, FRESH, HARD_NEGATIVES, HELDOUT, default_guard, load, score
 
 
 def table(name: str, report) -> list[str]:
@@ -53,14 +53,14 @@ def timing(guard, rows: list[dict], repeats: int = 5) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("files", nargs="*", help="labelled JSONL files (default: the dev set and the held-out sets)")
+    ap.add_argument("files", nargs="*", help="labelled JSONL files (default: the dev set, the held-out and the fresh sets)")
     ap.add_argument("--guard", default="crisis", help="the guard component (schema defaults)")
     ap.add_argument("--show-misses", action="store_true", help="print the records the guard gets wrong")
     ap.add_argument("--time", action="store_true", help="print microseconds per screen_user call")
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)  # one event line per flag would bury the table
     guard = default_guard(args.guard)
-    paths = args.files or [DEV, *HELDOUT, PARAPHRASE]
+    paths = args.files or [DEV, *HELDOUT, *FRESH]
     for path in paths:
         report = score(guard, load(path))
         print("\n".join(table(str(path), report)))
