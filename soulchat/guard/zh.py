@@ -11,8 +11,7 @@ import re
 
 from soulchat.guard.engine import Lexicon, Rule, alt
 from soulchat.guard.zh_harm import ABUSE, HARM_OTHERS, SELF_HARM, SELF_HARM_NOUN
-from soulchat.guard.zh_words import (AT_PLACE, DEATH, DESIRE, FINAL, GAP, METHOD, PASSIVE, PLACE, PLACE_CUE, POISON,
-                                     READY, TOOL)
+from soulchat.guard.zh_words import AT_PLACE, DEATH, DESIRE, FINAL, GAP, METHOD, PASSIVE, PLACE, PLACE_CUE, POISON, READY, TOOL
 
 C = re.compile
 
