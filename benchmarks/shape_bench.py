@@ -38,6 +38,7 @@ import argparse
 import contextlib
 import json
 import math
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -86,9 +87,14 @@ def model_flops(model: Any, config: Any, tokens: int, targets: int, seq: int) ->
         return sum((6 if p.requires_grad else 4) * p.numel() for p in params)
 
     linear = sum(per_token(m) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head)
-    heads, head_dim = config.num_attention_heads, config.head_dim
+    heads, head_dim = config.num_attention_heads, head_size(config)
     return {"linear": float(linear * tokens), "output": float(per_token(head) * targets),
             "attention": float(12 * config.num_hidden_layers * heads * head_dim * seq * tokens)}
+
+
+def head_size(config: Any) -> int:
+    """The attention head size: ``head_dim`` where the config sets one, else hidden / heads."""
+    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
 def peak_tflops(device: str, half: bool, given: float | None) -> tuple[float | None, str]:
@@ -169,12 +175,6 @@ def build_config(args: argparse.Namespace) -> Any:
 
 
 def main(argv: list[str]) -> dict[str, Any]:
-    import torch
-
-    from soulchat.registry import build
-    from soulchat.train import memory
-    from soulchat.train.fit import fit
-
     p = argparse.ArgumentParser(prog="train_bench.py --shape", description=__doc__.split("\n")[0])
     p.add_argument("--shape", required=True, help="a name of soulchat/model/shapes.py (qwen2_5-0.5b, ...)")
     p.add_argument("--seq-len", type=int, default=512, help="tokens of every row (no padding)")
@@ -198,9 +198,24 @@ def main(argv: list[str]) -> dict[str, Any]:
         p.error("--targets must be in (0, 1]")
 
     work = Path(tempfile.mkdtemp(prefix="shape_bench."))
+    try:
+        return measure(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Build, train and report (see the module's docstring)."""
+    import torch
+
+    from soulchat.errors import ConfigError
+    from soulchat.registry import build
+    from soulchat.train import memory
+    from soulchat.train.fit import fit
+
     cfg = compose_cfg(args, work)
     if int(cfg.train.devices) * int(cfg.train.num_nodes) != 1:
-        p.error("one device only: a process group needs torchrun (python -m soulchat.train.launch)")
+        raise ConfigError("train.devices x train.num_nodes must be 1: the benchmark runs one process")
     config = build_config(args)
     accelerator = str(cfg.train.accelerator)
     device = "cuda" if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()) else "cpu"
@@ -250,8 +265,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     plan_text, plan = memory.report(cfg, shape, None)
     res = {
         "shape": args.shape, "config": {k: getattr(config, k) for k in (
-            "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
-            "intermediate_size", "vocab_size", "tie_word_embeddings")},
+            "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+            "intermediate_size", "vocab_size", "tie_word_embeddings")} | {"head_dim": head_size(config)},
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "dtype": str(dtype),
         "precision": str(cfg.train.precision), "finetune": cfg.finetune.name,
         "gradient_checkpointing": bool(cfg.train.gradient_checkpointing),

@@ -98,3 +98,16 @@ def test_scaled_shape_rejects_a_hidden_size_the_heads_do_not_divide():
 
     with pytest.raises(ConfigError, match="multiple of the 14 attention heads"):
         shapes.scaled(shapes.config_of("qwen2_5-0.5b"), hidden=100)
+
+
+def test_flops_of_the_full_shape_whose_config_derives_the_head_size():
+    """Qwen2.5-0.5B's published config sets no head_dim: heads of 896 / 14 = 64; built on the meta device."""
+    from soulchat.model import shapes
+
+    bench = load("shape_bench")
+    config = shapes.config_of("qwen2_5-0.5b")
+    flops = bench.model_flops(shapes.meta_model(config), config, tokens=1024, targets=1000, seq=512)
+    assert flops["attention"] == 12 * 24 * 14 * 64 * 512 * 1024
+    assert flops["output"] == 6 * 151936 * 896 * 1000
+    non_embedding = shapes.count(shapes.meta_model(config))[0] - 151936 * 896
+    assert flops["linear"] == pytest.approx(6 * non_embedding * 1024, rel=1e-3)  # norms aside
