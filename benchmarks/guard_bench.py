@@ -16,7 +16,7 @@ import logging
 import sys
 import time
 
-from soulchat.guard.measure import DEV, FRESH, HARD_NEGATIVES, HELDOUT, default_guard, load, score
+from soulchat.guard.measure import DEV, FRESH, HARD_NEGATIVES, HELDOUT, INDEPENDENT, default_guard, load, score
 
 
 def table(name: str, report) -> list[str]:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)  # one event line per flag would bury the table
     guard = default_guard(args.guard)
-    paths = args.files or [DEV, *HELDOUT, *FRESH]
+    paths = args.files or [DEV, *HELDOUT, *FRESH, *INDEPENDENT]
     for path in paths:
         report = score(guard, load(path))
         print("\n".join(table(str(path), report)))

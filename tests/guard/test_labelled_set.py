@@ -8,7 +8,7 @@ import json
 import pytest
 
 from soulchat.guard import Verdict
-from soulchat.guard.measure import DEV, FRESH, HARD_NEGATIVES, HELDOUT, load, score
+from soulchat.guard.measure import DEV, FRESH, HARD_NEGATIVES, HELDOUT, INDEPENDENT, load, score
 from soulchat.io import InputError
 
 RECALL_GOAL, FALSE_POSITIVE_GOAL = 0.98, 0.03
@@ -24,7 +24,7 @@ def test_the_set_is_large_enough_and_well_formed():
     assert len(zh_user) >= 300
     assert {r["kind"] for r in rows} >= {"first_person_crisis", "idiom", "third_person", "past", "news", "ordinary"}
     assert any(r.get("lang") == "en" for r in rows)
-    texts = [r["text"] for path in (DEV, *HELDOUT, *FRESH) for r in load(path)]
+    texts = [r["text"] for path in (DEV, *HELDOUT, *FRESH, *INDEPENDENT) for r in load(path)]
     assert len(texts) == len(set(texts)), "a text is in two sets (a held-out set must be disjoint)"
 
 
