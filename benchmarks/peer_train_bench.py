@@ -216,6 +216,7 @@ def ensure_peer(venv: Path) -> Path:
     (venv / "peer-requirements.txt").write_text("\n".join(r for r in reqs if r and re.split(r"[<>=!~;\s\[]", r)[0]
                                                           not in skip))
     subprocess.run(pip + ["-c", str(pin), "-r", str(venv / "peer-requirements.txt")], check=True)
+    print("installed; pip's note that torchaudio/torchvision are missing is expected: they are left out", flush=True)
     return py
 
 
