@@ -1,4 +1,5 @@
-"""The aiohttp application: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health``, ``GET /``.
+"""The aiohttp application: ``POST /v1/chat/completions``, ``POST /v1/completions``, ``GET /v1/models``,
+``GET /health``, ``GET /``.
 
 Every answer runs through the guard (the user's last message before the model, the reply after:
 :mod:`soulchat.chat.session`) and the engine (:mod:`soulchat.chat.engine`), which batches requests
@@ -23,6 +24,7 @@ from aiohttp import web
 from soulchat.chat.model import sampling
 from soulchat.chat.session import crisis_reply, unsafe_reply
 from soulchat.serve.bridge import Mailbox, make_streamer, pieces
+from soulchat.serve.completions import StopScan, TextCompletion, parse_completion, prompt_ids, prompt_messages
 from soulchat.serve.protocol import Completion, RequestError, error_response, guard_field, parse_chat, usage
 
 log = logging.getLogger(__name__)
@@ -72,21 +74,51 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     hit = crisis_reply(guard, req.messages[-1]["content"], req.messages[:-1])
     if hit is not None:
         return await answer_crisis(request, req.stream, comp, *hit)
-    ids = engine.encode(req.messages)
+    return await answer(request, comp, engine.encode(req.messages), req)
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    """A raw prompt: in the paper's format, answered as its turns through chat would be; other text
+    is screened whole and tokenised as it is (:mod:`.completions`)."""
+    st = request.app[STATE]
+    cfg, engine, guard = st["cfg"], st["engine"], st["guard"]
+    body = await read_body(request, int(cfg.serve.max_body_bytes))
+    req = parse_completion(body, cfg.serve.model_name, int(cfg.serve.max_tokens))
+    comp = TextCompletion(cfg.serve.model_name)
+    turns = prompt_messages(req.prompt, int(cfg.serve.max_messages))
+    hit = crisis_reply(guard, *((turns[-1]["content"], turns[:-1]) if turns else (req.prompt, [])))
+    if hit is not None:
+        return await answer_crisis(request, req.stream, comp, *hit)
+    ids = engine.encode(turns) if turns else prompt_ids(engine.tokenizer, req.prompt, engine.gen.max_input_tokens)
+    return await answer(request, comp, ids, req, req.stop)
+
+
+async def answer(request: web.Request, comp: Any, ids: list[int], req: Any, stops: tuple = ()) -> web.StreamResponse:
+    """The model's reply to ``ids`` in ``comp``'s shape, plain or streamed (``req``: stream and
+    sampling), screened by the guard; it ends before the first of ``stops``."""
+    st = request.app[STATE]
+    cfg, engine, guard = st["cfg"], st["engine"], st["guard"]
     streamer = make_streamer(engine.tokenizer, st["mailbox"])
     job = engine.submit(ids, sampling(cfg, max_new_tokens=req.max_tokens, temperature=req.temperature,
                                       top_p=req.top_p), streamer)
-    resp = None
+    resp, parts, scan = None, [], StopScan(stops)
+
+    async def emit(text: str) -> None:
+        if text:
+            parts.append(text)
+            if resp is not None:
+                await resp.write(comp.chunk({"content": text}))
+
     try:
         if req.stream:
             resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
             await resp.prepare(request)
             await resp.write(comp.chunk({"role": "assistant", "content": ""}))
-        parts = []
-        async for text in pieces(streamer.queue):
-            parts.append(text)
-            if resp is not None:
-                await resp.write(comp.chunk({"content": text}))
+        async for piece in pieces(streamer.queue):
+            await emit(scan.feed(piece))
+            if scan.hit:
+                break
+        await emit(scan.flush())  # held back for a stop sequence that never came
     finally:
         job.cancel()  # the client went away (the handler is cancelled): free its row
     if job.error:
@@ -96,7 +128,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return resp
     reply = "".join(parts).strip()
     counts = usage(len(ids), job.tokens)
-    finish = job.finish_reason if job.finish_reason in ("stop", "length") else "stop"
+    finish = "stop" if scan.hit or job.finish_reason not in ("stop", "length") else job.finish_reason
     flagged = unsafe_reply(guard, reply)
     if resp is None:
         if flagged is not None:
@@ -154,6 +186,7 @@ def make_app(cfg: Any, engine: Any, guard: Any, key: str | None) -> web.Applicat
     app[STATE] = {"cfg": cfg, "engine": engine, "guard": guard, "key": key, "started": int(time.time()),
                   "page": render_page(cfg.serve.model_name, cfg.chat.disclosure)}
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/completions", completions)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/health", health)
     app.router.add_get("/", page)
