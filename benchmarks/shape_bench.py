@@ -197,9 +197,13 @@ def main(argv: list[str]) -> dict[str, Any]:
     if not 0 < args.targets <= 1:
         p.error("--targets must be in (0, 1]")
 
+    from soulchat.errors import SoulchatError
+
     work = Path(tempfile.mkdtemp(prefix="shape_bench."))
     try:
         return measure(args, work)
+    except SoulchatError as exc:
+        raise SystemExit(f"train_bench.py --shape: {exc}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -213,10 +217,10 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from soulchat.train import memory
     from soulchat.train.fit import fit
 
+    config = build_config(args)
     cfg = compose_cfg(args, work)
     if int(cfg.train.devices) * int(cfg.train.num_nodes) != 1:
         raise ConfigError("train.devices x train.num_nodes must be 1: the benchmark runs one process")
-    config = build_config(args)
     accelerator = str(cfg.train.accelerator)
     device = "cuda" if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()) else "cpu"
     dtype = getattr(torch, str(cfg.model.dtype)) if str(cfg.model.dtype) != "auto" else torch.float32
@@ -294,7 +298,7 @@ def print_report(r: dict[str, Any], plan_text: str, peak_from: str) -> None:
           + (", gradient checkpointing" if r["gradient_checkpointing"] else "")
           + f"; {r['micro_batch']} x {r['seq_len']} tokens a step ({r['targets_per_step']:,} targets), "
           f"{r['timed_steps']} timed steps in {r['seconds']:.2f} s")
-    print(f"  tokens/s          {r['tokens_per_s']:,.0f}")
+    print(f"  tokens/s          {r['tokens_per_s']:,.{0 if r['tokens_per_s'] >= 100 else 2}f}")
     print(f"  achieved          {r['tflops']:.3f} TFLOP/s of model FLOPs ({sum(f.values()) / 1e12:.3f} TFLOP a step: "
           f"linear {f['linear'] / 1e12:.3f} + output {f['output'] / 1e12:.3f} + attention {f['attention'] / 1e12:.3f}; "
           "6 per parameter and token, 4 frozen, + 12 L H Q T per token, PaLM appendix B)")

@@ -111,3 +111,11 @@ def test_flops_of_the_full_shape_whose_config_derives_the_head_size():
     assert flops["output"] == 6 * 151936 * 896 * 1000
     non_embedding = shapes.count(shapes.meta_model(config))[0] - 151936 * 896
     assert flops["linear"] == pytest.approx(6 * non_embedding * 1024, rel=1e-3)  # norms aside
+
+
+def test_an_unknown_shape_or_several_devices_stop_with_the_reason():
+    bench = load("shape_bench")
+    with pytest.raises(SystemExit, match="unknown; known: qwen2_5-0.5b"):
+        bench.main(["--shape", "qwen2_5-3b"])
+    with pytest.raises(SystemExit, match="train.devices x train.num_nodes must be 1"):
+        bench.main(["--shape", "qwen2_5-0.5b", "--scale-down", "--set", "train.devices=2"])
