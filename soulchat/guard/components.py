@@ -63,5 +63,9 @@ class GuardMetricConfig(ComponentConfig):
 def register(registry: Registry) -> None:
     registry.add("guard", "crisis", CrisisGuardConfig, "soulchat.guard.crisis:build",
                  "crisis rules: suicide, self-harm, harm to others, abuse (zh, en) and unsafe replies")
+    from soulchat.guard.llm import LLMGuardConfig  # here: llm.py builds its schema on CrisisGuardConfig
+
+    registry.add("guard", "llm", LLMGuardConfig, "soulchat.guard.llm:build",
+                 "an LLM (any OpenAI-compatible endpoint) screens beside the crisis rules; flagged if either flags")
     registry.add("metric_set", "guard", GuardMetricConfig, "soulchat.guard.metric:GuardRate",
                  "share of replies (guard-replies) and test inputs (guard-inputs) the crisis guard flags, with n")
