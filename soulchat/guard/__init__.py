@@ -21,22 +21,33 @@ class Verdict:
 
     Attributes:
         flagged: the caller must answer with :meth:`Guard.response` instead of (or before) the model.
-        category: one of :data:`CATEGORIES` when flagged, else None.
+        category: one of :data:`CATEGORIES` when flagged or a concern, else None.
         reason: a short code (``suicide.intent``, ``idiom``, ``other_person``, ...); never the text.
+        concern: not flagged, but a screen saw a possible crisis: the model answers and the caller adds
+            the guard's ``note(verdict)`` (a hotline note) to its reply; see :func:`concern_note`.
     """
 
     flagged: bool
     category: Optional[str] = None
     reason: str = "clear"
+    concern: bool = False
 
     def __post_init__(self) -> None:
-        if self.flagged and self.category not in CATEGORIES:
-            raise ValueError(f"flagged verdict needs a category in {CATEGORIES}, got {self.category!r}")
-        if not self.flagged and self.category is not None:
-            raise ValueError("a verdict that is not flagged has no category")
+        if (self.flagged or self.concern) and self.category not in CATEGORIES:
+            raise ValueError(f"a flagged or concern verdict needs a category in {CATEGORIES}, got {self.category!r}")
+        if self.flagged and self.concern:
+            raise ValueError("a verdict is flagged (the guard answers) or a concern (the model answers), not both")
+        if not (self.flagged or self.concern) and self.category is not None:
+            raise ValueError("a verdict that is neither flagged nor a concern has no category")
 
 
 CLEAR = Verdict(False, None, "clear")
+
+
+def concern_note(guard: object, verdict: Verdict) -> Optional[str]:
+    """The note to add to the model's reply for a concern verdict (a guard's ``note``), else None."""
+    note = getattr(guard, "note", None)
+    return note(verdict) if verdict.concern and callable(note) else None
 
 
 @runtime_checkable
@@ -56,4 +67,4 @@ class Guard(Protocol):
         ...
 
 
-__all__ = ["CATEGORIES", "CLEAR", "Guard", "Verdict"]
+__all__ = ["CATEGORIES", "CLEAR", "Guard", "Verdict", "concern_note"]

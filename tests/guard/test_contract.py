@@ -32,6 +32,15 @@ def test_verdict_is_frozen_and_checked():
         Verdict(False, "suicide", "x")
 
 
+def test_a_concern_has_a_category_and_is_not_flagged():
+    v = Verdict(False, "suicide", "concern.suicide", concern=True)
+    assert not v.flagged and v.concern
+    with pytest.raises(ValueError, match="not both"):
+        Verdict(True, "suicide", "x", concern=True)
+    with pytest.raises(ValueError, match="category"):
+        Verdict(False, None, "x", concern=True)
+
+
 def test_default_config_builds_the_crisis_guard(guard):
     hit = guard.screen_user("我不想活了")
     assert hit.flagged and hit.category in CATEGORIES and hit.reason.startswith("suicide.")
