@@ -70,13 +70,13 @@ def test_completions_send_the_training_prompt_and_sampling(completions_cfg, corp
     assert preds[0]["settings"]["endpoint"] == "completions" and preds[0]["settings"]["stop"] == list(STOP)
 
 
-def test_completions_prompt_keeps_the_history_training_kept(completions_cfg, corpus_dir, histories, tmp_path):
+def test_completions_prompt_keeps_the_history_training_kept(completions_cfg, root_cfg, corpus_dir, histories, tmp_path):
     """A small input budget drops the oldest whole turns exactly as encode_input does in training."""
     from soulchat.corpus.format import encode_input, render_input
     from soulchat.testing.llm_server import TestServer
 
     long = max(histories, key=lambda h: len(render_input(h)))
-    tok = _tokenizer(completions_cfg(TestServer()))
+    tok = _tokenizer(root_cfg)
     last_only = len(encode_input(tok, long[-1:], None))
     budget = last_only + 2  # the newest user message fits, the earlier turns do not
     with TestServer() as server:
@@ -121,7 +121,7 @@ def test_completions_mode_rejects_a_system_prompt(completions_cfg, corpus_dir, t
     from soulchat.errors import ConfigError
     from soulchat.testing.llm_server import TestServer
 
-    cfg = completions_cfg(TestServer(), "generator.system_prompt=counsellor")
+    cfg = completions_cfg(TestServer(), "generator.system_prompt=counsellor")  # refused before any request
     with pytest.raises(ConfigError, match="generator.system_prompt.*endpoint=completions"):
         _run(cfg, tmp_path / "x", corpus_dir)
 
