@@ -2,7 +2,10 @@
 hard negatives (idioms, third person, past, news, negated, general questions), precision, per kind
 with n, for the dev set the rules were tuned on and the held-out set they were not.
 
-    python benchmarks/guard_bench.py [--guard crisis] [--show-misses] [--time] [FILE ...]
+    python benchmarks/guard_bench.py [--guard crisis] [--show-misses] [--time] [FILE ...] [KEY=VALUE ...]
+
+``KEY=VALUE`` arguments are config overrides: the guard is then composed from conf/ (``guard=<name>``
+plus them), e.g. ``--guard llm guard.base_url=http://localhost:8000/v1 guard.model=<model>``.
 
 ``--time`` also prints the mean microseconds per ``screen_user`` over every user message of the sets.
 
@@ -53,14 +56,22 @@ def timing(guard, rows: list[dict], repeats: int = 5) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("files", nargs="*", help="labelled JSONL files (default: the dev set, the held-out and the fresh sets)")
+    ap.add_argument("files", nargs="*", help="labelled JSONL files (default: the dev set, the held-out and the fresh "
+                    "sets) and KEY=VALUE config overrides (guard.base_url=...)")
     ap.add_argument("--guard", default="crisis", help="the guard component (schema defaults)")
     ap.add_argument("--show-misses", action="store_true", help="print the records the guard gets wrong")
     ap.add_argument("--time", action="store_true", help="print microseconds per screen_user call")
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)  # one event line per flag would bury the table
-    guard = default_guard(args.guard)
-    paths = args.files or [DEV, *HELDOUT, *FRESH, *INDEPENDENT]
+    overrides = [a for a in args.files if "=" in a]
+    if overrides:
+        from soulchat.config import compose
+        from soulchat.registry import build
+
+        guard = build("guard", compose([f"guard={args.guard}", *overrides]).guard)
+    else:
+        guard = default_guard(args.guard)
+    paths = [a for a in args.files if "=" not in a] or [DEV, *HELDOUT, *FRESH, *INDEPENDENT]
     for path in paths:
         report = score(guard, load(path))
         print("\n".join(table(str(path), report)))
@@ -71,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
     if args.time:
         print(timing(guard, [r for path in paths for r in load(path)]))
+    if hasattr(guard, "stats"):  # guard=llm: answers, flags added, failures by reason
+        print(f"llm screen: {guard.stats.as_metrics()}")
     return 0
 
 

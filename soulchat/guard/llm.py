@@ -1,7 +1,8 @@
 """The ``llm`` guard: an OpenAI-compatible LLM screens each message beside an inner rule guard.
 
 A verdict is flagged when EITHER flags: the inner guard (``guard.inner``, default ``crisis``) is a
-floor the LLM cannot lower, the LLM adds recall for wordings rules do not know. Requests go through
+floor the LLM cannot lower (a message it flags is not sent), the LLM adds recall for wordings rules
+do not know. Requests go through
 the one shared client (:class:`soulchat.llm.LLMClient`); the prompts ask for one JSON object
 ``{"category": ..., "reason": ...}`` (the reason is read and dropped: it may quote the user).
 
@@ -225,10 +226,10 @@ class LLMGuard:
     # -- the LLM ----------------------------------------------------------------------------------
 
     def _union(self, floor: Verdict, prompt: str, labels: Sequence[str], role: str) -> Verdict:
-        if not self.live or floor.reason == "disabled":
-            return floor
+        if not self.live or floor.flagged or floor.reason == "disabled":
+            return floor  # a rules' flag stands whatever the LLM says: no round trip for it
         category = self._ask(prompt, labels, role)
-        if category in (None, "none") or floor.flagged:
+        if category in (None, "none"):
             return floor
         self.stats.added += 1
         if self.cfg.log_events:
