@@ -91,11 +91,8 @@ class LLMClient:
 
     def key_for(self, req: Request, attempt: int) -> str:
         """The store key of ``req`` at ``attempt`` (1-based)."""
-        if req.key is not None:
-            parts = req.key
-        else:  # a prompt and chat messages never share a key
-            parts = {"prompt": stable_hash(req.prompt, 32)} if req.prompt is not None else \
-                {"messages": stable_hash(req.messages, 32)}
+        parts = req.key if req.key is not None else (  # a prompt and chat messages never share a key
+            {"prompt": stable_hash(req.prompt, 32)} if req.prompt is not None else {"messages": stable_hash(req.messages, 32)})
         return request_key(self.model, parts, self.params_for(req), attempt)
 
     def recording(self, req: Request, text: str, source: str, attempt: int = 1) -> Stored:

@@ -6,7 +6,8 @@ sequences honoured unless ``honour_stop=False``) and the batch files API (``POST
 request: latency, 429 with Retry-After, 5xx, 400/401, hanging past the client's timeout, dropped
 connections, bodies that are not JSON, answers that are not dialogues, dialogues that break the
 prompt's constraints, content filtering. Every request is logged (``server.log``). Test tooling,
-not runtime: one module over ~300 lines because the chat and batch endpoints share its fault plan.
+not runtime: one module over ~300 lines because the chat, completions and batch endpoints share its
+fault plan.
 
 In a test::
 
