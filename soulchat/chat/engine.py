@@ -2,7 +2,7 @@
 
 :class:`Engine` wraps :class:`soulchat.generate.hf.HFGenerator` (the same loading, padding and
 KV-cached sampling loop as the generate stage). Callers :meth:`Engine.submit` a :class:`Job`: the
-history's input ids (encoded exactly as training saw them) and a Hugging Face streamer. The worker
+history's input ids (encoded exactly as training saw them) and a streamer (:class:`soulchat.chat.stream.TextPieces`). The worker
 takes every job waiting when it is free (up to ``max_batch_size``, same sampling settings), so
 requests that arrive while a batch runs join the next one; each step's token goes to its row's
 streamer as it is drawn, and a row stops at eos, at its own ``max_new_tokens`` or when its caller
@@ -44,7 +44,7 @@ class Sampling:
 
 @dataclass(eq=False)
 class Job:
-    """One request: ``ids`` in, tokens out through ``streamer`` (``put(tensor)`` / ``end()``)."""
+    """One request: ``ids`` in, tokens out through ``streamer`` (``put(token_id)`` / ``end()``)."""
 
     ids: list[int]
     sampling: Sampling
@@ -182,13 +182,11 @@ class Engine:
                     self._waiting.extend(rest)
 
     def _run(self, jobs: list[Job]) -> None:
-        import torch
-
         eos = self.tokenizer.eos_token_id
 
         steps = 0
 
-        def on_step(tokens: torch.Tensor) -> bool:
+        def on_step(tokens: Any) -> bool:
             nonlocal steps
             steps += 1
             for job, token in zip(jobs, tokens.tolist()):
@@ -199,7 +197,7 @@ class Engine:
                 elif token == eos:
                     job.finish("stop")
                 else:
-                    job.streamer.put(torch.tensor([token]))
+                    job.streamer.put(token)
                     job.said.append(token)
                     job.tokens += 1
                     if job.tokens >= job.sampling.max_new_tokens:

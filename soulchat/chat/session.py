@@ -57,7 +57,7 @@ class Conversation:
             RuntimeError: sampling failed; KeyboardInterrupt: interrupted. Either way the message
                 stays out of the history.
         """
-        from transformers import TextStreamer
+        from soulchat.chat.stream import TextPieces
 
         hit = crisis_reply(self.guard, text, self.messages)
         self.messages.append({"role": "user", "content": text})
@@ -65,16 +65,15 @@ class Conversation:
             return self._crisis(hit, emit)
         parts: list[str] = []
 
-        class Echo(TextStreamer):  # Hugging Face's word-boundary decoding, printed in this thread
-            def on_finalized_text(self, piece: str, stream_end: bool = False) -> None:
-                if piece:
-                    parts.append(piece)
-                    emit("token", piece)
+        def echo(piece: str, ended: bool) -> None:  # printed in this thread as it is sampled
+            if piece:
+                parts.append(piece)
+                emit("token", piece)
 
         emit("reply", "")
         try:
             job = self.engine.generate(self.engine.encode(self.messages), self.sampling,
-                                       Echo(self.engine.tokenizer, skip_special_tokens=True))
+                                       TextPieces(self.engine.tokenizer, echo))
         except BaseException as exc:
             self.messages.pop()
             if isinstance(exc, Exception):

@@ -1,6 +1,6 @@
 """Text pieces from the engine's thread to the request handlers on the event loop.
 
-Each request gets a Hugging Face ``TextStreamer`` (its word-boundary decoding) whose pieces go to the
+Each request gets a :class:`soulchat.chat.stream.TextPieces` whose pieces go to the
 request's asyncio queue through one :class:`Mailbox` per loop: the engine's thread wakes the loop once
 per 10 ms, not once per row and token, and a handler sends what has gathered as one event, so a busy
 server writes a few larger chunks per request instead of one per token (still fluid to a reader).
@@ -41,18 +41,13 @@ class Mailbox:
 
 
 def make_streamer(tokenizer: Any, mailbox: Mailbox) -> Any:
-    """A ``TextStreamer`` whose ``(text, ended)`` pieces land in its ``queue`` on the mailbox's loop."""
-    from transformers import TextStreamer
+    """A :class:`TextPieces` whose ``(text, ended)`` pieces land in its ``queue`` on the mailbox's loop."""
+    from soulchat.chat.stream import TextPieces
 
-    class AsyncStreamer(TextStreamer):
-        def __init__(self) -> None:
-            super().__init__(tokenizer, skip_prompt=False, skip_special_tokens=True)
-            self.queue: asyncio.Queue = asyncio.Queue()
-
-        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-            mailbox.post(self.queue, (text, stream_end))
-
-    return AsyncStreamer()
+    queue: asyncio.Queue = asyncio.Queue()
+    streamer = TextPieces(tokenizer, lambda text, ended: mailbox.post(queue, (text, ended)))
+    streamer.queue = queue
+    return streamer
 
 
 async def pieces(queue: asyncio.Queue) -> AsyncIterator[str]:
