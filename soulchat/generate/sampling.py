@@ -52,16 +52,18 @@ def decode(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, ma
     ``on_step(tokens)`` sees each step's tokens [batch] as they are drawn (streaming); a true return
     stops decoding early (every row has what its caller wanted).
     """
-    from transformers import DynamicCache
+    from soulchat.generate.prefill import prefill
 
     batch = input_ids.shape[0]
     position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     cache_name, keep = _cache_arg(model)
     extra = {"logits_to_keep": 1} if keep else {}
-    cache = DynamicCache() if cache_name == "cache" else None
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                use_cache=True, **{cache_name: cache}, **extra)
-    logits = out.logits[:, -1, :]
+    if cache_name == "cache":  # rows of similar length together, not all at the longest one's width
+        logits, cache = prefill(model, input_ids, attention_mask, position_ids, extra)
+    else:
+        out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                    use_cache=True, past_key_values=None, **extra)
+        logits, cache = out.logits[:, -1, :], out.past_key_values
     next_pos = position_ids[:, -1:] + 1
     finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
     ones = torch.ones((batch, 1), dtype=attention_mask.dtype, device=attention_mask.device)
@@ -77,9 +79,9 @@ def decode(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, ma
         if bool(finished.all()) or len(steps) == max_new_tokens:
             break
         attention_mask = torch.cat([attention_mask, ones], dim=1)
-        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None) or cache
         out = model(input_ids=token[:, None], attention_mask=attention_mask, position_ids=next_pos,
                     use_cache=True, **{cache_name: cache})
+        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None) or cache
         next_pos = next_pos + 1
         logits = out.logits[:, -1, :]
     if not steps:

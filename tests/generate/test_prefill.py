@@ -1,0 +1,49 @@
+"""The grouped first forward pass: rows of very different lengths are not all computed at the longest
+one's width, and decoding after it gives what each row gives alone."""
+
+from __future__ import annotations
+
+import torch
+
+from soulchat.generate.hf import HFGenerator
+from soulchat.generate.prefill import CALL_COST, length_groups
+from soulchat.generate.sampling import decode
+
+
+def test_groups_cover_every_row_once_and_cost_less_than_one_padded_call():
+    lengths = [23, 23, 256, 156, 156, 110, 60, 214, 25, 25, 25, 195, 28, 32, 28, 28]
+    groups = length_groups(lengths)
+    assert sorted(r for g in groups for r in g) == list(range(len(lengths)))
+    cost = sum(CALL_COST + len(g) * max(lengths[r] for r in g) for g in groups)
+    assert 1 < len(groups) < len(lengths) and cost < 0.6 * (CALL_COST + len(lengths) * 256)
+    assert length_groups([40, 41, 39, 40]) == [[2, 0, 3, 1]]  # similar lengths: one call
+    assert length_groups([7]) == [[0]]
+
+
+def test_mixed_lengths_prefill_little_padding_and_decode_as_rows_alone(tiny_train):
+    gen = HFGenerator(tiny_train / "hf", 256, 12, 0.75, 0.95, 8, 0, device="cpu", dtype="float32")
+    eos = gen.tokenizer.eos_token_id
+    long = [{"role": "user", "content": "我最近压力很大，" * 30 + "怎么办？"}]
+    short = [[{"role": "user", "content": f"第{i}个：我很孤独。"}] for i in range(5)]
+    enc = [gen.encode({"history": h}) for h in [short[0], long, *short[1:]]]
+    width = max(map(len, enc))
+    assert width > 4 * min(map(len, enc))
+    ids = torch.full((len(enc), width), gen.pad_id)
+    mask = torch.zeros((len(enc), width), dtype=torch.long)
+    for r, x in enumerate(enc):
+        ids[r, width - len(x):] = torch.tensor(x)
+        mask[r, width - len(x):] = 1
+    seen = []
+    hook = gen.model.register_forward_pre_hook(lambda m, a, kw: seen.append(kw["input_ids"].shape), with_kwargs=True)
+    try:
+        together = decode(gen.model, ids, mask, 12, eos, gen.pad_id, top_k=1)
+    finally:
+        hook.remove()
+    prefill = [s for s in seen if s[1] > 1]
+    computed = sum(rows * w for rows, w in prefill)
+    assert computed < 0.5 * len(enc) * width  # not every row at the long one's width
+    assert sum(rows for rows, _ in prefill) == len(enc)
+    for row, x in enumerate(enc):
+        alone = decode(gen.model, torch.tensor([x]), torch.ones((1, len(x)), dtype=torch.long), 12, eos,
+                       gen.pad_id, top_k=1)
+        assert torch.equal(alone[0], together[row, :alone.shape[1]])
