@@ -186,16 +186,17 @@ class LLMGuard:
                                   f"({type(exc).__name__}: {exc}); write a literal brace as {{{{ or }}}}") from None
         self.stats = ScreenStats()
         self.live = bool(cfg.base_url) and bool(cfg.enabled)
-        if self.live:  # the URL and the key are checked now, not at the first message
-            LLMClient(cfg, concurrency=1, progress=False, store=NoStore())
-        elif cfg.enabled:
-            log.warning("guard %s: guard.base_url is not set: the LLM is never asked, the %s guard screens alone",
-                        cfg.name, cfg.inner)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._store: Any = NoStore()
         self._lock = threading.Lock()
         self._fails_in_row = 0
         self._down_until = 0.0
+        if self.live:  # the URL, the key and the store are checked now, not at the first message
+            LLMClient(cfg, concurrency=1, progress=False, store=NoStore())
+            self._event_loop()
+        elif cfg.enabled:
+            log.warning("guard %s: guard.base_url is not set: the LLM is never asked, the %s guard screens alone",
+                        cfg.name, cfg.inner)
 
     # -- the Guard protocol -----------------------------------------------------------------------
 

@@ -180,6 +180,25 @@ def test_a_screen_inside_a_running_event_loop(llm_guard, server):
     assert asyncio.run(handler()).flagged
 
 
+def test_a_missing_key_stops_the_start_not_a_message(compose, monkeypatch):
+    from soulchat.llm import FatalEndpointError
+
+    monkeypatch.delenv("GUARD_TEST_KEY", raising=False)
+    with pytest.raises(FatalEndpointError, match="GUARD_TEST_KEY"):
+        build("guard", compose(["guard=llm", "guard.base_url=http://127.0.0.1:9/v1",
+                                "guard.api_key_env=GUARD_TEST_KEY"]).guard)
+
+
+def test_answers_are_cached_only_where_asked(llm_guard, server, tmp_path):
+    g = llm_guard()
+    g.screen_user(MISSED)
+    g.screen_user(MISSED)
+    assert server.count() == 2 and not list(tmp_path.iterdir())  # no store: nothing kept, asked twice
+    cached = llm_guard(f"guard.store={tmp_path / 'answers.sqlite'}")
+    assert cached.screen_user(MISSED).flagged and cached.screen_user(MISSED).flagged
+    assert server.count() == 3 and (tmp_path / "answers.sqlite").exists()
+
+
 def test_without_base_url_the_rules_screen_alone(compose, caplog):
     g = build("guard", compose(["guard=llm"]).guard)
     assert "base_url is not set" in caplog.text
@@ -226,7 +245,7 @@ def test_guard_bench_takes_overrides_for_a_live_endpoint(server, tmp_path):
     out = subprocess.run([sys.executable, str(bench), "--guard", "llm", f"guard.base_url={server.url}",
                           "guard.model=test-model", str(labelled)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "first-person crisis recall 1.000 (n=1" in out.stdout and "ordinary talk 0.000 (n=1)" in out.stdout
+    assert "first-person crisis recall 1.000 (n=1" in out.stdout and "ordinary talk 0.000 (n=1" in out.stdout
     assert "'answered': 2" in out.stdout and "'added': 1" in out.stdout
     assert {b["model"] for b in server.chat_bodies()} == {"test-model"}
     assert KEY not in out.stdout + out.stderr
