@@ -16,7 +16,7 @@ import pytest
 
 from soulchat.errors import ConfigError
 from soulchat.guard import CATEGORIES, Guard
-from soulchat.guard.llm import PROMPT, REPLY_PROMPT, parse
+from soulchat.guard.llm_prompts import PROMPT, REPLY_PROMPT, parse
 from soulchat.guard.measure import default_guard
 from soulchat.llm import InvalidOutput
 from soulchat.registry import build
