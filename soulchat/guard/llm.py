@@ -17,6 +17,7 @@ every message. Decisions and figures: docs/guard.md, "An LLM screen".
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import threading
@@ -33,8 +34,8 @@ from soulchat.llm.components import EndpointConfig
 
 log = logging.getLogger(__name__)
 
-#: fields of this config handed to the inner guard (the crisis answer and the on/off switch)
-SHARED = ("enabled", "response", "responses", "hotlines", "log_events")
+#: the crisis guard's fields this config does not hand to the inner guard: here they say whether the LLM is asked
+OWN = ("name", "screen_user", "screen_reply")
 
 _CODE = re.compile(r"[a-z0-9_]+")
 
@@ -43,8 +44,9 @@ _CODE = re.compile(r"[a-z0-9_]+")
 class LLMGuardConfig(EndpointConfig, CrisisGuardConfig):
     """An LLM screen (any OpenAI-compatible endpoint) over an inner rule guard; flagged if either flags.
 
-    ``enabled``, ``response``, ``responses``, ``hotlines`` and ``log_events`` are the inner guard's
-    too; ``screen_user`` / ``screen_reply`` say whether the LLM is asked (the inner guard always is).
+    The crisis guard's fields (``enabled``, ``response``, ``responses``, ``hotlines``, ``log_events``,
+    ...) are handed to the inner guard; ``screen_user`` / ``screen_reply`` say whether the LLM is
+    asked (the inner guard always screens both).
     """
 
     inner: str = "crisis"  # the guard whose verdict is the floor (its schema defaults + the fields above)
@@ -261,7 +263,8 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _inner(cfg: Any) -> Any:
-    """The inner guard: its schema's defaults with this config's :data:`SHARED` fields."""
+    """The inner guard: its schema's defaults with this config's values of the crisis guard's fields
+    (``enabled``, ``hotlines``, ``response``, ... but :data:`OWN`) that its schema has."""
     from omegaconf import OmegaConf
 
     from soulchat.registry import build, registry
@@ -273,9 +276,9 @@ def _inner(cfg: Any) -> Any:
     except KeyError as exc:
         raise ConfigError(f"guard {cfg.name}: guard.inner: {exc.args[0]}") from None
     node = OmegaConf.structured(schema(name=cfg.inner))
-    for key in SHARED:
-        if key in node:
-            node[key] = cfg[key]
+    for f in dataclasses.fields(CrisisGuardConfig):
+        if f.name not in OWN and f.name in node:
+            node[f.name] = cfg[f.name]
     return build("guard", node)
 
 
