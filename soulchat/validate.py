@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator
 from omegaconf import DictConfig, OmegaConf
 
 from soulchat.errors import ConfigError
+from soulchat.train.precision import conflicts as precision_conflicts
 
 #: Lightning's precision settings (named with dashes, so a plain string checked here, not an Enum)
 PRECISIONS = {"32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "transformer-engine"}
@@ -103,6 +104,7 @@ def problems(cfg: DictConfig) -> list[str]:
                 and not _gpu_present():
             found.append(f"train.accelerator={train.accelerator}: no CUDA GPU is visible on this machine "
                          "(torch.cuda.is_available() is False); use train.accelerator=cpu or auto")
+        found += precision_conflicts(cfg)
     return found
 
 

@@ -55,7 +55,8 @@ class TinyModel(BaseModel):
             model = GlmForCausalLM(config)
         model.generation_config.pad_token_id = config.pad_token_id
         model.generation_config.eos_token_id = config.eos_token_id
-        return model.to(self.torch_dtype())
+        dtype = self.torch_dtype()
+        return model.to(torch.float32 if dtype == "auto" else dtype)  # auto: no checkpoint, fp32
 
 
 def build(cfg: Any) -> TinyModel:

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from soulchat.errors import ConfigError, MissingInput
 from soulchat.io import write_json
 from soulchat.model.attention import cudnn_attention
+from soulchat.train import precision
 from soulchat.train.plan import make_plan, optimizer_for
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def fit(cfg: DictConfig, corpus: Path, out: Path, log_fn: Any = None,
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(cfg.paths.cache) / "torch_extensions"))
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     _, tokenizer, model = build_model(cfg)
+    model = precision.apply(model, cfg)  # fp32 master weights under *-mixed, whatever model.dtype loaded
     if t.gradient_checkpointing:
         enable_checkpointing(model)
     module = CausalLMModule(model, lr=float(t.lr), total_steps=plan.max_steps,
