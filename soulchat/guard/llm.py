@@ -152,6 +152,11 @@ class LLMGuard:
         """The inner guard's crisis answer for ``verdict``'s category."""
         return self.inner.response(verdict)
 
+    def note(self, verdict: Verdict) -> Optional[str]:
+        """The inner guard's note for a concern verdict (:func:`soulchat.guard.concern_note`), if it has one."""
+        note = getattr(self.inner, "note", None)
+        return note(verdict) if callable(note) else None
+
     def close(self) -> None:
         """Stop the LLM's event loop thread (also stopped when the process exits)."""
         if self._loop is not None:

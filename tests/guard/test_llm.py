@@ -136,6 +136,16 @@ def test_a_failed_screen_leaves_the_rules_verdict(llm_guard, server, rules, capl
     assert g.screen_user(MISSED).flagged  # the next healthy answer counts again
 
 
+def test_the_inner_guards_concern_note_is_passed_on(compose):
+    from soulchat.guard import Verdict, concern_note
+
+    g = build("guard", compose(["guard=llm", "guard.hotlines=['测试热线：000-1234']"]).guard)
+    if not callable(getattr(g.inner, "note", None)):
+        pytest.skip("the inner guard has no concern note")
+    concern = Verdict(False, "suicide", "concern.suicide", concern=True)
+    assert concern_note(g, concern) == g.inner.note(concern) and "测试热线：000-1234" in concern_note(g, concern)
+
+
 def test_an_answer_outside_the_categories_is_a_failure(llm_guard, server):
     g = llm_guard()
     server.responder = lambda body: '{"category": "unsafe_reply", "reason": "x"}'  # not a user category
