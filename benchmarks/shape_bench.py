@@ -244,6 +244,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         if device == "cuda":
             torch.cuda.synchronize()
         marks.append(time.perf_counter())
+        if "trained" not in built:  # the dtypes training uses (train.precision's policy), not the loaded ones
+            built["trained"] = sum(p.numel() * p.element_size() for p in built["model"].parameters())
 
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -279,7 +281,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "flops_per_step": flops, "tflops": achieved, "peak_tflops": peak_t,
         "mfu": achieved / peak_t if peak_t else None, "losses": [r["loss"] for r in steps],
         "memory": {"kind": "max_memory_allocated" if device == "cuda" else "peak RSS", "peak": peak,
-                   "before": before, "weights_built": built["weights"], "plan": plan["bytes"]},
+                   "before": before, "weights_built": built["weights"], "weights_trained": built["trained"],
+                   "plan": plan["bytes"]},
         "parameters": total, "trainable": trainable,
     }
     print_report(res, plan_text, peak_from)
@@ -307,7 +310,7 @@ def print_report(r: dict[str, Any], plan_text: str, peak_from: str) -> None:
     over = f", {(m['peak'] - m['before']) / GiB:.2f} GiB above the process before the model was built" \
         if m["kind"] == "peak RSS" else ""
     print(f"  peak memory       {m['peak'] / GiB:.2f} GiB ({m['kind']}{over}); weights as built "
-          f"{m['weights_built'] / GiB:.2f} GiB")
+          f"{m['weights_built'] / GiB:.2f} GiB, while training {m['weights_trained'] / GiB:.2f} GiB")
     print(f"  plan (memory.py)  {m['plan']['total'] / GiB:.2f} GiB = weights {m['plan']['weights'] / GiB:.2f} + gradients "
           f"{m['plan']['gradients'] / GiB:.2f} + optimizer {m['plan']['optimizer'] / GiB:.2f} + activations "
           f"{m['plan']['activations'] / GiB:.2f}; measured / plan {(m['peak'] - m['before']) / m['plan']['total']:.2f}")

@@ -1,12 +1,16 @@
 """GPU memory of a training run, per GPU, before anything is launched: weights, gradients,
 optimizer states and activations, for the chosen model, finetune, strategy, precision and batch.
 
-Model states follow the ZeRO paper's accounting (Rajbhandari et al., 2020, section 3 and Figure 1):
-with mixed precision and Adam, a trainable parameter costs 2 bytes of half weights, 2 of half
-gradients and K = 12 of fp32 master weights, momentum and variance; ZeRO-1 shards the optimizer
-states over the N data-parallel GPUs, ZeRO-2 the gradients too, ZeRO-3 the weights too; offloading
-moves the optimizer states (and, with ZeRO-3, the weights) to the CPU. Without DeepSpeed, Lightning's
-mixed precision keeps fp32 weights and gradients (4 + 4 + 8 bytes). Activations follow Korthikanti
+Bytes per parameter follow the precision policy the stage applies (:mod:`soulchat.train.precision`).
+With DeepSpeed in fp16/bf16 they are the ZeRO paper's (Rajbhandari et al., 2020, section 3 and
+Figure 1): 2 bytes of half weights, 2 of half gradients and K = 12 of fp32 master weights, momentum
+and variance per trainable parameter; ZeRO-1 shards the optimizer states over the N data-parallel
+GPUs, ZeRO-2 the gradients too, ZeRO-3 the weights too; offloading moves the optimizer states (and,
+with ZeRO-3, the weights) to the CPU. Lightning's ``*-mixed`` keeps fp32 trainable weights and
+gradients (4 + 4 + 8 bytes), a frozen base in its loading dtype (``model.dtype``), and autocast's
+half copy of each trainable weight (2 bytes) from forward to backward; ``*-true`` half: 2 + 2 + 4;
+``32-true``: 4 + 4 + 8. The fused loss's fp32 output-layer gradient counts where it exists
+(:func:`soulchat.train.precision.fused_head_gradient`). Activations follow Korthikanti
 et al. (2022): ``s b h (34 + 5 a s / h)`` bytes per layer in half precision, without the attention
 scores term when SDPA/FlashAttention does not keep them, and only each layer's input
 (``2 s b h``) plus one layer's worth with gradient checkpointing.
@@ -19,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from soulchat.model.components import family
+from soulchat.train import precision as policy
 
 log = logging.getLogger(__name__)
 GiB = 1024**3
@@ -34,6 +39,7 @@ class Shape:
     hidden: int
     heads: int
     vocab: int
+    loaded_bytes: int = 4  # bytes per parameter of the checkpoint's dtype (model.dtype=auto)
 
 
 @dataclass(frozen=True)
@@ -45,19 +51,24 @@ class Estimate:
     optimizer: float
     activations: float
     cpu: float
+    copies: float = 0.0  # autocast's half copies of fp32 trainable weights, forward to backward
+    loss: float = 0.0  # the fused loss's fp32 output-layer gradient, forward to backward
 
     @property
     def total(self) -> float:
-        return self.weights + self.gradients + self.optimizer + self.activations
+        return self.weights + self.gradients + self.optimizer + self.activations + self.copies + self.loss
 
 
 def model_states(params: int, trainable: int, gpus: int, zero: int = 0, half: bool = True,
-                 offload_optimizer: bool = False, offload_parameters: bool = False) -> tuple[float, float, float, float]:
-    """``(weights, gradients, optimizer, cpu)`` bytes per GPU for Adam (the ZeRO paper's K = 12)."""
-    weight_b, grad_b, opt_b = (2, 2, 12) if half else (4, 4, 8)
-    weights = params * weight_b / (gpus if zero >= 3 else 1)
-    grads = trainable * grad_b / (gpus if zero >= 2 else 1)
-    optimizer = trainable * opt_b / (gpus if zero >= 1 else 1)
+                 offload_optimizer: bool = False, offload_parameters: bool = False,
+                 per: policy.ParamBytes | None = None) -> tuple[float, float, float, float]:
+    """``(weights, gradients, optimizer, cpu)`` bytes per GPU for Adam; ``per``: bytes per parameter
+    (:func:`soulchat.train.precision.bytes_per_param`), by default the ZeRO paper's mixed precision
+    (``half``: 2 + 2 + K = 12) or fp32 (4 + 4 + 8)."""
+    per = per or policy.bytes_per_param("16-mixed" if half else "32-true", True, 4)
+    weights = (trainable * per.trainable + (params - trainable) * per.frozen) / (gpus if zero >= 3 else 1)
+    grads = trainable * per.gradient / (gpus if zero >= 2 else 1)
+    optimizer = trainable * per.optimizer / (gpus if zero >= 1 else 1)
     cpu = 0.0
     if offload_optimizer:
         cpu, optimizer = cpu + optimizer, 0.0
@@ -81,15 +92,21 @@ def estimate(cfg: Any, shape: Shape) -> Estimate:
     gpus = int(t.devices) * int(t.num_nodes)
     deepspeed = "stage" in strategy
     precision = str(t.precision)
-    half_states = deepspeed and not precision.startswith("32")
+    dtype = str(cfg.model.get("dtype", "auto"))
+    per = policy.bytes_per_param(precision, deepspeed, policy.DTYPE_BYTES.get(dtype, shape.loaded_bytes))
     weights, grads, optimizer, cpu = model_states(
-        shape.params, shape.trainable, gpus, int(strategy.stage) if deepspeed else 0, half_states,
-        bool(strategy.get("offload_optimizer", False)), bool(strategy.get("offload_parameters", False)))
+        shape.params, shape.trainable, gpus, int(strategy.stage) if deepspeed else 0,
+        offload_optimizer=bool(strategy.get("offload_optimizer", False)),
+        offload_parameters=bool(strategy.get("offload_parameters", False)), per=per)
+    # every trainable weight but the input embedding (a lookup) goes through autocast's matmuls
+    cast = shape.trainable - (shape.vocab * shape.hidden if cfg.finetune.name == "full" else 0)
+    copies = per.copy * max(0, cast)
+    loss = 4.0 * shape.vocab * shape.hidden if policy.fused_head_gradient(cfg) else 0.0
     seq = int(cfg.corpus.max_input_tokens) + int(cfg.corpus.max_target_tokens)
     act = activations(shape, int(t.micro_batch_size), seq, bool(t.gradient_checkpointing))
     if precision.startswith("32"):
         act *= 2  # fp32 activations
-    return Estimate(weights, grads, optimizer, act, cpu)
+    return Estimate(weights, grads, optimizer, act, cpu, copies, loss)
 
 
 def shape_of(cfg: Any, shape_name: str | None = None) -> Shape:
@@ -121,8 +138,9 @@ def shape_of(cfg: Any, shape_name: str | None = None) -> Shape:
     lora = cfg.finetune.name == "lora"
     targets = list(cfg.finetune.get("target_modules") or m.lora_targets) if lora else None
     params, trainable = shapes.count(model, targets, int(cfg.finetune.get("r", 8)))
+    loaded = str(getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "float32")
     return Shape(params, trainable, config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
-                 config.vocab_size)
+                 config.vocab_size, policy.DTYPE_BYTES.get(loaded.removeprefix("torch."), 4))
 
 
 def deepspeed_estimate(cfg: Any, shape: Shape) -> float | None:
@@ -168,7 +186,10 @@ def report(cfg: Any, shape: Shape, gpu_gb: float | None) -> tuple[str, dict[str,
     est = estimate(cfg, shape)
     ds = deepspeed_estimate(cfg, shape) if shape.params > 0 else None
     rows = [("weights", est.weights), ("gradients", est.gradients), ("optimizer states", est.optimizer),
-            ("activations (one micro-batch)", est.activations), ("total per GPU", est.total)]
+            ("activations (one micro-batch)", est.activations)]
+    rows += [(name, value) for name, value in (("autocast half weight copies", est.copies),
+                                                ("fused loss fp32 head gradient", est.loss)) if value]
+    rows.append(("total per GPU", est.total))
     lines = [f"memory per GPU: {shape.params / 1e9:.2f}B parameters, {shape.trainable / 1e6:.1f}M trainable "
              f"({cfg.finetune.name}), {cfg.strategy.name}, precision {cfg.train.precision}, micro-batch "
              f"{cfg.train.micro_batch_size} x {int(cfg.corpus.max_input_tokens) + int(cfg.corpus.max_target_tokens)} tokens"

@@ -153,6 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     from soulchat.errors import SoulchatError
 
     cfg = compose(args)
+    from soulchat.train.precision import conflicts
+
+    if conflicts(cfg):  # what the pipeline's compose-time check would refuse
+        raise SystemExit("; ".join(conflicts(cfg)))
     print(dry_run_report(cfg)[0])
     try:
         print(memory.report(cfg, memory.shape_of(cfg, shape), memory.gpu_memory_gb(cfg))[0])

@@ -44,3 +44,19 @@ def test_the_plan_command_prints_the_memory(capsys):
     main(["--shape", "qwen2_5-0.5b", "finetune=lora", "model=qwen2_5"])
     out = capsys.readouterr().out
     assert "memory per GPU: 0.49B parameters" in out and "total per GPU" in out
+
+
+def test_plan_counts_the_fused_loss_head_gradient_and_autocast_copies_where_they_exist(compose):
+    shape = memory.Shape(params=10**6, trainable=10**6, layers=2, hidden=64, heads=4, vocab=4000)
+    head = 4 * 4000 * 64
+    full = memory.estimate(compose(["train.precision=32-true"]), shape)
+    assert full.loss == head and full.copies == 0 and full.weights == 4 * 10**6
+    mixed = memory.estimate(compose(["train.precision=bf16-mixed"]), shape)  # autocast: the unfused head
+    assert mixed.loss == 0 and mixed.copies == 2 * (10**6 - 4000 * 64)
+    lora = memory.Shape(params=10**6, trainable=10**4, layers=2, hidden=64, heads=4, vocab=4000)
+    est = memory.estimate(compose(["finetune=lora", "train.precision=bf16-mixed", "model.dtype=bfloat16"]), lora)
+    assert est.loss == 0 and est.copies == 2 * 10**4 and est.weights == 4 * 10**4 + 2 * (10**6 - 10**4)
+    zero3 = memory.estimate(compose(["strategy=deepspeed_zero3", "train.precision=bf16-mixed"]), shape)
+    assert zero3.loss == 0 and zero3.copies == 0  # the head is gathered in a hook: unfused
+    zero2 = memory.estimate(compose(["strategy=deepspeed_zero2", "train.precision=bf16-mixed"]), shape)
+    assert zero2.loss == head and zero2.weights == 2 * 10**6 and zero2.optimizer == 12 * 10**6

@@ -34,7 +34,11 @@ def test_batch_that_does_not_divide_says_what_to_change(compose):
 
 
 def test_dry_run_command_prints_the_deepspeed_config():
-    out = subprocess.run([sys.executable, "-m", "soulchat.train.plan", "scale=paper",
-                          "strategy=deepspeed_zero3", "model=glm4"],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    args = [sys.executable, "-m", "soulchat.train.plan", "scale=paper", "strategy=deepspeed_zero3", "model=glm4"]
+    out = subprocess.run([*args, "train.precision=bf16-mixed"], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
     assert "on 8 process(es) (gpu)" in out and '"stage": 3' in out and "steps 30000" in out
+    assert '"bf16": {' in out
+    # the paper's fp16 on GLM-4's bf16 weights: refused, naming both keys
+    res = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "train.precision=16-mixed with model.dtype=bfloat16" in res.stderr

@@ -119,3 +119,18 @@ def test_an_unknown_shape_or_several_devices_stop_with_the_reason():
         bench.main(["--shape", "qwen2_5-3b"])
     with pytest.raises(SystemExit, match="train.devices x train.num_nodes must be 1"):
         bench.main(["--shape", "qwen2_5-0.5b", "--scale-down", "--set", "train.devices=2"])
+
+
+@pytest.mark.parametrize("finetune", ["full", "lora"])
+def test_the_plans_weight_bytes_are_the_trained_models_under_bf16_loading_and_mixed_precision(tmp_path, finetune):
+    """Loaded in bf16, trained under bf16-mixed: fp32 trainable weights, a LoRA base left in bf16."""
+    bench = load("train_bench")
+    res = bench.main(["--shape", "qwen2_5-0.5b", "--scale-down", "--seq-len", "16", "--micro-batch", "1",
+                      "--steps", "1", "--warmup-steps", "1", "--set", "model.dtype=bfloat16",
+                      "--set", "train.precision=bf16-mixed", "--set", f"finetune={finetune}",
+                      "--set", "train.accelerator=cpu"])
+    m, total, trainable = res["memory"], res["parameters"], res["trainable"]
+    assert m["weights_built"] == (total if finetune == "full" else total - trainable) * 2  # loaded, before LoRA
+    assert m["weights_trained"] == trainable * 4 + (total - trainable) * 2 == m["plan"]["weights"]
+    assert m["plan"]["gradients"] == trainable * 4 and m["plan"]["optimizer"] == trainable * 8
+    assert (trainable == total) == (finetune == "full")
