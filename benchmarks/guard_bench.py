@@ -8,6 +8,15 @@ with n, for the dev set the rules were tuned on and the held-out set they were n
 plus them), e.g. ``--guard llm guard.base_url=http://localhost:8000/v1 guard.model=<model>``.
 
 ``--time`` also prints the mean microseconds per ``screen_user`` over every user message of the sets.
+``guard.learned=false`` scores the rules alone; a concern (the learned tier) counts as flagged and is
+also counted apart.
+
+    python benchmarks/guard_bench.py --cv [--threshold 0.6] [FILE ...]
+
+``--cv``: leave one set out: the learned screen is trained on every labelled set but FILE (and on the
+training-only ``learned.jsonl``), then FILE is scored by the rules alone, the learned screen alone and
+the guard (rules, then concerns), with n; the guard's hard-negative false positives that are concerns
+are shown apart.
 
 Goals (docs/guard.md): recall >= 0.98 on first-person crisis, false positives <= 3% on hard negatives.
 """
@@ -18,25 +27,48 @@ import argparse
 import logging
 import sys
 import time
+from pathlib import Path
 
-from soulchat.guard.measure import DEV, FRESH, HARD_NEGATIVES, HELDOUT, INDEPENDENT, default_guard, load, score
+from soulchat.guard.measure import (DEV, FRESH, HARD_NEGATIVES, HELDOUT, INDEPENDENT, cross_validate, default_guard,
+                                    load, score)
 
 
 def table(name: str, report) -> list[str]:
-    lines = [f"## {name}", f"{'role':6} {'kind':20} {'n':>4} {'flagged':>8} {'rate':>6} {'category ok':>11}"]
+    lines = [f"## {name}", f"{'role':6} {'kind':20} {'n':>4} {'flagged':>8} {'concern':>8} {'rate':>6} {'category ok':>11}"]
     for (role, kind), t in sorted(report.kinds.items()):
-        lines.append(f"{role:6} {kind:20} {t.n:4d} {t.flagged:8d} {t.rate():6.3f} {t.category_ok:11d}")
+        lines.append(f"{role:6} {kind:20} {t.n:4d} {t.flagged:8d} {t.concern:8d} {t.rate():6.3f} {t.category_ok:11d}")
     crisis = report.group("user", ("first_person_crisis",))
     hard = report.group("user", HARD_NEGATIVES)
     ordinary = report.group("user", ("ordinary",))
     replies_bad, replies_ok = report.group("reply", ("reply_unsafe",)), report.group("reply", ("reply_safe",))
     lines += [
         f"first-person crisis recall {crisis.rate():.3f} (n={crisis.n}; category right {crisis.category_ok})",
-        f"hard-negative false positives {hard.rate():.3f} (n={hard.n}); ordinary talk {ordinary.rate():.3f} (n={ordinary.n})",
+        f"hard-negative false positives {hard.rate():.3f} (n={hard.n}; {hard.concern} of them concerns); "
+        f"ordinary talk {ordinary.rate():.3f} (n={ordinary.n}; {ordinary.concern} concerns)",
         f"unsafe replies caught {replies_bad.rate():.3f} (n={replies_bad.n}); safe replies flagged {replies_ok.rate():.3f} (n={replies_ok.n})",
         f"overall precision {report.precision():.3f} recall {report.recall():.3f} "
         f"(n={sum(t.n for t in report.kinds.values())}, tp={report.tp} fp={report.fp} fn={report.fn})",
     ]
+    return lines
+
+
+def cv_table(paths: list, threshold: float | None) -> list[str]:
+    """Leave-one-set-out rows: recall and false positives of the rules, the learned screen, the guard."""
+    from soulchat.guard.learned import SETS
+
+    head = (f"{'held out':12} {'crisis n':>8} {'rules':>6} {'learned':>7} {'guard':>6} | {'hard n':>6} {'rules':>6} "
+            f"{'learned':>7} {'guard':>6} {'concerns':>8} | {'ordinary n':>10} {'guard':>5}")
+    lines = ["## leave one set out: first-person crisis recall | hard-negative false positives | ordinary talk flagged",
+             head]
+    for path in map(Path, paths):
+        reports = cross_validate(path, [p for p in SETS if p.resolve() != path.resolve()], threshold)
+        crisis = {k: r.group("user", ("first_person_crisis",)) for k, r in reports.items()}
+        hard = {k: r.group("user", HARD_NEGATIVES) for k, r in reports.items()}
+        ordinary = reports["both"].group("user", ("ordinary",))
+        lines.append(f"{path.stem:12} {crisis['rules'].n:8d} {crisis['rules'].rate():6.3f} {crisis['learned'].rate():7.3f} "
+                     f"{crisis['both'].rate():6.3f} | {hard['rules'].n:6d} {hard['rules'].rate():6.3f} "
+                     f"{hard['learned'].rate():7.3f} {hard['both'].rate():6.3f} {hard['both'].concern:8d} | "
+                     f"{ordinary.n:10d} {ordinary.flagged:5d}")
     return lines
 
 
@@ -61,8 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--guard", default="crisis", help="the guard component (schema defaults)")
     ap.add_argument("--show-misses", action="store_true", help="print the records the guard gets wrong")
     ap.add_argument("--time", action="store_true", help="print microseconds per screen_user call")
+    ap.add_argument("--cv", action="store_true", help="leave one set out: rules, learned screen, guard (see above)")
+    ap.add_argument("--threshold", type=float, default=None, help="--cv: the concern threshold (default: the schema's)")
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)  # one event line per flag would bury the table
+    if args.cv:
+        print("\n".join(cv_table(args.files or [DEV, *HELDOUT, *FRESH, *INDEPENDENT], args.threshold)))
+        return 0
     overrides = [a for a in args.files if "=" in a]
     if overrides:
         from soulchat.config import compose

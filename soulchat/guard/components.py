@@ -38,6 +38,13 @@ RESPONSES = {
 }
 
 
+# added to the model's reply when the learned screen has a concern the rules did not flag
+NOTE = (
+    "如果你正在经历很难熬的时刻，或者有过伤害自己的念头，请不要一个人扛着："
+    "可以联系一个你信任的人，也可以拨打心理援助热线：\n{hotlines}\n我是一个 AI，不能代替专业的帮助。"
+)
+
+
 @dataclass
 class CrisisGuardConfig(ComponentConfig):
     """Rules for suicide, self-harm, harm to others and abuse (Chinese, English) and unsafe replies."""
@@ -51,6 +58,11 @@ class CrisisGuardConfig(ComponentConfig):
     responses: dict = field(default_factory=lambda: dict(RESPONSES))
     hotlines: list = field(default_factory=lambda: list(HOTLINES))  # check them for your region
     log_events: bool = True  # log each flagged event (category, reason code; never the text)
+    # the learned screen (soulchat/guard/learned.py): a user message the rules let through as clear
+    # with a score >= concern_threshold is a concern: the model answers and ``note`` is added
+    learned: bool = True
+    concern_threshold: float = 0.5  # higher: fewer concerns, on crises and on ordinary talk (docs/guard.md)
+    note: str = NOTE  # ``{hotlines}`` becomes the lines of ``hotlines``
 
 
 @dataclass

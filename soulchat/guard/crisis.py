@@ -1,14 +1,15 @@
 """The ``crisis`` guard: Chinese and English rules (:mod:`.zh`, :mod:`.en`, :mod:`.replies`) in
-front of the model, a configurable crisis answer, and an event log without the text."""
+front of the model, a configurable crisis answer, and an event log without the text; behind the
+rules, the learned screen (:mod:`.learned`) turns a message they let through into a concern."""
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from soulchat.errors import ConfigError
-from soulchat.guard import CLEAR, Verdict, en, replies, zh
+from soulchat.guard import CLEAR, Verdict, en, learned, replies, zh
 from soulchat.guard.engine import Lexicon, normalize, screen
 
 log = logging.getLogger(__name__)
@@ -21,15 +22,28 @@ _NO = re.compile(r"没有|不|no\b|never")
 
 
 class CrisisGuard:
-    """Screens user messages and replies with rule lexicons; see :class:`soulchat.guard.Guard`."""
+    """Screens user messages and replies with rule lexicons; see :class:`soulchat.guard.Guard`.
 
-    def __init__(self, cfg: Any) -> None:
+    Args:
+        cfg: its config (:class:`soulchat.guard.components.CrisisGuardConfig`).
+        model: the learned screen to use instead of the one trained on every labelled set.
+    """
+
+    def __init__(self, cfg: Any, model: Optional[Any] = None) -> None:
         self.cfg = cfg
         self.user_lexicons: tuple[Lexicon, ...] = (zh.LEXICON, en.LEXICON)
         self.reply_lexicons: tuple[Lexicon, ...] = (replies.ZH, replies.EN)
         for text in [cfg.response, *dict(cfg.responses).values()]:
             if not isinstance(text, str) or not text.strip():
                 raise ConfigError(f"guard {cfg.name}: a crisis response is empty; set guard.response / guard.responses")
+        self.model = None
+        if getattr(cfg, "learned", False):
+            threshold = float(cfg.concern_threshold)
+            if not 0.0 < threshold <= 1.0:
+                raise ConfigError(f"guard {cfg.name}: guard.concern_threshold={threshold} must be in (0, 1]")
+            if not str(cfg.note).strip():
+                raise ConfigError(f"guard {cfg.name}: guard.note is empty; set it or guard.learned=false")
+            self.model = model if model is not None else learned.default_model()
 
     def screen_user(self, text: str, history: Sequence[dict] = ()) -> Verdict:
         if not (self.cfg.enabled and self.cfg.screen_user):
@@ -38,6 +52,10 @@ class CrisisGuard:
         verdict = _first(self.user_lexicons, norm)
         if not verdict.flagged and _affirms_risk(norm, history):
             verdict = Verdict(True, "suicide", "suicide.affirmed")
+        if verdict.reason == "clear" and self.model is not None:  # rules saw nothing, not even an idiom
+            score, category = self.model.score(text)
+            if score >= float(self.cfg.concern_threshold):
+                verdict = Verdict(False, category, f"concern.{category}", concern=True)
         return self._logged(verdict, "user")
 
     def screen_reply(self, text: str) -> Verdict:
@@ -48,12 +66,19 @@ class CrisisGuard:
     def response(self, verdict: Verdict) -> str:
         """The crisis answer for ``verdict``'s category (``guard.responses``, else ``guard.response``)."""
         template = dict(self.cfg.responses).get(verdict.category or "", self.cfg.response)
+        return self._hotlines(template)
+
+    def note(self, verdict: Verdict) -> str:
+        """The note added to the model's reply for a concern (``guard.note``)."""
+        return self._hotlines(str(getattr(self.cfg, "note", "")))
+
+    def _hotlines(self, template: str) -> str:
         return template.replace("{hotlines}", "\n".join(str(h) for h in self.cfg.hotlines))
 
     def _logged(self, verdict: Verdict, role: str) -> Verdict:
-        if verdict.flagged and self.cfg.log_events:
-            log.warning("guard %s: %s message flagged (category=%s, reason=%s)",
-                        self.cfg.name, role, verdict.category, verdict.reason)
+        if (verdict.flagged or verdict.concern) and self.cfg.log_events:
+            log.warning("guard %s: %s message %s (category=%s, reason=%s)", self.cfg.name, role,
+                        "flagged" if verdict.flagged else "a concern", verdict.category, verdict.reason)
         return verdict
 
 

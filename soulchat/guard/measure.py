@@ -51,10 +51,12 @@ def load(path: str | Path) -> list[dict]:
 
 @dataclass
 class Tally:
-    """Counts for one group: n, flagged, and (for crisis labels) flagged with the right category."""
+    """Counts for one group: n, flagged (either tier), of which concerns (the learned tier alone), and
+    (for crisis labels) flagged with the right category."""
 
     n: int = 0
     flagged: int = 0
+    concern: int = 0
     category_ok: int = 0
     misses: list = field(default_factory=list)  # records whose flag disagrees with the label
 
@@ -80,32 +82,79 @@ class Report:
         for (r, k), t in self.kinds.items():
             if r == role and k in kinds:
                 out.n, out.flagged, out.category_ok = out.n + t.n, out.flagged + t.flagged, out.category_ok + t.category_ok
+                out.concern += t.concern
                 out.misses += t.misses
         return out
 
 
 def score(guard: Any, rows: list[dict]) -> Report:
-    """Screen every record (a user message or a reply, by its role) and tally the verdicts."""
+    """Screen every record (a user message or a reply, by its role) and tally the verdicts; a concern
+    counts as flagged (and in ``concern``)."""
     report = Report(defaultdict(Tally))
     for rec in rows:
         verdict = guard.screen_reply(rec["text"]) if rec["role"] == "reply" else guard.screen_user(rec["text"])
         tally = report.kinds[(rec["role"], rec["kind"])]
+        flagged = verdict.flagged or verdict.concern
         tally.n += 1
-        tally.flagged += verdict.flagged
+        tally.flagged += flagged
+        tally.concern += verdict.concern
         crisis = rec["label"] != "none"
-        tally.category_ok += verdict.flagged and verdict.category == rec["label"]
-        if verdict.flagged != crisis:
+        tally.category_ok += flagged and verdict.category == rec["label"]
+        if flagged != crisis:
             tally.misses.append({**rec, "reason": verdict.reason})
-        report.tp += crisis and verdict.flagged
-        report.fp += (not crisis) and verdict.flagged
-        report.fn += crisis and not verdict.flagged
+        report.tp += crisis and flagged
+        report.fp += (not crisis) and flagged
+        report.fn += crisis and not flagged
     return report
 
 
-def default_guard(name: str = "crisis") -> Any:
+def default_guard(name: str = "crisis", **overrides: Any) -> Any:
     """A guard built from its schema's defaults (what ``guard=<name>`` gives without overrides)."""
     from omegaconf import OmegaConf
 
     from soulchat.registry import build, registry
 
-    return build("guard", OmegaConf.structured(registry().get("guard", name).schema(name=name)))
+    return build("guard", OmegaConf.structured(registry().get("guard", name).schema(name=name, **overrides)))
+
+
+class LearnedOnly:
+    """The learned screen alone as a guard (for measuring it): a score at or above ``threshold`` is a
+    concern, replies are never flagged."""
+
+    def __init__(self, model: Any, threshold: float) -> None:
+        self.model, self.threshold = model, threshold
+
+    def screen_user(self, text: str, history: Any = ()) -> Any:
+        from soulchat.guard import CLEAR, Verdict
+
+        score, category = self.model.score(text)
+        return Verdict(False, category, f"concern.{category}", concern=True) if score >= self.threshold else CLEAR
+
+    def screen_reply(self, text: str) -> Any:
+        from soulchat.guard import CLEAR
+
+        return CLEAR
+
+
+def cross_validate(held_out: Path, train: list[Path], threshold: float | None = None) -> dict[str, Report]:
+    """Score ``held_out`` with the rules alone, the learned screen alone and the crisis guard (rules,
+    then concerns), the screen trained on the user messages of ``train`` only (``held_out`` is never
+    among them). ``threshold``: the concern threshold, the schema's default when None."""
+    from soulchat.guard import learned
+
+    if Path(held_out).resolve() in {Path(p).resolve() for p in train}:
+        raise ValueError(f"{held_out} is both held out and trained on")
+    from omegaconf import OmegaConf
+
+    from soulchat.guard.components import CrisisGuardConfig
+    from soulchat.guard.crisis import CrisisGuard
+
+    rules = default_guard("crisis", learned=False)
+    model = learned.fit_records(learned.records(train))
+    cfg = CrisisGuardConfig(name="crisis")
+    if threshold is not None:
+        cfg.concern_threshold = threshold
+    both = CrisisGuard(OmegaConf.structured(cfg), model=model)
+    rows = load(held_out)
+    return {"rules": score(rules, rows), "learned": score(LearnedOnly(model, float(both.cfg.concern_threshold)), rows),
+            "both": score(both, rows)}
