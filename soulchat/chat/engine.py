@@ -83,11 +83,12 @@ class Engine:
         seed: batch ``b`` is sampled with ``seed + b``.
         segment: steps a batch runs before waiting jobs may take turns with it.
         device, dtype, trust_remote_code: as ``generator=hf``.
+        after_step: called in the worker thread once each step's tokens are with their streamers.
     """
 
     def __init__(self, model_dir: str | Path, max_input_tokens: int | None, max_history_turns: int | None = None,
                  max_batch_size: int = 16, seed: int = 0, device: str = "auto", dtype: str = "auto",
-                 trust_remote_code: bool = False, segment: int = 16):
+                 trust_remote_code: bool = False, segment: int = 16, after_step: Any = None):
         from soulchat.generate.hf import HFGenerator
 
         self.gen = HFGenerator(model_dir, max_input_tokens, 1, 1.0, 1.0, max_batch_size, seed, device, dtype,
@@ -97,6 +98,7 @@ class Engine:
         self.max_batch_size = max(1, int(max_batch_size))
         self.seed = int(seed)
         self.segment = max(1, int(segment))
+        self.after_step = after_step
         self.batches: list[int] = []  # size of every batch (or segment) sampled: the batching, observable
         self.submitted = 0  # jobs submitted
         self.finished: Counter = Counter()  # jobs by finish reason
@@ -202,6 +204,8 @@ class Engine:
                     job.tokens += 1
                     if job.tokens >= job.sampling.max_new_tokens:
                         job.finish("length")
+            if self.after_step is not None:
+                self.after_step()
             return all(j.done.is_set() for j in jobs) or (steps >= self.segment and bool(self._waiting))
 
         s = jobs[0].sampling

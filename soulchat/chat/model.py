@@ -132,11 +132,15 @@ def input_budget(model_dir: Path, cfg: DictConfig) -> tuple[int | None, int | No
     return int(cfg.corpus.max_input_tokens), cfg.corpus.max_history_turns
 
 
-def load_engine(cfg: DictConfig, spec: str | None, max_batch_size: int) -> Any:
-    """An :class:`soulchat.chat.engine.Engine` for the resolved model."""
+def load_engine(cfg: DictConfig, spec: str | None, max_batch_size: int, process: bool = False) -> Any:
+    """An :class:`soulchat.chat.engine.Engine` for the resolved model; ``process``: in a process of its
+    own (:class:`soulchat.serve.worker.EngineProcess`, the server's)."""
     from omegaconf import OmegaConf
 
-    from soulchat.chat.engine import Engine
+    if process:
+        from soulchat.serve.worker import EngineProcess as Engine
+    else:
+        from soulchat.chat.engine import Engine
 
     model_dir = resolve_model(cfg, spec)
     max_in, max_hist = input_budget(model_dir, cfg)

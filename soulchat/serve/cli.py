@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         if s.host not in ("127.0.0.1", "localhost", "::1") and not key:
             say(f"soulchat serve: warning: serve.host={s.host} accepts other machines and no key is set "
                 f"(${s.api_key_env}); anyone who reaches the port can use the model")
-        engine = load_engine(cfg, spec, int(s.max_batch_size))
+        engine = load_engine(cfg, spec, int(s.max_batch_size), process=True)
         guard = build("guard", cfg.guard)
     except SoulchatError as exc:
         print(f"soulchat serve: {exc}", file=sys.stderr)
