@@ -1,8 +1,9 @@
 """A conversation with the model behind the guard (the terminal chat's; the server's is stateless).
 
 Each user message is screened before the model sees it (a hit answers with the guard's crisis
-response, the model is not asked); each reply is screened after it is generated (a hit replaces it
-with the crisis response). The history keeps what the user saw and is encoded exactly as training
+response, the model is not asked; a concern, the learned screen's tier, lets the model answer and
+adds the guard's note after the reply); each reply is screened after it is generated (a hit replaces
+it with the crisis response). The history keeps what the user saw and is encoded exactly as training
 saw it (:meth:`soulchat.chat.engine.Engine.encode`); crisis answers are marked ``"guard"`` in it.
 """
 
@@ -11,13 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from soulchat.guard import concern_note
 from soulchat.io import write_json
 
 
-def crisis_reply(guard: Any, text: str, history: list[dict]) -> tuple[str, Any] | None:
-    """``(crisis response, verdict)`` when the guard flags the user's ``text``, else None."""
+def screen_message(guard: Any, text: str, history: list[dict]) -> tuple[Any, str | None]:
+    """``(verdict, words)`` for the user's ``text``: the crisis response when flagged (said instead of
+    the model), the concern note when a concern (said after the model's reply), else None."""
     verdict = guard.screen_user(text, history=tuple(history))
-    return (guard.response(verdict), verdict) if verdict.flagged else None
+    return verdict, guard.response(verdict) if verdict.flagged else concern_note(guard, verdict)
 
 
 def unsafe_reply(guard: Any, reply: str) -> tuple[str, Any] | None:
@@ -50,8 +53,8 @@ class Conversation:
 
     def say(self, text: str, emit: Callable[[str, str], None]) -> str:
         """Answer ``text``: ``emit("reply", "")`` when the model starts, ``emit("token", piece)`` as the
-        reply is sampled, ``emit("crisis", response)`` for a flagged message or reply. Returns the
-        answer kept in the history.
+        reply is sampled, ``emit("crisis", response)`` for a flagged message or reply, ``emit("note",
+        text)`` after the reply to a concern. Returns the answer kept in the history.
 
         Raises:
             RuntimeError: sampling failed; KeyboardInterrupt: interrupted. Either way the message
@@ -59,10 +62,10 @@ class Conversation:
         """
         from soulchat.chat.stream import TextPieces
 
-        hit = crisis_reply(self.guard, text, self.messages)
+        verdict, words = screen_message(self.guard, text, self.messages)
         self.messages.append({"role": "user", "content": text})
-        if hit is not None:
-            return self._crisis(hit, emit)
+        if verdict.flagged:
+            return self._crisis((words, verdict), emit)
         parts: list[str] = []
 
         def echo(piece: str, ended: bool) -> None:  # printed in this thread as it is sampled
@@ -83,6 +86,10 @@ class Conversation:
         hit = unsafe_reply(self.guard, reply) if job.finish_reason in ("stop", "length") else None
         if hit is not None:
             return self._crisis(hit, emit)
+        if words:  # a concern: the note follows the reply; the model's history keeps its own words
+            emit("note", "\n\n" + words)
+            self.messages.append({"role": "assistant", "content": reply, "note": words})
+            return reply
         self.messages.append({"role": "assistant", "content": reply})
         return reply
 

@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from soulchat.chat.model import sampling
-from soulchat.chat.session import crisis_reply, unsafe_reply
+from soulchat.chat.session import screen_message, unsafe_reply
 from soulchat.serve.bridge import Mailbox, make_streamer, pieces
 from soulchat.serve.completions import StopScan, TextCompletion, parse_completion, prompt_ids, prompt_messages
 from soulchat.serve.protocol import Completion, RequestError, error_response, guard_field, parse_chat, usage
@@ -71,10 +71,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await read_body(request, int(cfg.serve.max_body_bytes))
     req = parse_chat(body, cfg.serve.model_name, int(cfg.serve.max_messages), int(cfg.serve.max_tokens))
     comp = Completion(cfg.serve.model_name)
-    hit = crisis_reply(guard, req.messages[-1]["content"], req.messages[:-1])
-    if hit is not None:
-        return await answer_crisis(request, req.stream, comp, *hit)
-    return await answer(request, comp, engine.encode(req.messages), req)
+    verdict, words = screen_message(guard, req.messages[-1]["content"], req.messages[:-1])
+    if verdict.flagged:
+        return await answer_crisis(request, req.stream, comp, words, verdict)
+    return await answer(request, comp, engine.encode(req.messages), req, note=(words, verdict) if words else None)
 
 
 async def completions(request: web.Request) -> web.StreamResponse:
@@ -86,16 +86,18 @@ async def completions(request: web.Request) -> web.StreamResponse:
     req = parse_completion(body, cfg.serve.model_name, int(cfg.serve.max_tokens))
     comp = TextCompletion(cfg.serve.model_name)
     turns = prompt_messages(req.prompt, int(cfg.serve.max_messages))
-    hit = crisis_reply(guard, *((turns[-1]["content"], turns[:-1]) if turns else (req.prompt, [])))
-    if hit is not None:
-        return await answer_crisis(request, req.stream, comp, *hit)
+    verdict, words = screen_message(guard, *((turns[-1]["content"], turns[:-1]) if turns else (req.prompt, [])))
+    if verdict.flagged:
+        return await answer_crisis(request, req.stream, comp, words, verdict)
     ids = engine.encode(turns) if turns else prompt_ids(engine.tokenizer, req.prompt, engine.gen.max_input_tokens)
-    return await answer(request, comp, ids, req, req.stop)
+    return await answer(request, comp, ids, req, req.stop, note=(words, verdict) if words else None)
 
 
-async def answer(request: web.Request, comp: Any, ids: list[int], req: Any, stops: tuple = ()) -> web.StreamResponse:
+async def answer(request: web.Request, comp: Any, ids: list[int], req: Any, stops: tuple = (),
+                 note: tuple[str, Any] | None = None) -> web.StreamResponse:
     """The model's reply to ``ids`` in ``comp``'s shape, plain or streamed (``req``: stream and
-    sampling), screened by the guard; it ends before the first of ``stops``."""
+    sampling), screened by the guard; it ends before the first of ``stops``. ``note``: the guard's
+    concern note and verdict, added after a reply that passes, marked in the ``guard`` field."""
     st = request.app[STATE]
     cfg, engine, guard = st["cfg"], st["engine"], st["guard"]
     streamer = make_streamer(engine.tokenizer, st["mailbox"])
@@ -133,9 +135,13 @@ async def answer(request: web.Request, comp: Any, ids: list[int], req: Any, stop
     if resp is None:
         if flagged is not None:
             return web.json_response(comp.message(flagged[0], "stop", counts, guard_field(flagged[1], "reply")))
+        if note is not None:
+            return web.json_response(comp.message(f"{reply}\n\n{note[0]}", finish, counts, guard_field(note[1], "user")))
         return web.json_response(comp.message(reply, finish, counts))
     if flagged is not None:  # already streamed: the crisis response follows, marked so a page can replace it
         await resp.write(comp.chunk({"content": "\n\n" + flagged[0]}, guard=guard_field(flagged[1], "reply")))
+    elif note is not None:
+        await resp.write(comp.chunk({"content": "\n\n" + note[0]}, guard=guard_field(note[1], "user")))
     await resp.write(comp.chunk({}, finish, usage=counts))
     await resp.write(b"data: [DONE]\n\n")
     return resp

@@ -3,7 +3,8 @@
 A request is refused with OpenAI's error body (``{"error": {"message", "type", "param", "code"}}``)
 and a 4xx status when it is not what the model can answer. System messages are dropped: training
 never saw one (the paper's format has only 用户 and 心理咨询师). Responses add one field OpenAI
-clients ignore: ``guard`` (``{"flagged", "stage", "category"}``) when the crisis guard answered.
+clients ignore: ``guard`` (``{"flagged", "stage", "category"}``) when the crisis guard answered, or
+``{"flagged": false, "concern": true, ...}`` when the model answered and the guard's note follows it.
 """
 
 from __future__ import annotations
@@ -129,5 +130,7 @@ def usage(prompt: int, completion: int) -> dict:
 
 
 def guard_field(verdict: Any, stage: str) -> dict:
-    """The ``guard`` field of an answer the guard gave (no text of the user's in it)."""
+    """The ``guard`` field of an answer the guard gave or added a concern note to (no text of the user's)."""
+    if getattr(verdict, "concern", False):
+        return {"flagged": False, "concern": True, "stage": stage, "category": verdict.category}
     return {"flagged": True, "stage": stage, "category": verdict.category}
