@@ -115,7 +115,7 @@ class EngineProcess:
         if kind != "ready":
             self.process.join(timeout=5)
             raise SoulchatError(f"the model in {model_dir} could not be loaded: {detail}")
-        self.gen = SimpleNamespace(model_dir=model_dir, device=detail)
+        self.gen = SimpleNamespace(model_dir=model_dir, device=detail, max_input_tokens=max_input_tokens)
 
     def encode(self, messages: Sequence[dict]) -> list[int]:
         """Input ids of a history ending with the user, exactly as training saw them."""
