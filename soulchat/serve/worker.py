@@ -25,7 +25,11 @@ from soulchat.errors import SoulchatError
 
 def _worker(conn: Any, args: tuple, kwargs: dict) -> None:
     """The child: an Engine whose streamers send each step's tokens (and finishes) as one message."""
+    import signal
+
     from soulchat.chat.engine import Engine
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops us
 
     out: list = []  # (job id, token) or (job id, finish reason, error), in order
     lock = threading.Lock()

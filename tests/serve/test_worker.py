@@ -88,3 +88,26 @@ def _listener(port: int) -> int:
             except OSError:
                 continue
     raise AssertionError(f"no process listens on {port}")
+
+
+def test_ctrl_c_stops_the_server_and_its_engine_quietly(random_hf, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    log = tmp_path / "serve.log"
+    with open(log, "w") as err:  # its own process group, as a terminal's foreground job: Ctrl-C reaches both
+        proc = subprocess.Popen([sys.executable, "-m", "soulchat", "serve", str(random_hf), "serve.port=0"],
+                                cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=err,
+                                text=True, start_new_session=True)
+        try:
+            for line in proc.stdout:
+                if line.startswith("soulchat serve: http://"):
+                    break
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.stdout.close()
+    assert "Traceback" not in log.read_text(), log.read_text()[-2000:]
