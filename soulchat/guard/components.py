@@ -58,8 +58,9 @@ class CrisisGuardConfig(ComponentConfig):
     responses: dict = field(default_factory=lambda: dict(RESPONSES))
     hotlines: list = field(default_factory=lambda: list(HOTLINES))  # check them for your region
     log_events: bool = True  # log each flagged event (category, reason code; never the text)
-    # the learned screen (soulchat/guard/learned.py): a user message the rules let through as clear
-    # with a score >= concern_threshold is a concern: the model answers and ``note`` is added
+    # the learned screen (soulchat/guard/learned.py): a user message the rules let through (seeing
+    # nothing or only an idiom) with a score >= concern_threshold is a concern: the model answers and
+    # ``note`` is added to its reply
     learned: bool = True
     concern_threshold: float = 0.5  # higher: fewer concerns, on crises and on ordinary talk (docs/guard.md)
     note: str = NOTE  # ``{hotlines}`` becomes the lines of ``hotlines``

@@ -52,7 +52,8 @@ class CrisisGuard:
         verdict = _first(self.user_lexicons, norm)
         if not verdict.flagged and _affirms_risk(norm, history):
             verdict = Verdict(True, "suicide", "suicide.affirmed")
-        if verdict.reason == "clear" and self.model is not None:  # rules saw nothing, not even an idiom
+        # only where the rules saw nothing or only an idiom: their negation, other person and past are kept
+        if verdict.reason in ("clear", "idiom") and self.model is not None:
             score, category = self.model.score(text)
             if score >= float(self.cfg.concern_threshold):
                 verdict = Verdict(False, category, f"concern.{category}", concern=True)

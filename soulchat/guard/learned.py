@@ -33,7 +33,7 @@ DATA_SHA256 = "d09a3bbd2b93e12a"
 CLASSES = ("none", "suicide", "self_harm", "harm_others", "abuse")
 NGRAMS = (1, 2, 3, 4)
 MIN_DF = 2  # an n-gram seen in one record only cannot generalise; dropping it keeps training fast
-L2 = 1e-3  # weight decay per record; larger smooths the scores toward the class prior
+L2 = 3e-5  # weight decay; larger smooths the scores toward the class prior (chosen by leave-one-set-out AUC)
 STEPS = 150  # full-batch Adam steps (about 0.2 s of one core on the sets)
 LEARNING_RATE = 0.1
 
