@@ -17,6 +17,10 @@ import torch
 from soulchat.train.data import IGNORE
 
 CHUNK_ELEMENTS = 1 << 20  # logits per chunk on the CPU (4 MB in fp32): the softmax stays in cache
+# Each chunk also reads the whole output layer twice and adds into its whole fp32 gradient: with a
+# 150k vocabulary, chunks of 7 rows made those passes dominate (4x slower than unfused on the CPU).
+# From ~256 rows the chunk's matmuls outweigh them (benchmarks/loss_bench.py).
+MIN_ROWS = 256
 # On a GPU the cache argument does not hold and each chunk costs a dozen kernel launches: chunks of
 # 64M logits (256 MB in fp32), i.e. ~430 rows of a 150k vocabulary instead of 7.
 DEVICE_CHUNK_ELEMENTS = 1 << 26
@@ -25,7 +29,7 @@ DEVICE_CHUNK_ELEMENTS = 1 << 26
 def chunk_rows(weight: torch.Tensor) -> int:
     """Rows of targets :class:`LinearCrossEntropy` projects at a time for this output layer."""
     elements = CHUNK_ELEMENTS if weight.device.type == "cpu" else DEVICE_CHUNK_ELEMENTS
-    return max(1, elements // weight.shape[0])
+    return max(MIN_ROWS, elements // weight.shape[0])
 
 
 def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,9 +56,13 @@ class LinearCrossEntropy(torch.autograd.Function):
         need = (grads and hidden.requires_grad, grads and weight.requires_grad,
                 grads and bias is not None and bias.requires_grad)
         grad_h = torch.empty_like(hidden) if need[0] else None
-        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need[1] else None
+        grad_w = torch.empty(weight.shape, dtype=torch.float32, device=weight.device) if need[1] else None
         grad_b = torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device) if need[2] else None
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        chunks = max(1, -(-hidden.size(0) // rows))
+        rows = max(1, -(-hidden.size(0) // chunks))  # equal chunks: a short last one would cost a full pass too
+        if need[1] and hidden.size(0) == 0:
+            grad_w.zero_()
         for s in range(0, hidden.size(0), rows):
             h, y = hidden[s:s + rows], targets[s:s + rows]
             at = torch.arange(len(y), device=y.device)
@@ -71,8 +79,8 @@ class LinearCrossEntropy(torch.autograd.Function):
             p = p.to(weight.dtype)
             if need[0]:
                 torch.mm(p, weight, out=grad_h[s:s + rows])
-            if need[1]:
-                grad_w.addmm_(p.t().float(), h.float())
+            if need[1]:  # the first chunk writes the gradient, the others add to it
+                torch.mm(p.t().float(), h.float(), out=grad_w) if s == 0 else grad_w.addmm_(p.t().float(), h.float())
             if need[2]:
                 grad_b += p.float().sum(0)
         ctx.need = need
@@ -83,7 +91,9 @@ class LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         saved = iter(ctx.saved_tensors)
-        out = [(next(saved) * grad).to(dtype) if need else None for need, dtype in zip(ctx.need, ctx.dtypes)]
+        # scaled in place: no second output-layer-sized buffer, and autograd can take it as .grad (a
+        # retained graph's second backward fails autograd's saved-tensor version check instead)
+        out = [next(saved).mul_(grad).to(dtype) if need else None for need, dtype in zip(ctx.need, ctx.dtypes)]
         return out[0], out[1], out[2], None, None, None
 
 

@@ -38,10 +38,13 @@ def test_fused_linear_cross_entropy_matches_autograd(bias):
     want = torch.nn.functional.cross_entropy(head(hidden), targets, reduction="sum")
     params = [hidden, head.weight] + ([head.bias] if bias else [])
     want_grads = torch.autograd.grad(want * 0.5, params)
-    got = LinearCrossEntropy.apply(hidden, head.weight, head.bias, targets, 5, True)  # 5 chunks, a short last one
-    got_grads = torch.autograd.grad(got * 0.5, params)
-    assert torch.allclose(got, want, rtol=1e-6)
-    assert all(torch.allclose(g, w, atol=1e-6) for g, w in zip(got_grads, want_grads))
+    for rows in (5, 23, 40):  # 5 chunks with a short last one; one chunk; one chunk larger than the rows
+        got = LinearCrossEntropy.apply(hidden, head.weight, head.bias, targets, rows, True)
+        got_grads = torch.autograd.grad(got * 0.5, params)
+        assert torch.allclose(got, want, rtol=1e-6)
+        assert all(torch.allclose(g, w, atol=1e-6) for g, w in zip(got_grads, want_grads))
+    none = LinearCrossEntropy.apply(hidden[:0], head.weight, head.bias, targets[:0], 5, True)  # no targets
+    assert none.item() == 0 and not torch.autograd.grad(none, head.weight)[0].any()
     with torch.no_grad():  # validation: the loss alone
         assert torch.allclose(LinearCrossEntropy.apply(hidden, head.weight, head.bias, targets, 7, False), want)
 
@@ -49,11 +52,14 @@ def test_fused_linear_cross_entropy_matches_autograd(bias):
 def test_loss_chunks_fit_the_cpu_cache_and_are_large_on_accelerators():
     import torch
 
-    from soulchat.train.loss import CHUNK_ELEMENTS, DEVICE_CHUNK_ELEMENTS, chunk_rows
+    from soulchat.train.loss import CHUNK_ELEMENTS, DEVICE_CHUNK_ELEMENTS, MIN_ROWS, chunk_rows
 
-    assert chunk_rows(torch.empty(4000, 8)) == CHUNK_ELEMENTS // 4000 == 262
+    assert chunk_rows(torch.empty(4000, 8)) == CHUNK_ELEMENTS // 4000 == 262  # the tiny model: cache-sized
     assert chunk_rows(torch.empty(151_000, 8, device="meta")) == DEVICE_CHUNK_ELEMENTS // 151_000 == 444
-    assert chunk_rows(torch.empty(2 * CHUNK_ELEMENTS, 1)) == 1
+    # a large vocabulary on the CPU: enough rows that each chunk's matmuls outweigh its passes over the
+    # whole output layer and its gradient (6 rows at 151k were 4x slower than unfused)
+    assert chunk_rows(torch.empty(151_936, 8)) == MIN_ROWS >= 128
+    assert chunk_rows(torch.empty(2 * CHUNK_ELEMENTS, 1)) == MIN_ROWS
 
 
 def test_length_groups_split_varied_rows_only():
