@@ -69,7 +69,20 @@ def cv_table(paths: list, threshold: float | None) -> list[str]:
                      f"{crisis['both'].rate():6.3f} | {hard['rules'].n:6d} {hard['rules'].rate():6.3f} "
                      f"{hard['learned'].rate():7.3f} {hard['both'].rate():6.3f} {hard['both'].concern:8d} | "
                      f"{ordinary.n:10d} {ordinary.flagged:5d}")
-    return lines
+    return lines + [demo_line()]
+
+
+def demo_line() -> str:
+    """The guard (trained on every set) on the demo corpus's counselling questions and descriptions,
+    ordinary talk that no set holds."""
+    from soulchat.config import DATA_DIR
+    from soulchat.io import read_jsonl
+
+    texts = sorted({rec[key] for _, rec in read_jsonl(DATA_DIR / "demo" / "qa.jsonl") for key in ("question", "description")})
+    guard = default_guard("crisis")
+    verdicts = [guard.screen_user(t) for t in texts]
+    return (f"demo counselling talk (soulchat/data/demo/qa.jsonl, in no set): {sum(v.flagged for v in verdicts)} flagged, "
+            f"{sum(v.concern for v in verdicts)} concerns (n={len(texts)})")
 
 
 def timing(guard, rows: list[dict], repeats: int = 5) -> str:

@@ -82,33 +82,44 @@ def fit(texts: Sequence[str], labels: Sequence[str]) -> Model:
     bad = sorted({lab for lab in labels if lab not in CLASSES})
     if bad:
         raise ValueError(f"labels {bad} are not among {CLASSES}")
-    import torch
-
     docs = [grams(t) for t in texts]
     df = Counter(g for d in docs for g in d)
     vocab = {g: i for i, g in enumerate(sorted(g for g, c in df.items() if c >= MIN_DF))}
-    docs = [[vocab[g] for g in d if g in vocab] for d in docs]
-    lens = torch.tensor([len(d) for d in docs])
+    rows = [[vocab[g] for g in d if g in vocab] for d in docs]
+    w, b = _adam(rows, [CLASSES.index(lab) for lab in labels], len(vocab))
+    return Model(vocab, w, b)
+
+
+def _adam(rows: list[list[int]], classes: list[int], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and bias by full-batch Adam on the mean cross-entropy plus L2; ``rows``: each record's
+    feature indices (each record scaled to unit length)."""
+    import torch
+
+    lens = torch.tensor([len(r) for r in rows])
     crow = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(lens, 0)])
-    col = torch.tensor([i for d in docs for i in d], dtype=torch.long)
-    val = torch.repeat_interleave(1.0 / lens.clamp(min=1).double().sqrt(), lens)  # unit-length records
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": products are all it is used for
-        warnings.simplefilter("ignore", UserWarning)
-        x = torch.sparse_csr_tensor(crow, col, val, (len(docs), len(vocab)))
-        xt = x.to_sparse_coo().t().coalesce().to_sparse_csr()
-        y = torch.zeros(len(docs), len(CLASSES), dtype=torch.float64)
-        y[torch.arange(len(docs)), torch.tensor([CLASSES.index(lab) for lab in labels])] = 1.0
-        w = torch.zeros(len(vocab), len(CLASSES), dtype=torch.float64)
-        b = torch.log(y.mean(0) + 1e-3)
-        m, v = torch.zeros_like(w), torch.zeros_like(w)
-        for step in range(1, STEPS + 1):  # full-batch Adam on the mean cross-entropy plus L2
-            d = (torch.softmax(x @ w + b, 1) - y) / len(docs)
-            g = xt @ d + L2 * w
-            b -= LEARNING_RATE * d.sum(0)
-            m.mul_(0.9).add_(0.1 * g)
-            v.mul_(0.999).add_(0.001 * g * g)
-            w -= LEARNING_RATE * (m / (1 - 0.9 ** step)) / ((v / (1 - 0.999 ** step)).sqrt() + 1e-8)
-    return Model(vocab, w.numpy(), b.numpy())
+    col = torch.tensor([i for r in rows for i in r], dtype=torch.long)
+    val = torch.repeat_interleave(1.0 / lens.clamp(min=1).double().sqrt(), lens)
+    y = torch.nn.functional.one_hot(torch.tensor(classes), len(CLASSES)).double()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # products this small run several times slower split over threads
+    try:
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": products are all it is used for
+            warnings.simplefilter("ignore", UserWarning)
+            x = torch.sparse_csr_tensor(crow, col, val, (len(rows), width))
+            xt = x.to_sparse_coo().t().coalesce().to_sparse_csr()
+            w = torch.zeros(width, len(CLASSES), dtype=torch.float64)
+            b = torch.log(y.mean(0) + 1e-3)
+            m, v = torch.zeros_like(w), torch.zeros_like(w)
+            for step in range(1, STEPS + 1):
+                d = (torch.softmax(x @ w + b, 1) - y) / len(rows)
+                g = xt @ d + L2 * w
+                b -= LEARNING_RATE * d.sum(0)
+                m.mul_(0.9).add_(0.1 * g)
+                v.mul_(0.999).add_(0.001 * g * g)
+                w -= LEARNING_RATE * (m / (1 - 0.9 ** step)) / ((v / (1 - 0.999 ** step)).sqrt() + 1e-8)
+    finally:
+        torch.set_num_threads(threads)
+    return w.numpy(), b.numpy()
 
 
 def records(paths: Iterable[Path]) -> list[dict]:
