@@ -29,8 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from soulchat.guard.measure import (DEV, FRESH, HARD_NEGATIVES, HELDOUT, INDEPENDENT, cross_validate, default_guard,
-                                    load, score)
+from soulchat.guard.measure import DEV, FRESH, HARD_NEGATIVES, HELDOUT, INDEPENDENT, cross_validate, default_guard, load, score
 
 
 def table(name: str, report) -> list[str]:
