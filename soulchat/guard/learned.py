@@ -1,6 +1,7 @@
 """The learned screen behind the ``crisis`` rules: multinomial logistic regression on character
-1–4-grams of the normalised message, trained at first use on the labelled sets
-(``soulchat/data/guard/*.jsonl``, user messages only) in pure numpy, deterministically.
+1–4-grams of the normalised message, trained when the guard is built (once per process) on the
+labelled sets (``soulchat/data/guard/*.jsonl``, user messages only), deterministically: torch's
+sparse products for training, numpy for scoring.
 
 A message's score is ``1 - P(none)``; its category is the likeliest crisis class. The crisis guard
 turns a score at or above its threshold into a *concern* when the rules let the message through
