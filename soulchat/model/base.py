@@ -39,7 +39,8 @@ class BaseModel:
         return get_tokenizer(self.cfg, cache_root)
 
     def model(self, tokenizer: "PreTrainedTokenizerBase", seed: int) -> "PreTrainedModel":
-        """The causal LM, ready to fine-tune (fp32 master weights unless ``dtype`` says otherwise)."""
+        """The causal LM in ``model.dtype`` (the loading dtype; the train stage then applies
+        :mod:`soulchat.train.precision`)."""
         raise NotImplementedError
 
     def torch_dtype(self) -> Any:
