@@ -100,3 +100,14 @@ def test_the_bench_cross_validates_one_set():
     assert out.returncode == 0, out.stderr
     row = next(line for line in out.stdout.splitlines() if line.startswith("heldout3"))
     assert row.split()[1] == str(sum(r["kind"] == "first_person_crisis" for r in load(heldout3)))
+
+
+def test_ordinary_counselling_talk_in_no_set_raises_almost_no_concern():
+    from soulchat.config import DATA_DIR
+    from soulchat.guard.measure import default_guard
+    from soulchat.io import read_jsonl
+
+    texts = sorted({rec[key] for _, rec in read_jsonl(DATA_DIR / "demo" / "qa.jsonl") for key in ("question", "description")})
+    guard = default_guard("crisis")
+    concerns = sum(guard.screen_user(t).concern for t in texts)
+    assert len(texts) > 300 and concerns <= 3  # 0 of 339 when written (docs/guard.md)
