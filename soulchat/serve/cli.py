@@ -26,11 +26,11 @@ async def serve(app, host: str, port: int, say) -> None:
     site = web.TCPSite(runner, host, port)
     await site.start()
     bound = runner.addresses[0][1]
-    say(f"soulchat serve: http://{host}:{bound}/ (OpenAI API at http://{host}:{bound}/v1)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before the address is announced: a stop right after it is clean
         loop.add_signal_handler(sig, stop.set)
+    say(f"soulchat serve: http://{host}:{bound}/ (OpenAI API at http://{host}:{bound}/v1)")
     try:
         await stop.wait()
     finally:

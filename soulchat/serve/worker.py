@@ -5,8 +5,9 @@ steps, mostly Python in transformers' modules, take turns on one interpreter loc
 machine every hand-over waits for the other thread to be scheduled. :class:`EngineProcess` runs an
 :class:`soulchat.chat.engine.Engine` in a spawned process and offers the server the same surface
 (``submit`` / ``encode`` / ``tokenizer`` / ``batches`` / ``submitted`` / ``finished`` / ``close``).
-Jobs go down a pipe; each step's tokens of all rows come back as one message, read on the server's
-event loop (no thread of its own there), where each job's streamer turns them into text.
+Jobs go down a pipe; the tokens of all rows come back as one message per 10 ms of steps (a reply's
+first token and a finish at once), read on the server's event loop (no thread of its own there),
+where each job's streamer turns them into text.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import itertools
 import multiprocessing
 import threading
+import time
 from collections import Counter
 from typing import Any, Sequence
 
@@ -23,8 +25,9 @@ from soulchat.chat.engine import Job, Sampling
 from soulchat.errors import SoulchatError
 
 
-def _worker(conn: Any, args: tuple, kwargs: dict) -> None:
-    """The child: an Engine whose streamers send each step's tokens (and finishes) as one message."""
+def _worker(conn: Any, args: tuple, kwargs: dict, interval: float = 0.01) -> None:
+    """The child: an Engine whose streamers send the tokens of all rows (and finishes) as one message
+    per ``interval`` seconds of steps (at once for a reply's first token and for a finish)."""
     import signal
 
     from soulchat.chat.engine import Engine
@@ -33,17 +36,19 @@ def _worker(conn: Any, args: tuple, kwargs: dict) -> None:
 
     out: list = []  # (job id, token) or (job id, finish reason, error), in order
     lock = threading.Lock()
-    sent = 0  # batches already reported
+    sent, last, first = 0, 0.0, False  # batches already reported; when last sent; a reply has begun since
 
-    def flush() -> None:
-        nonlocal sent
+    def flush(due: bool = True) -> None:
+        nonlocal sent, last, first
         with lock:
+            if not (due or first or time.perf_counter() - last >= interval):
+                return
             if out or len(engine.batches) > sent:
                 try:
                     conn.send(("step", out.copy(), engine.batches[sent:]))
                 except OSError:  # the server went away; the main thread stops on its end of the pipe
                     pass
-                sent = len(engine.batches)
+                sent, last, first = len(engine.batches), time.perf_counter(), False
                 out.clear()
 
     class Forward:
@@ -51,8 +56,10 @@ def _worker(conn: Any, args: tuple, kwargs: dict) -> None:
             self.key, self.job = key, None
 
         def put(self, token: int) -> None:
+            nonlocal first
             with lock:
                 out.append((self.key, token))
+                first = first or self.job.tokens == 0  # a first token goes at once (time to first token)
 
         def end(self) -> None:
             with lock:
@@ -60,7 +67,7 @@ def _worker(conn: Any, args: tuple, kwargs: dict) -> None:
             flush()
 
     try:
-        engine = Engine(*args, **kwargs, after_step=flush)
+        engine = Engine(*args, **kwargs, after_step=lambda: flush(due=False))
     except BaseException as exc:
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
@@ -102,6 +109,7 @@ class EngineProcess:
         self.batches: list[int] = []
         self.submitted = 0
         self.finished: Counter = Counter()
+        self.messages = 0  # token messages read from the process
         self._jobs: dict[int, Job] = {}
         self._keys = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -163,6 +171,7 @@ class EngineProcess:
 
     def _handle(self, msg: tuple) -> None:
         _, events, batches = msg
+        self.messages += 1
         self.batches.extend(batches)
         for event in events:
             job = self._jobs.get(event[0])

@@ -51,6 +51,25 @@ def test_jobs_stream_batch_cancel_and_close(random_hf):
     assert engine.finished["cancelled"] >= 2 and not engine.process.is_alive()
 
 
+def test_tokens_come_back_gathered_not_one_message_per_step(random_hf):
+    engine = EngineProcess(random_hf, 256, None, 8, 0, "cpu", "float32")
+
+    async def run():
+        texts = {}
+        ids = engine.encode([{"role": "user", "content": "我很孤独。"}])
+        job = engine.submit(ids, Sampling(200, 0.95, 0.75, 50), _streamer(engine, texts, 0))
+        while not job.done.is_set():
+            await asyncio.sleep(0.01)
+        return job
+
+    try:
+        job = asyncio.run(run())
+    finally:
+        engine.close()
+    assert job.tokens > 100  # the random model rarely says eos
+    assert engine.messages < job.tokens / 3  # ~10 ms of steps per message (a step is ~1-3 ms here)
+
+
 def test_a_folder_without_a_model_is_a_clear_error(tmp_path, random_hf):
     bad = tmp_path / "hf"
     bad.mkdir()
@@ -105,7 +124,7 @@ def test_ctrl_c_stops_the_server_and_its_engine_quietly(random_hf, tmp_path):
                 if line.startswith("soulchat serve: http://"):
                     break
             os.killpg(proc.pid, signal.SIGINT)
-            assert proc.wait(timeout=60) == 0
+            assert proc.wait(timeout=60) == 0, log.read_text()[-2000:]
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
