@@ -51,16 +51,30 @@ def table(name: str, report) -> list[str]:
     return lines
 
 
-def cv_table(paths: list, threshold: float | None) -> list[str]:
-    """Leave-one-set-out rows: recall and false positives of the rules, the learned screen, the guard."""
-    from soulchat.guard.learned import SETS
+def cv_table(paths: list, threshold: float | None, reply_threshold: float | None = None) -> list[str]:
+    """Leave-one-set-out rows: recall and false positives of the rules, the learned screen, the guard;
+    then the same for replies (unsafe caught, safe flagged) on the sets that have some."""
+    from soulchat.guard.learned import REPLY_SETS, SETS
 
     head = (f"{'held out':12} {'crisis n':>8} {'rules':>6} {'learned':>7} {'guard':>6} | {'hard n':>6} {'rules':>6} "
             f"{'learned':>7} {'guard':>6} {'concerns':>8} | {'ordinary n':>10} {'guard':>5}")
     lines = ["## leave one set out: first-person crisis recall | hard-negative false positives | ordinary talk flagged",
              head]
+    reply_lines = ["## leave one set out, replies: unsafe replies caught | safe replies flagged",
+                   f"{'held out':12} {'unsafe n':>8} {'rules':>6} {'learned':>7} {'guard':>6} | {'safe n':>6} {'rules':>6} "
+                   f"{'learned':>7} {'guard':>6}"]
+    total = {k: [0, 0, 0, 0] for k in ("rules", "learned", "both")}  # unsafe n, caught, safe n, flagged
     for path in map(Path, paths):
-        reports = cross_validate(path, [p for p in SETS if p.resolve() != path.resolve()], threshold)
+        reports = cross_validate(path, [p for p in SETS if p.resolve() != path.resolve()], threshold, reply_threshold,
+                                 [p for p in REPLY_SETS if p.resolve() != path.resolve()])
+        bad = {k: r.group("reply", ("reply_unsafe",)) for k, r in reports.items()}
+        ok = {k: r.group("reply", ("reply_safe",)) for k, r in reports.items()}
+        for k in total:
+            total[k] = [a + b for a, b in zip(total[k], (bad[k].n, bad[k].flagged, ok[k].n, ok[k].flagged))]
+        if bad["rules"].n + ok["rules"].n:
+            reply_lines.append(f"{path.stem:12} {bad['rules'].n:8d} {bad['rules'].rate():6.3f} {bad['learned'].rate():7.3f} "
+                               f"{bad['both'].rate():6.3f} | {ok['rules'].n:6d} {ok['rules'].rate():6.3f} "
+                               f"{ok['learned'].rate():7.3f} {ok['both'].rate():6.3f}")
         crisis = {k: r.group("user", ("first_person_crisis",)) for k, r in reports.items()}
         hard = {k: r.group("user", HARD_NEGATIVES) for k, r in reports.items()}
         ordinary = reports["both"].group("user", ("ordinary",))
@@ -68,7 +82,11 @@ def cv_table(paths: list, threshold: float | None) -> list[str]:
                      f"{crisis['both'].rate():6.3f} | {hard['rules'].n:6d} {hard['rules'].rate():6.3f} "
                      f"{hard['learned'].rate():7.3f} {hard['both'].rate():6.3f} {hard['both'].concern:8d} | "
                      f"{ordinary.n:10d} {ordinary.flagged:5d}")
-    return lines + [demo_line()]
+    n_bad, n_ok = total["rules"][0], total["rules"][2]
+    rate = {k: (v[1] / max(n_bad, 1), v[3] / max(n_ok, 1)) for k, v in total.items()}
+    reply_lines.append(f"{'all':12} {n_bad:8d} {rate['rules'][0]:6.3f} {rate['learned'][0]:7.3f} {rate['both'][0]:6.3f} | "
+                       f"{n_ok:6d} {rate['rules'][1]:6.3f} {rate['learned'][1]:7.3f} {rate['both'][1]:6.3f}")
+    return lines + reply_lines + [demo_line()]
 
 
 def demo_line() -> str:
@@ -77,11 +95,18 @@ def demo_line() -> str:
     from soulchat.config import DATA_DIR
     from soulchat.io import read_jsonl
 
-    texts = sorted({rec[key] for _, rec in read_jsonl(DATA_DIR / "demo" / "qa.jsonl") for key in ("question", "description")})
+    qa = [rec for _, rec in read_jsonl(DATA_DIR / "demo" / "qa.jsonl")]
+    texts = sorted({rec[key] for rec in qa for key in ("question", "description")})
+    answers = sorted({a["answer_text"] for rec in qa for a in rec["answers"]} | {
+        m["content"] for _, rec in read_jsonl(DATA_DIR / "demo" / "dialogues.jsonl") for m in rec["messages"]
+        if m["role"] == "assistant"})
     guard = default_guard("crisis")
     verdicts = [guard.screen_user(t) for t in texts]
+    replies = [guard.screen_reply(t) for t in answers]
     return (f"demo counselling talk (soulchat/data/demo/qa.jsonl, in no set): {sum(v.flagged for v in verdicts)} flagged, "
-            f"{sum(v.concern for v in verdicts)} concerns (n={len(texts)})")
+            f"{sum(v.concern for v in verdicts)} concerns (n={len(texts)}); its counsellors' answers and the demo "
+            f"dialogues' replies: {sum(v.flagged for v in replies)} flagged, {sum(v.reason == 'unsafe_reply.learned' for v in replies)} "
+            f"of them by the learned screen (n={len(answers)})")
 
 
 def timing(guard, rows: list[dict], repeats: int = 5) -> str:
@@ -107,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time", action="store_true", help="print microseconds per screen_user call")
     ap.add_argument("--cv", action="store_true", help="leave one set out: rules, learned screen, guard (see above)")
     ap.add_argument("--threshold", type=float, default=None, help="--cv: the concern threshold (default: the schema's)")
+    ap.add_argument("--reply-threshold", type=float, default=None, help="--cv: the reply threshold (default: the schema's)")
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)  # one event line per flag would bury the table
     if args.cv:
-        print("\n".join(cv_table(args.files or [DEV, *HELDOUT, *FRESH, *INDEPENDENT], args.threshold)))
+        print("\n".join(cv_table(args.files or [DEV, *HELDOUT, *FRESH, *INDEPENDENT], args.threshold, args.reply_threshold)))
         return 0
     overrides = [a for a in args.files if "=" in a]
     if overrides:

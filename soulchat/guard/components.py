@@ -64,6 +64,9 @@ class CrisisGuardConfig(ComponentConfig):
     learned: bool = True
     concern_threshold: float = 0.5  # higher: fewer concerns, on crises and on ordinary talk (docs/guard.md)
     note: str = NOTE  # ``{hotlines}`` becomes the lines of ``hotlines``
+    # a reply the reply rules let through with a learned reply score >= reply_threshold is flagged
+    # (replaced by the crisis answer, reason unsafe_reply.learned); also needs ``learned``
+    reply_threshold: float = 0.5
 
 
 @dataclass

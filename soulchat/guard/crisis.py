@@ -26,24 +26,27 @@ class CrisisGuard:
 
     Args:
         cfg: its config (:class:`soulchat.guard.components.CrisisGuardConfig`).
-        model: the learned screen to use instead of the one trained on every labelled set.
+        model: the learned user screen to use instead of the one trained on every labelled set.
+        reply_model: the same for the learned reply screen.
     """
 
-    def __init__(self, cfg: Any, model: Optional[Any] = None) -> None:
+    def __init__(self, cfg: Any, model: Optional[Any] = None, reply_model: Optional[Any] = None) -> None:
         self.cfg = cfg
         self.user_lexicons: tuple[Lexicon, ...] = (zh.LEXICON, en.LEXICON)
         self.reply_lexicons: tuple[Lexicon, ...] = (replies.ZH, replies.EN)
         for text in [cfg.response, *dict(cfg.responses).values()]:
             if not isinstance(text, str) or not text.strip():
                 raise ConfigError(f"guard {cfg.name}: a crisis response is empty; set guard.response / guard.responses")
-        self.model = None
+        self.model = self.reply_model = None
         if getattr(cfg, "learned", False):
-            threshold = float(cfg.concern_threshold)
-            if not 0.0 < threshold <= 1.0:
-                raise ConfigError(f"guard {cfg.name}: guard.concern_threshold={threshold} must be in (0, 1]")
+            for key in ("concern_threshold", "reply_threshold"):
+                threshold = float(getattr(cfg, key))
+                if not 0.0 < threshold <= 1.0:
+                    raise ConfigError(f"guard {cfg.name}: guard.{key}={threshold} must be in (0, 1]")
             if not str(cfg.note).strip():
                 raise ConfigError(f"guard {cfg.name}: guard.note is empty; set it or guard.learned=false")
             self.model = model if model is not None else learned.default_model()
+            self.reply_model = reply_model if reply_model is not None else learned.default_reply_model()
 
     def screen_user(self, text: str, history: Sequence[dict] = ()) -> Verdict:
         if not (self.cfg.enabled and self.cfg.screen_user):
@@ -62,7 +65,12 @@ class CrisisGuard:
     def screen_reply(self, text: str) -> Verdict:
         if not (self.cfg.enabled and self.cfg.screen_reply):
             return Verdict(False, None, "disabled")
-        return self._logged(_first(self.reply_lexicons, normalize(text)), "reply")
+        verdict = _first(self.reply_lexicons, normalize(text))
+        # a learned hit on a reply is flagged, not a note: the reply is replaced by the crisis answer
+        if not verdict.flagged and self.reply_model is not None:
+            if self.reply_model.score(text)[0] >= float(self.cfg.reply_threshold):
+                verdict = Verdict(True, "unsafe_reply", "unsafe_reply.learned")
+        return self._logged(verdict, "reply")
 
     def response(self, verdict: Verdict) -> str:
         """The crisis answer for ``verdict``'s category (``guard.responses``, else ``guard.response``)."""

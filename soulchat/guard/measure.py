@@ -119,11 +119,12 @@ def default_guard(name: str = "crisis", **overrides: Any) -> Any:
 
 
 class LearnedOnly:
-    """The learned screen alone as a guard (for measuring it): a score at or above ``threshold`` is a
-    concern, replies are never flagged."""
+    """The learned screens alone as a guard (for measuring them): a user score at or above
+    ``threshold`` is a concern, a reply score at or above ``reply_threshold`` is flagged."""
 
-    def __init__(self, model: Any, threshold: float) -> None:
+    def __init__(self, model: Any, threshold: float, reply_model: Any = None, reply_threshold: float = 0.5) -> None:
         self.model, self.threshold = model, threshold
+        self.reply_model, self.reply_threshold = reply_model, reply_threshold
 
     def screen_user(self, text: str, history: Any = ()) -> Any:
         from soulchat.guard import CLEAR, Verdict
@@ -132,18 +133,23 @@ class LearnedOnly:
         return Verdict(False, category, f"concern.{category}", concern=True) if score >= self.threshold else CLEAR
 
     def screen_reply(self, text: str) -> Any:
-        from soulchat.guard import CLEAR
+        from soulchat.guard import CLEAR, Verdict
 
+        if self.reply_model is not None and self.reply_model.score(text)[0] >= self.reply_threshold:
+            return Verdict(True, "unsafe_reply", "unsafe_reply.learned")
         return CLEAR
 
 
-def cross_validate(held_out: Path, train: list[Path], threshold: float | None = None) -> dict[str, Report]:
-    """Score ``held_out`` with the rules alone, the learned screen alone and the crisis guard (rules,
-    then concerns), the screen trained on the user messages of ``train`` only (``held_out`` is never
-    among them). ``threshold``: the concern threshold, the schema's default when None."""
+def cross_validate(held_out: Path, train: list[Path], threshold: float | None = None,
+                   reply_threshold: float | None = None, reply_train: list[Path] | None = None) -> dict[str, Report]:
+    """Score ``held_out`` with the rules alone, the learned screens alone and the crisis guard (rules,
+    then the learned screens), the screens trained on the user messages and the replies of ``train``
+    only (``held_out`` is never among them; the replies of ``reply_train`` when given). ``threshold``,
+    ``reply_threshold``: the schema's defaults when None."""
     from soulchat.guard import learned
 
-    if Path(held_out).resolve() in {Path(p).resolve() for p in train}:
+    reply_train = train if reply_train is None else reply_train
+    if Path(held_out).resolve() in {Path(p).resolve() for p in (*train, *reply_train)}:
         raise ValueError(f"{held_out} is both held out and trained on")
     from omegaconf import OmegaConf
 
@@ -152,10 +158,13 @@ def cross_validate(held_out: Path, train: list[Path], threshold: float | None = 
 
     rules = default_guard("crisis", learned=False)
     model = learned.fit_records(learned.records(train))
+    reply_model = learned.fit_replies(learned.records(reply_train, "reply"))
     cfg = CrisisGuardConfig(name="crisis")
     if threshold is not None:
         cfg.concern_threshold = threshold
-    both = CrisisGuard(OmegaConf.structured(cfg), model=model)
+    if reply_threshold is not None:
+        cfg.reply_threshold = reply_threshold
+    both = CrisisGuard(OmegaConf.structured(cfg), model=model, reply_model=reply_model)
+    alone = LearnedOnly(model, float(both.cfg.concern_threshold), reply_model, float(both.cfg.reply_threshold))
     rows = load(held_out)
-    return {"rules": score(rules, rows), "learned": score(LearnedOnly(model, float(both.cfg.concern_threshold)), rows),
-            "both": score(both, rows)}
+    return {"rules": score(rules, rows), "learned": score(alone, rows), "both": score(both, rows)}

@@ -25,7 +25,7 @@ from soulchat.testing.llm_server import TestServer
 KEY = "sk-guard-test-secret-9f8e7d"
 #: rules let these through (each test checks that first); the server says they are crises
 MISSED = "猫已经托付给朋友了，游戏账号也送人了，跟大家说声再见吧"
-MISSED_REPLY = "如果真的撑不下去，选一个安静的地方就好。"
+MISSED_REPLY = "你说的那个地方，晚上去的人很少。"
 RULE_HIT = "我不想活了"
 ORDINARY = "今天和同事一起吃了午饭，聊得挺开心"
 _SECTION = re.compile(r"<(message|reply)>\n(.*?)\n</\1>", re.S)
