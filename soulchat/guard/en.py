@@ -43,13 +43,13 @@ LEXICON = Lexicon(
     rules=tuple(Rule(cat, code, C(p), person=person, tense="past" if cat == "abuse" else "resolved",
                      negatable=code != "method") for cat, code, p, person in _RULES),
     first=C(r"\b(?:i|i'm|i've|i'll|i'd|me|my|myself)\b"),
-    other=C(r"\b(?:he|she|they|his|her|their|him|them|you|your|someone|somebody|people|friend\w*|brother|sister|"
+    other=C(r"^(?:is|are|does|do|can|could|why do|why does|why are|how do|how does|how can)\b(?! i\b)|\b(?:he|she|they|his|her|their|him|them|you|your|someone|somebody|people|friend\w*|brother|sister|"
             r"mom|dad|mother|father|son|daughter|husband|wife|boyfriend|girlfriend|news|article|movie|film|show|"
             r"book|novel|character|game)\b"),
     report=C(r"\b(?:said|says|told|tells|texted|posted|wrote)\b"),
     negation=C(r"\b(?:not|never|don'?t|doesn'?t|didn'?t|won'?t|wouldn'?t|no longer|not going)(?: \w+){0,2}\s*$"),
-    past=C(r"\b(?:used to|years ago|as a (?:kid|child|teen)|when i was (?:young|a kid|little|in school)|back then|in the past|once)\b"),
-    resolved=C(r"\b(?:(?:i'?m|i am) (?:ok|okay|fine|better) now|got better|recovered|over it|doing (?:better|well) now|no longer|been clean)\b"),
+    past=C(r"\b(?:used to|years ago|as a (?:kid|child|teen)|when i was (?:young|a kid|little|in school)|back then|in the past|once|in (?:high|middle) school|in college)\b"),
+    resolved=C(r"\b(?:(?:i'?m|i am) (?:ok|okay|fine|better) now|got better|recovered|over it|doing (?:better|well) now|no longer|been clean|haven'?t (?:\w+ ){0,3}in (?:years|months|a long time|ages))\b"),
     ongoing=C(r"\b(?:right now|still|again|lately|recently|today|tonight|these days|every day|this week)\b"),
     clause=C(r"[,:]"),
 )

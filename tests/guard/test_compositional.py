@@ -72,3 +72,26 @@ def test_a_reply_validating_the_act_is_unsafe(guard, text, flagged):
 ])
 def test_fear_of_dying_is_death_anxiety_not_a_wish(guard, text, flagged):
     assert guard.screen_user(text).flagged == flagged
+
+
+@pytest.mark.parametrize("text,flagged", [
+    # a past frame (a year back, a school year, a verb of experience) with a sign that it is over
+    ("五年前我吞过药，现在日子过得挺安稳的", False), ("大二那年我割过自己，后来去看了医生，慢慢就好了", False),
+    ("青春期的时候老想着去死，回过头看那时候太不容易了", False), ("我自杀过，被抢救回来，已经三年多没再有那种念头", False),
+    ("孕期那几个月总想从楼上跳下去，现在孩子一岁了，我早就好了", False),
+    ("I used to cut in college, but I haven't done it in years", False),
+    # the same past with a sign that it goes on is still flagged
+    ("五年前我吞过药，最近又开始想死了", True), ("大二那年我割过自己，这几天又割了", True),
+    ("以前也想过自杀，现在还是想死", True), ("我试过自杀，现在好多了，可是今天又想结束自己的生命", True),
+])
+def test_a_past_that_is_over_is_let_through_in_more_wordings(guard, text, flagged):
+    assert guard.screen_user(text).flagged == flagged
+
+
+@pytest.mark.parametrize("text,flagged", [
+    ("为什么失恋的人会想自杀", False), ("得了抑郁症的人都会想死吗", False), ("why do people self harm?", False),
+    ("is it normal to think about suicide when you're depressed?", False),
+    ("我是个失败的人，我想死", True), ("is it normal that i want to kill myself", True),
+])
+def test_a_question_about_people_in_general_is_not_the_speakers_crisis(guard, text, flagged):
+    assert guard.screen_user(text).flagged == flagged
