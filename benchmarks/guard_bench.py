@@ -7,7 +7,8 @@ with n, for the dev set the rules were tuned on and the held-out set they were n
 ``KEY=VALUE`` arguments are config overrides: the guard is then composed from conf/ (``guard=<name>``
 plus them), e.g. ``--guard llm guard.base_url=http://localhost:8000/v1 guard.model=<model>``.
 
-``--time`` also prints the mean microseconds per ``screen_user`` over every user message of the sets.
+``--time`` also prints the mean microseconds per ``screen_user`` over every user message of the sets,
+and per ``screen_reply`` over every reply.
 ``guard.learned=false`` scores the rules alone; a concern (the learned tier) counts as flagged and is
 also counted apart.
 
@@ -110,17 +111,22 @@ def demo_line() -> str:
 
 
 def timing(guard, rows: list[dict], repeats: int = 5) -> str:
-    """Mean and worst microseconds per ``screen_user`` call, best of ``repeats`` passes."""
-    texts = [r["text"] for r in rows if r["role"] == "user"]
-    best, worst = float("inf"), 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for text in texts:
-            t0 = time.perf_counter()
-            guard.screen_user(text)
-            worst = max(worst, time.perf_counter() - t0)
-        best = min(best, time.perf_counter() - start)
-    return f"screen_user: {1e6 * best / len(texts):.0f} us mean, {1e6 * worst:.0f} us worst (n={len(texts)} messages)"
+    """Mean and worst microseconds per ``screen_user`` and ``screen_reply`` call, best of ``repeats`` passes."""
+    lines = []
+    for role, screen in (("user", guard.screen_user), ("reply", guard.screen_reply)):
+        texts = [r["text"] for r in rows if r["role"] == role]
+        if not texts:
+            continue
+        best, worst = float("inf"), 0.0
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for text in texts:
+                t0 = time.perf_counter()
+                screen(text)
+                worst = max(worst, time.perf_counter() - t0)
+            best = min(best, time.perf_counter() - start)
+        lines.append(f"screen_{role}: {1e6 * best / len(texts):.0f} us mean, {1e6 * worst:.0f} us worst (n={len(texts)})")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
