@@ -3,7 +3,7 @@
 
 Every answer runs through the guard (the user's last message before the model, the reply after:
 :mod:`soulchat.chat.session`) and the engine (:mod:`soulchat.chat.engine`), which batches requests
-on the fly. A request handler only waits on its own queue of text pieces, which the engine's thread
+on the fly. The guard's screens run in worker threads (``guard=llm`` waits on HTTP). A request handler only waits on its own queue of text pieces, which the engine's thread
 fills without waiting, so a slow or stalled client holds up nobody else; a client that goes away
 cancels its row (``handler_cancellation``). Errors are OpenAI-shaped JSON (:mod:`.protocol`).
 """
@@ -71,7 +71,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await read_body(request, int(cfg.serve.max_body_bytes))
     req = parse_chat(body, cfg.serve.model_name, int(cfg.serve.max_messages), int(cfg.serve.max_tokens))
     comp = Completion(cfg.serve.model_name)
-    verdict, words = screen_message(guard, req.messages[-1]["content"], req.messages[:-1])
+    verdict, words = await asyncio.to_thread(screen_message, guard, req.messages[-1]["content"], req.messages[:-1])
     if verdict.flagged:
         return await answer_crisis(request, req.stream, comp, words, verdict)
     return await answer(request, comp, engine.encode(req.messages), req, note=(words, verdict) if words else None)
@@ -86,7 +86,8 @@ async def completions(request: web.Request) -> web.StreamResponse:
     req = parse_completion(body, cfg.serve.model_name, int(cfg.serve.max_tokens))
     comp = TextCompletion(cfg.serve.model_name)
     turns = prompt_messages(req.prompt, int(cfg.serve.max_messages))
-    verdict, words = screen_message(guard, *((turns[-1]["content"], turns[:-1]) if turns else (req.prompt, [])))
+    verdict, words = await asyncio.to_thread(screen_message, guard,
+                                             *((turns[-1]["content"], turns[:-1]) if turns else (req.prompt, [])))
     if verdict.flagged:
         return await answer_crisis(request, req.stream, comp, words, verdict)
     ids = engine.encode(turns) if turns else prompt_ids(engine.tokenizer, req.prompt, engine.gen.max_input_tokens)
@@ -131,7 +132,7 @@ async def answer(request: web.Request, comp: Any, ids: list[int], req: Any, stop
     reply = "".join(parts).strip()
     counts = usage(len(ids), job.tokens)
     finish = "stop" if scan.hit or job.finish_reason not in ("stop", "length") else job.finish_reason
-    flagged = unsafe_reply(guard, reply)
+    flagged = await asyncio.to_thread(unsafe_reply, guard, reply)
     if resp is None:
         if flagged is not None:
             return web.json_response(comp.message(flagged[0], "stop", counts, guard_field(flagged[1], "reply")))
