@@ -76,6 +76,7 @@ def answer(conv, text: str, write: Callable[[str], None]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from soulchat.chat.config import shown_disclosure
     from soulchat.chat.model import compose, load_engine, sampling
     from soulchat.chat.session import Conversation
     from soulchat.errors import SoulchatError
@@ -109,9 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         import readline  # noqa: F401  (line editing and history for input)
 
         read = lambda: input(USER_PROMPT)  # noqa: E731
-    write(f"{cfg.chat.disclosure}\n{HELP}\n（模型：{engine.gen.model_dir}）\n")
+    opening = shown_disclosure(cfg)
+    write(f"{opening}\n{HELP}\n（模型：{engine.gen.model_dir}）\n")
     try:
-        run(conv, read, write, {"model": str(engine.gen.model_dir), "disclosure": cfg.chat.disclosure})
+        run(conv, read, write, {"model": str(engine.gen.model_dir), "disclosure": opening})
     except KeyboardInterrupt:
         write("\n")
     finally:

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from soulchat.chat.config import shown_disclosure
 from soulchat.chat.model import sampling
 from soulchat.chat.session import screen_message, unsafe_reply
 from soulchat.serve.bridge import Mailbox, make_streamer, pieces
@@ -191,7 +192,7 @@ def make_app(cfg: Any, engine: Any, guard: Any, key: str | None) -> web.Applicat
     """The application for a composed config, a started engine, a guard and the bearer key (or None)."""
     app = web.Application(middlewares=[errors_and_auth], client_max_size=int(cfg.serve.max_body_bytes))
     app[STATE] = {"cfg": cfg, "engine": engine, "guard": guard, "key": key, "started": int(time.time()),
-                  "page": render_page(cfg.serve.model_name, cfg.chat.disclosure)}
+                  "page": render_page(cfg.serve.model_name, shown_disclosure(cfg))}
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_get("/v1/models", models)

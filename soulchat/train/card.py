@@ -78,6 +78,8 @@ def model_card(cfg: Any, metrics: dict[str, float], samples: dict[str, int], dis
 
 def write_card(folder: Path, cfg: Any, metrics: dict[str, float], samples: dict[str, int]) -> None:
     """Write ``folder/README.md`` (the default disclosure: the card is part of a cached stage's output)."""
-    from soulchat.chat.config import DISCLOSURE
+    from soulchat.chat.config import DISCLOSURE, disclosure_text
+    from soulchat.guard.components import HOTLINES
 
-    Path(folder, "README.md").write_text(model_card(cfg, metrics, samples, DISCLOSURE), encoding="utf-8")
+    text = disclosure_text(DISCLOSURE, HOTLINES)
+    Path(folder, "README.md").write_text(model_card(cfg, metrics, samples, text), encoding="utf-8")

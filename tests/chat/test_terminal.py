@@ -6,7 +6,10 @@ import json
 
 from chat_support import soulchat
 
-from soulchat.chat.config import DISCLOSURE
+from soulchat.chat.config import DISCLOSURE, disclosure_text
+from soulchat.guard.components import HOTLINES
+
+OPENING = disclosure_text(DISCLOSURE, HOTLINES)
 
 
 def chat(args, lines, env=None):
@@ -20,14 +23,14 @@ def test_terminal_chat_streams_guards_saves_resets(trained, tmp_path):
                  "/reset", "/save " + str(tmp_path / "after.json"), "/nonsense", "你好", "/exit", "not read"])
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    assert out.startswith(DISCLOSURE)  # the disclosure comes first
+    assert out.startswith(OPENING) and "12356" in OPENING  # the disclosure with the hotlines comes first
     assert out.count("心理咨询师：") == 2 and out.count("【安全提示】") == 1
-    assert "12356" in out  # the crisis answer's hotline
+    assert "12356" in out[len(OPENING):]  # the crisis answer's hotline
     assert "未知命令 /nonsense" in out and "对话已重置" in out
     saved = json.loads(transcript.read_text(encoding="utf-8"))
     assert [m["role"] for m in saved["messages"]] == ["user", "assistant", "user", "assistant"]
     assert saved["messages"][3]["guard"] == "suicide" and "guard" not in saved["messages"][1]
-    assert saved["disclosure"] == DISCLOSURE and saved["model"] == str(trained["hf"])
+    assert saved["disclosure"] == OPENING and saved["model"] == str(trained["hf"])
     assert json.loads((tmp_path / "after.json").read_text(encoding="utf-8"))["messages"] == []  # reset
     assert "not read" not in out  # /exit ended it
 
@@ -52,6 +55,8 @@ def test_no_model_is_one_clear_line(tmp_path):
 def test_custom_disclosure_and_bad_overrides(trained):
     proc = chat([str(trained["hf"]), 'chat.disclosure="本服务由 AI 提供"'], ["/exit"])
     assert proc.returncode == 0 and proc.stdout.startswith("本服务由 AI 提供\n")
+    proc = chat([str(trained["hf"]), "guard.hotlines=[Samaritans-116123,Lifeline-988]"], ["/exit"])
+    assert proc.returncode == 0 and proc.stdout.splitlines()[0].endswith("Samaritans-116123；Lifeline-988。")
     for bad in ("chat.disclosure=本服务", "chat.nonsense=1"):
         proc = chat([str(trained["hf"]), bad], ["/exit"])
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and "soulchat chat:" in proc.stderr

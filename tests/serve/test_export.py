@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from soulchat.chat.config import DISCLOSURE
+from soulchat.chat.config import DISCLOSURE, disclosure_text
+from soulchat.guard.components import HOTLINES
 from soulchat.corpus.format import encode_input, render_input
 
 HISTORIES = [
@@ -49,7 +50,7 @@ def test_generation_config_budget_and_card(trained):
                     "## AI disclosure", "## Limits"):
         assert section in card
     assert f"| validation loss (target tokens) | {metrics['val_loss']:.4g} |" in card  # this run's figure
-    assert "40 steps" in card and DISCLOSURE in card and "自杀" in card
+    assert "40 steps" in card and disclosure_text(DISCLOSURE, HOTLINES) in card and "自杀" in card
 
 
 @pytest.mark.slow

@@ -27,6 +27,7 @@ def test_models_health_and_page(server):
         page = resp.read().decode()
         assert resp.headers["Content-Type"].startswith("text/html")
     assert "人工智能（AI）" in page and 'id="reset"' in page  # the disclosure, filled in
+    assert "12356" in page  # with the hotlines, shown before anything is said
     # self-contained: nothing is fetched from elsewhere (works offline)
     assert "http://" not in page and "https://" not in page and "<link" not in page and " src=" not in page
 
