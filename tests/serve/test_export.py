@@ -8,8 +8,8 @@ import json
 import pytest
 
 from soulchat.chat.config import DISCLOSURE, disclosure_text
-from soulchat.guard.components import HOTLINES
 from soulchat.corpus.format import encode_input, render_input
+from soulchat.guard.components import HOTLINES
 
 HISTORIES = [
     [{"role": "user", "content": "我最近总是失眠，心里很烦。"}],
