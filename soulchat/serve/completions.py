@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from soulchat.corpus.format import SPEAKERS, render_input
-from soulchat.serve.protocol import RequestError, _number
+from soulchat.serve.protocol import RequestError, _number, check_body
 from soulchat.speakers import COLON
 
 #: a speaker label at the start of the prompt or of a line, as render_input writes it
@@ -46,12 +46,7 @@ def parse_completion(body: Any, model_name: str, max_tokens: int) -> TextRequest
     Raises:
         RequestError: what is wrong and where (``param``), 404 for another model's name.
     """
-    if not isinstance(body, dict):
-        raise RequestError("the body must be a JSON object")
-    model = body.get("model")
-    if model is not None and model != model_name:
-        raise RequestError(f"the model {model!r} does not exist; this server serves {model_name!r}", "model",
-                           404, code="model_not_found")
+    check_body(body, model_name)
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1:
         prompt = prompt[0]

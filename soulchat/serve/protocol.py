@@ -66,18 +66,23 @@ def _number(body: dict, key: str, low: float, high: float, integer: bool = False
     return value
 
 
-def parse_chat(body: Any, model_name: str, max_messages: int, max_tokens: int) -> ChatRequest:
-    """Check a ``/v1/chat/completions`` body against the served model and the server's limits.
-
-    Raises:
-        RequestError: what is wrong and where (``param``), 404 for another model's name.
-    """
+def check_body(body: Any, model_name: str) -> None:
+    """A JSON object naming this server's model, if any (404 for another model's name)."""
     if not isinstance(body, dict):
         raise RequestError("the body must be a JSON object")
     model = body.get("model")
     if model is not None and model != model_name:
         raise RequestError(f"the model {model!r} does not exist; this server serves {model_name!r}", "model",
                            404, code="model_not_found")
+
+
+def parse_chat(body: Any, model_name: str, max_messages: int, max_tokens: int) -> ChatRequest:
+    """Check a ``/v1/chat/completions`` body against the served model and the server's limits.
+
+    Raises:
+        RequestError: what is wrong and where (``param``), 404 for another model's name.
+    """
+    check_body(body, model_name)
     msgs = body.get("messages")
     if not isinstance(msgs, list) or not msgs:
         raise RequestError("messages must be a non-empty list", "messages")
