@@ -65,9 +65,10 @@ class CrisisGuard:
     def screen_reply(self, text: str) -> Verdict:
         if not (self.cfg.enabled and self.cfg.screen_reply):
             return Verdict(False, None, "disabled")
-        verdict = _first(self.reply_lexicons, normalize(text))
+        norm = normalize(text)
+        verdict = _first(self.reply_lexicons, norm)
         # a learned hit on a reply is flagged, not a note: the reply is replaced by the crisis answer
-        if not verdict.flagged and self.reply_model is not None:
+        if not verdict.flagged and self.reply_model is not None and replies.TOPIC.search(norm):
             if self.reply_model.score(text)[0] >= float(self.cfg.reply_threshold):
                 verdict = Verdict(True, "unsafe_reply", "unsafe_reply.learned")
         return self._logged(verdict, "reply")

@@ -135,7 +135,10 @@ class LearnedOnly:
     def screen_reply(self, text: str) -> Any:
         from soulchat.guard import CLEAR, Verdict
 
-        if self.reply_model is not None and self.reply_model.score(text)[0] >= self.reply_threshold:
+        from soulchat.guard.engine import normalize
+        from soulchat.guard.replies import TOPIC
+
+        if self.reply_model is not None and TOPIC.search(normalize(text)) and self.reply_model.score(text)[0] >= self.reply_threshold:
             return Verdict(True, "unsafe_reply", "unsafe_reply.learned")
         return CLEAR
 

@@ -103,5 +103,14 @@ def _lexicon(rules: list) -> Lexicon:
                    first=_NONE, other=_NONE, report=_NONE, negation=_NEG, past=_NONE, resolved=_NONE, ongoing=_NONE)
 
 
+# what an unsafe reply is about: death, harm, methods, help, violence, burden, a decision; the learned
+# reply screen scores only a reply that names one (a fragment such as 都会在这里支持你 has too few
+# n-grams to score: the screen's bias and a few common ones decide it)
+TOPIC = C(r"死|杀|自残|自尽|轻生|结束|离开|走|消失|解脱|伤|划|割|刀|血|疤|药|酒|跳|楼|桥|绳|炭|打|揍|报复|教训|收拾|毁|堵|砸|"
+          r"忍|负担|拖累|累赘|在乎|意义|意思|盼头|希望|决定|选择|尊重|权利|自由|想好|计划|拦|医生|咨询|治疗|热线|医院|报警|警察|"
+          r"告诉|发现|瞒|藏|看到|看不|世界|活|命|一切|"
+          r"\b(?:die|death|dead|kill\w*|suicid\w*|end(?:ing)? it|cut\w*|hurt\w*|harm|pills?|meds|alcohol|hid\w*|tell|therap\w*|"
+          r"doctors?|right|choice|decide\w*|burden|better off|pay|hit\w*|peace|stop you)\b")
+
 ZH = _lexicon(_ZH)
 EN = _lexicon(_EN)

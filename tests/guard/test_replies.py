@@ -102,3 +102,9 @@ def test_the_reply_screen_is_trained_on_replies_only_and_off_with_learned_false(
     model = learned.default_reply_model()
     assert model.classes == learned.REPLY_CLASSES and guards[1].reply_model is None
     assert learned.default_model().classes == learned.CLASSES
+
+
+@pytest.mark.parametrize("text", ["都会在这里支持你。", "的路上了。", "这样的事情，换作是谁都会难受的", "进行。意的话"])
+def test_a_fragment_of_an_ordinary_reply_is_not_scored_by_the_learned_screen(guards, text):
+    # a tiny or truncated model emits fragments; with so few n-grams the screen's bias would decide
+    assert not guards[0].screen_reply(text).flagged
