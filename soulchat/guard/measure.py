@@ -27,8 +27,9 @@ PARAPHRASE = DATA_DIR / "guard" / "paraphrase.jsonl"
 FRESH = (PARAPHRASE, DATA_DIR / "guard" / "paraphrase2.jsonl")
 #: written by people who never saw the rules, the other sets or the docs; ``independent`` was scored once
 #: before and once after the compositional rules, then trained on; ``independent2`` was scored once with
-#: the rules and the learned screen and is not trained on (docs/guard.md, "Measured")
-INDEPENDENT = (DATA_DIR / "guard" / "independent.jsonl", DATA_DIR / "guard" / "independent2.jsonl")
+#: the rules and the learned screen, then its replies trained on; ``independent3`` was scored before and
+#: after the reply screen and is trained on by nothing (docs/guard.md, "Measured")
+INDEPENDENT = tuple(DATA_DIR / "guard" / f"{name}.jsonl" for name in ("independent", "independent2", "independent3"))
 #: messages that look like a crisis and are not one: the false positives the goal bounds
 HARD_NEGATIVES = ("idiom", "third_person", "past", "news", "negated", "general")
 
