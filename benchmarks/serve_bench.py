@@ -10,8 +10,8 @@ The server is a real ``soulchat serve`` subprocess (one torch thread); every req
 ``--max-tokens`` and the random-init model almost never samples eos, so both modes do the same work
 (only tokens the server reports in ``usage`` count). The requests are the first histories the guard
 lets through, so all ``--clients`` reach the model (a flagged one is answered without it and would
-only shrink the batch). Rounds alternate the two modes' order. Printed beside the ratio: the batches
-the server formed, and the engine alone on the same jobs (no HTTP), the bound the server can reach.
+only shrink the batch). Rounds alternate the two modes' order. Printed beside the ratio: the admissions
+to the server's running batch (how many groups the requests joined it in), and the engine alone on the same jobs (no HTTP), the bound the server can reach.
 Chat vs raw is timed in wall and in thread CPU time (both run in the calling thread; CPU time is
 what a loaded machine blurs least).
 """
@@ -249,8 +249,8 @@ def main() -> None:
     Console().print(table)
     ratio = res["concurrent"][1] / res["concurrent"][0] / base
     formed = ", ".join(f"{b} for {n}" for b, n in res["concurrent"][4])
-    print(f"concurrent vs one at a time: {ratio:.1f}x tokens/s (goal >= 5x); batches (and segments) the server "
-          f"sampled per concurrent round: {formed} requests; the load generator used "
+    print(f"concurrent vs one at a time: {ratio:.1f}x tokens/s (goal >= 5x); admissions to the server's running "
+          f"batch per concurrent round: {formed} requests; the load generator used "
           f"{res['concurrent'][3]:.2f} s CPU for {res['concurrent'][0]:.2f} s of concurrent requests")
     alone, lengths = engine_batching(model, reqs, args.max_tokens, args.rounds)
     groups = length_groups(lengths)

@@ -1,21 +1,20 @@
-"""One model behind a worker thread: requests are batched on the fly and their tokens streamed.
+"""One model behind a worker thread: requests join the running batch at its next step, tokens stream.
 
-:class:`Engine` wraps :class:`soulchat.generate.hf.HFGenerator` (the same loading, padding and
-KV-cached sampling loop as the generate stage). Callers :meth:`Engine.submit` a :class:`Job`: the
-history's input ids (encoded exactly as training saw them) and a streamer (:class:`soulchat.chat.stream.TextPieces`). The worker
-takes every job waiting when it is free (up to ``max_batch_size``, same sampling settings), so
-requests that arrive while a batch runs join the next one; each step's token goes to its row's
-streamer as it is drawn, and a row stops at eos, at its own ``max_new_tokens`` or when its caller
-cancels it. The worker never waits on a caller, so a slow reader cannot hold up the others.
+:class:`Engine` uses :class:`soulchat.generate.hf.HFGenerator`'s model and tokenizer. Callers
+:meth:`Engine.submit` a :class:`Job`: the history's input ids (encoded exactly as training saw them)
+and a streamer (:class:`soulchat.chat.stream.TextPieces`). The worker keeps one running batch
+(:class:`Rows`) and before each step admits the waiting jobs that fit (``max_batch_size``): they are
+prefilled on their own (rows of similar length together, :mod:`soulchat.generate.prefill`) and
+their KV cache, attention mask and positions are joined to the running rows' (continuous batching),
+so rows already running are never recomputed. Each step's token goes to its row's streamer as it is
+drawn; a row leaves the batch at eos, at its own ``max_new_tokens`` or when its caller cancels it.
+Every row samples with its own settings and its own random stream (seeded ``seed + `` the job's
+number), so what a request says does not depend on the batch it joined. The worker never waits on
+a caller, so a slow reader cannot hold up the others.
 
-A batch runs at least ``segment`` steps; after that, when jobs are waiting, it stops and its
-unfinished rows go back to the end of the queue with what they have said so far appended to their
-input (re-read in one forward pass when they resume, as vLLM's preemption by recomputation), so a long
-reply delays a new request by at most ``segment`` steps instead of its whole length. It also stops
-after any step when the waiting jobs that could join it are at least as many as its rows (and all
-fit): requests that arrive one after another (16 clients at once reach the engine over tens of
-milliseconds) then grow one batch, instead of the first running alone for ``segment`` steps, then
-the next few, and so on.
+A model whose cache cannot be joined (a sliding window, remote code) keeps the old way: newcomers
+wait until the batch has run ``segment`` steps, then every row is re-read with them in one prefill
+(its input and what it has said so far, as vLLM's preemption by recomputation).
 """
 
 from __future__ import annotations
@@ -34,16 +33,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Sampling:
-    """A request's sampling; jobs are batched only with jobs of equal temperature, top-k and top-p."""
+    """A request's sampling (each row of a batch samples with its own)."""
 
     max_new_tokens: int
     temperature: float
     top_p: float
     top_k: int
-
-    @property
-    def group(self) -> tuple[float, float, int]:
-        return (self.temperature, self.top_p, self.top_k)
 
 
 @dataclass(eq=False)
@@ -53,14 +48,16 @@ class Job:
     ids: list[int]
     sampling: Sampling
     streamer: Any
+    seed: int = 0  # its random stream's seed
     tokens: int = 0  # new tokens streamed so far
-    said: list[int] = field(default_factory=list)  # their ids (appended to the input when a row resumes)
+    said: list[int] = field(default_factory=list)  # their ids (re-read with the input if its batch is rebuilt)
     finish_reason: str | None = None  # stop (eos) | length | cancelled | error
     error: str | None = None
     submitted: float = field(default_factory=time.perf_counter)
     done: threading.Event = field(default_factory=threading.Event)
     cancelled: bool = False
     ledger: Counter = field(default_factory=Counter)  # finish reasons are counted here (the engine's)
+    rng: Any = None  # its torch.Generator, made when it first joins a batch
 
     def cancel(self) -> None:
         """Stop this row at the next step (the caller went away)."""
@@ -77,6 +74,96 @@ class Job:
             self.done.set()
 
 
+class Rows:
+    """The running batch: its jobs and their KV cache, attention mask, next positions and next logits."""
+
+    def __init__(self, gen: Any):
+        from soulchat.generate.sampling import _cache_arg
+
+        self.gen, self.model = gen, gen.model
+        self.cache_name, keep = _cache_arg(self.model)
+        self.extra = {"logits_to_keep": 1} if keep else {}
+        self.jobs: list[Job] = []
+        self.cache = self.mask = self.pos = self.logits = None
+        self.steps = 0  # steps since the batch was (re)built
+
+    def joinable(self) -> bool:
+        from soulchat.generate.prefill import joinable
+
+        return not self.jobs or joinable(self.cache)
+
+    def add(self, jobs: list[Job]) -> None:
+        """Prefill ``jobs`` and join them to the running rows (re-read those too if the cache cannot join)."""
+        import torch
+
+        from soulchat.generate.prefill import merge, prefill
+
+        if not self.joinable():  # re-read the running rows with them (only once the prefill has worked)
+            jobs = [j for j in self.jobs if not j.done.is_set()] + jobs
+        inputs = [j.ids + j.said for j in jobs]
+        width, device = max(map(len, inputs)), self.gen.device
+        ids = torch.full((len(inputs), width), self.gen.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(inputs), width), dtype=torch.long)
+        for row, x in enumerate(inputs):
+            ids[row, width - len(x):] = torch.tensor(x, dtype=torch.long)
+            mask[row, width - len(x):] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            if self.cache_name == "cache":
+                logits, cache = prefill(self.model, ids, mask, pos, self.extra)
+            else:
+                out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                                 past_key_values=None, **self.extra)
+                logits, cache = out.logits[:, -1, :], out.past_key_values
+        for job in jobs:
+            job.rng = job.rng or torch.Generator().manual_seed(job.seed)
+        if self.joinable() and self.jobs:
+            self.cache, self.mask = merge((self.cache, self.mask), (cache, mask))
+            self.logits, self.pos = torch.cat([self.logits, logits]), torch.cat([self.pos, pos[:, -1:] + 1])
+        else:
+            self.cache, self.mask, self.logits, self.pos, self.steps = cache, mask, logits, pos[:, -1:] + 1, 0
+            self.jobs = []
+        self.jobs += jobs
+
+    def sample(self) -> list[int]:
+        """Each row's next token, drawn with its own settings and random stream."""
+        import torch
+
+        from soulchat.generate.sampling import sample_rows
+
+        s = [j.sampling for j in self.jobs]
+        device = self.logits.device
+        return sample_rows(self.logits, torch.tensor([x.temperature for x in s], device=device),
+                           [x.top_k for x in s], torch.tensor([x.top_p for x in s], device=device),
+                           [j.rng for j in self.jobs]).tolist()
+
+    def advance(self, tokens: list[int]) -> None:
+        """Drop the finished rows (or feed them padding, if the cache cannot drop rows); one step for the rest."""
+        import torch
+
+        from soulchat.generate.prefill import select
+
+        keep = [i for i, j in enumerate(self.jobs) if not j.done.is_set()]
+        if not keep:
+            self.jobs, self.cache, self.mask, self.pos, self.logits = [], None, None, None, None
+            return
+        device = self.mask.device
+        if len(keep) < len(self.jobs) and self.joinable():
+            rows = torch.tensor(keep, device=device)
+            self.cache, self.mask = select(self.cache, self.mask, rows)
+            self.pos, self.jobs = self.pos.index_select(0, rows), [self.jobs[i] for i in keep]
+            tokens = [tokens[i] for i in keep]
+        else:
+            tokens = [t if not j.done.is_set() else self.gen.pad_id for t, j in zip(tokens, self.jobs)]
+        self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], dim=1)
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor(tokens, device=device)[:, None], attention_mask=self.mask,
+                             position_ids=self.pos, use_cache=True, **{self.cache_name: self.cache})
+        self.cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None) or self.cache
+        self.pos, self.logits, self.steps = self.pos + 1, out.logits[:, -1, :], self.steps + 1
+
+
 class Engine:
     """A loaded model and the thread that samples for it.
 
@@ -84,8 +171,8 @@ class Engine:
         model_dir: a Hugging Face folder (train's ``hf/`` or an export).
         max_input_tokens, max_history_turns: the training input budget (:func:`encode`).
         max_batch_size: most jobs sampled together.
-        seed: batch ``b`` is sampled with ``seed + b``.
-        segment: steps a batch runs before waiting jobs may take turns with it.
+        seed: job ``n`` (in submission order) samples with ``seed + n``.
+        segment: for a cache that cannot be joined, steps a batch runs before waiting jobs are let in.
         device, dtype, trust_remote_code: as ``generator=hf``.
         after_step: called in the worker thread once each step's tokens are with their streamers.
     """
@@ -103,11 +190,11 @@ class Engine:
         self.seed = int(seed)
         self.segment = max(1, int(segment))
         self.after_step = after_step
-        self.batches: list[int] = []  # size of every batch (or segment) sampled: the batching, observable
+        self.batches: list[int] = []  # the running batch's size after each admission: the batching, observable
         self.submitted = 0  # jobs submitted
         self.finished: Counter = Counter()  # jobs by finish reason
         self._waiting: deque[Job] = deque()
-        self._running: list[Job] = []
+        self._rows = Rows(self.gen)
         self._cv = threading.Condition()
         self._model = threading.Lock()  # one thread samples at a time (the worker, or generate's caller)
         self._stop = False
@@ -121,11 +208,14 @@ class Engine:
 
         return encode_input(self.tokenizer, messages, self.gen.max_input_tokens, self.max_history_turns)
 
+    def _job(self, ids: list[int], sampling: Sampling, streamer: Any) -> Job:
+        return Job(list(ids), sampling, streamer, seed=self.seed + next(self._counter), ledger=self.finished)
+
     def submit(self, ids: list[int], sampling: Sampling, streamer: Any) -> Job:
-        job = Job(list(ids), sampling, streamer, ledger=self.finished)
         with self._cv:
             if self._stop:
                 raise RuntimeError("the engine is closed")
+            job = self._job(ids, sampling, streamer)
             self._waiting.append(job)
             self.submitted += 1
             self._cv.notify()
@@ -135,95 +225,79 @@ class Engine:
         """Sample one job in the calling thread, streaming to ``streamer`` as :meth:`submit` does: a
         single person's chat has nobody to batch with, and handing each token between threads costs
         more than the rest of the turn. Raises what sampling raises (KeyboardInterrupt included)."""
-        job = Job(list(ids), sampling, streamer, ledger=self.finished)
-        with self._model:
+        with self._cv:
+            job = self._job(ids, sampling, streamer)
             self.submitted += 1
-            while not job.done.is_set():  # more than one round only if submitted jobs took turns
-                self._run([job])
+        rows = Rows(self.gen)
+        with self._model:
+            rows.add([job])
+            while rows.jobs:
+                self._step(rows)
         return job
 
     def close(self) -> None:
-        """Stop: the batch being sampled ends at its next step, waiting jobs are cancelled."""
+        """Stop: the running batch ends at its next step (cancelled), waiting jobs are cancelled."""
         with self._cv:
             self._stop = True
             self._cv.notify()
-        for job in self._running:
-            job.cancel()
         self._thread.join(timeout=30)
-        for job in self._waiting:
+        for job in [*self._rows.jobs, *self._waiting]:
             job.finish("cancelled")
 
-    def _take(self) -> list[Job] | None:
-        """Every waiting job of the first one's sampling group (at most ``max_batch_size``)."""
+    def _admit(self) -> list[Job] | None:
+        """The waiting jobs that fit in the running batch now (None: stop); waits while there is no work."""
+        rows = self._rows
         with self._cv:
-            while not self._waiting and not self._stop:
+            while not self._waiting and not rows.jobs and not self._stop:
                 self._cv.wait()
             if self._stop:
                 return None
-            group = self._waiting[0].sampling.group
-            batch = [j for j in self._waiting if j.sampling.group == group][: self.max_batch_size]
-            for job in batch:
-                self._waiting.remove(job)
-            return batch
+            room = self.max_batch_size - len(rows.jobs)
+            if room <= 0 or not (rows.joinable() or rows.steps >= self.segment):
+                return []
+            return [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
 
     def _loop(self) -> None:
-        while (batch := self._take()) is not None:
-            live = [j for j in batch if not j.cancelled]
-            for job in batch:
+        while (jobs := self._admit()) is not None:
+            live = [j for j in jobs if not j.cancelled]
+            for job in jobs:
                 if job.cancelled:
                     job.finish("cancelled")
-            self._running = live
-            if live:
-                self.batches.append(len(live))
-                try:
-                    with self._model:
-                        self._run(live)
-                except Exception as exc:  # a failed batch fails its jobs, never the server
-                    log.exception("sampling a batch of %d failed", len(live))
-                    for job in live:
-                        job.finish("error", f"{type(exc).__name__}: {exc}")
-            rest = [j for j in live if not j.done.is_set()]
-            if rest:  # stopped for waiting jobs: resume after them
-                with self._cv:
-                    self._waiting.extend(rest)
+            with self._model:
+                if live:
+                    try:
+                        self._rows.add(live)
+                        self.batches.append(len(self._rows.jobs))
+                    except Exception as exc:  # a failed prefill fails its jobs, never the server
+                        log.exception("prefilling %d jobs failed", len(live))
+                        for job in live:
+                            job.finish("error", f"{type(exc).__name__}: {exc}")
+                if self._rows.jobs:
+                    try:
+                        self._step(self._rows)
+                    except Exception as exc:  # a failed step fails its rows
+                        log.exception("sampling a batch of %d failed", len(self._rows.jobs))
+                        for job in self._rows.jobs:
+                            job.finish("error", f"{type(exc).__name__}: {exc}")
+                        self._rows = Rows(self.gen)
 
-    def _doubles(self, jobs: list[Job]) -> bool:
-        """Whether the waiting jobs of these rows' group are at least as many as the rows, and all of
-        them fit in one batch with the rows (so stopping loses no row its place)."""
-        live = sum(not j.done.is_set() for j in jobs)
-        group = jobs[0].sampling.group
-        with self._cv:
-            joiners = sum(j.sampling.group == group for j in self._waiting)
-        return live <= joiners <= self.max_batch_size - live
-
-    def _run(self, jobs: list[Job]) -> None:
+    def _step(self, rows: Rows) -> None:
+        """Draw every row's token, hand it to its streamer, then drop finished rows and step the rest."""
         eos = self.tokenizer.eos_token_id
-
-        steps = 0
-
-        def on_step(tokens: Any) -> bool:
-            nonlocal steps
-            steps += 1
-            for job, token in zip(jobs, tokens.tolist()):
-                if job.done.is_set():
-                    continue
-                if job.cancelled:
-                    job.finish("cancelled")
-                elif token == eos:
-                    job.finish("stop")
-                else:
-                    job.streamer.put(token)
-                    job.said.append(token)
-                    job.tokens += 1
-                    if job.tokens >= job.sampling.max_new_tokens:
-                        job.finish("length")
-            if self.after_step is not None:
-                self.after_step()
-            if all(j.done.is_set() for j in jobs):
-                return True
-            return bool(self._waiting) and (steps >= self.segment or self._doubles(jobs))
-
-        s = jobs[0].sampling
-        self.gen.generate_ids([j.ids + j.said for j in jobs], self.seed + next(self._counter), on_step=on_step,
-                              max_new_tokens=max(j.sampling.max_new_tokens - j.tokens for j in jobs),
-                              temperature=s.temperature, top_p=s.top_p, top_k=s.top_k)
+        tokens = rows.sample()
+        for job, token in zip(rows.jobs, tokens):
+            if job.done.is_set():
+                continue
+            if job.cancelled:
+                job.finish("cancelled")
+            elif token == eos:
+                job.finish("stop")
+            else:
+                job.streamer.put(token)
+                job.said.append(token)
+                job.tokens += 1
+                if job.tokens >= job.sampling.max_new_tokens:
+                    job.finish("length")
+        if self.after_step is not None:
+            self.after_step()
+        rows.advance(tokens)

@@ -87,3 +87,34 @@ def prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, p
               for n in range(len(outs[0].cache.layers))]
     logits = torch.cat([o.logits[:, -1, :] for o in outs], 0).index_select(0, back)
     return logits, DynamicCache(layers)
+
+
+def joinable(cache: Any) -> bool:
+    """Whether rows can be added to and dropped from ``cache`` (:func:`merge`, :func:`select`)."""
+    return _plain(cache)
+
+
+def merge(a: tuple[Any, torch.Tensor], b: tuple[Any, torch.Tensor]) -> tuple[Any, torch.Tensor]:
+    """Two left-padded ``(KV cache, attention mask)`` batches as one, both left-padded to the wider."""
+    from transformers import DynamicCache
+
+    width = max(a[1].shape[1], b[1].shape[1])
+
+    def pad(t: torch.Tensor, dim_from_end: int) -> torch.Tensor:
+        grow = width - t.shape[-dim_from_end]
+        return t if grow == 0 else torch.nn.functional.pad(t, (0, 0) * (dim_from_end - 1) + (grow, 0))
+
+    layers = [(torch.cat([pad(x.keys, 2), pad(y.keys, 2)]), torch.cat([pad(x.values, 2), pad(y.values, 2)]))
+              for x, y in zip(a[0].layers, b[0].layers)]
+    return DynamicCache(layers), torch.cat([pad(a[1], 1), pad(b[1], 1)])
+
+
+def select(cache: Any, mask: torch.Tensor, rows: torch.Tensor) -> tuple[Any, torch.Tensor]:
+    """The ``rows`` of a left-padded batch, without the leading columns that are padding in all of them."""
+    from transformers import DynamicCache
+
+    mask = mask.index_select(0, rows)
+    start = int((mask.shape[1] - mask.sum(-1)).min())
+    layers = [(x.keys.index_select(0, rows)[:, :, start:], x.values.index_select(0, rows)[:, :, start:])
+              for x in cache.layers]
+    return DynamicCache(layers), mask[:, start:]

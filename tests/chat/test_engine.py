@@ -38,3 +38,58 @@ def test_newcomers_that_double_a_batch_join_it_after_a_step(random_hf):
     # the newcomers' first tokens came while the first job was still early in its reply
     assert max(job.streamer.seen[0] for job in late) < 12
     assert engine.batches[0] == 1 and max(engine.batches) == 4
+
+
+class Ids:
+    """A streamer that keeps the token ids."""
+
+    def __init__(self):
+        self.ids = []
+
+    def put(self, token):
+        self.ids.append(token)
+
+    def end(self):
+        pass
+
+
+def _wait(job, tokens=None):
+    deadline = time.monotonic() + 120
+    while not (job.done.is_set() if tokens is None else job.tokens >= tokens):
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+
+
+def test_newcomers_join_the_running_batch_without_recomputing_it_and_say_what_they_say_alone(random_hf):
+    greedy, sampled = Sampling(40, 1.0, 1.0, 1), Sampling(40, 0.95, 0.75, 50)
+    engine = Engine(random_hf, 256, None, 8, 7, "cpu", "float32")
+    prefilled = []
+    hook = engine.gen.model.register_forward_pre_hook(
+        lambda m, a, kw: prefilled.append(int(kw["attention_mask"].sum())) if kw["input_ids"].shape[1] > 1 else None,
+        with_kwargs=True)
+    try:
+        ids = [engine.encode([{"role": "user", "content": text}]) for text in
+               ("我很孤独。", "我最近压力很大，" * 12 + "怎么办？", "失眠。", "我和父母总是吵架，不知道怎么办。")]
+        first = engine.submit(ids[0], sampled, Ids())  # job 0: seed 7
+        _wait(first, 3)
+        late = [engine.submit(x, greedy, Ids()) for x in ids[1:]]
+        _wait(late[0], 2)
+        last = engine.submit(ids[0], greedy, Ids())
+        for job in [first, *late, last]:
+            _wait(job)
+        alone = [engine.generate(x, greedy, Ids()) for x in [*ids[1:], ids[0]]]
+    finally:
+        hook.remove()
+        engine.close()
+    assert engine.batches[0] == 1 and max(engine.batches) >= 3  # they ran together
+    # every input was read once: no running row was recomputed when the others joined
+    assert sum(prefilled) == sum(map(len, ids[1:])) + 2 * len(ids[0]) + sum(map(len, [*ids[1:], ids[0]]))
+    for joined, own in zip([*late, last], alone):  # greedy rows: what they say alone
+        assert joined.streamer.ids == own.streamer.ids and len(own.streamer.ids) == 40
+    again = Engine(random_hf, 256, None, 8, 7, "cpu", "float32")
+    try:
+        solo = again.generate(ids[0], sampled, Ids())  # job 0 again, alone
+    finally:
+        again.close()
+    assert first.streamer.ids == solo.streamer.ids  # a sampled row's draws do not depend on its batch
+    assert first.finish_reason == "length" and all(j.finish_reason == "length" for j in late)

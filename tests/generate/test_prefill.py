@@ -47,3 +47,55 @@ def test_mixed_lengths_prefill_little_padding_and_decode_as_rows_alone(tiny_trai
         alone = decode(gen.model, torch.tensor([x]), torch.ones((1, len(x)), dtype=torch.long), 12, eos,
                        gen.pad_id, top_k=1)
         assert torch.equal(alone[0], together[row, :alone.shape[1]])
+
+
+def _left_padded(rows, pad_id):
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), pad_id)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, x in enumerate(rows):
+        ids[r, width - len(x):] = torch.tensor(x)
+        mask[r, width - len(x):] = 1
+    return ids, mask
+
+
+def test_batches_merged_and_rows_selected_step_as_each_row_alone(tiny_train):
+    from soulchat.generate.prefill import joinable, merge, prefill, select
+
+    gen = HFGenerator(tiny_train / "hf", 256, 12, 0.75, 0.95, 8, 0, device="cpu", dtype="float32")
+    model = gen.model
+    rows = [gen.encode({"history": [{"role": "user", "content": text}]}) for text in
+            ("我很孤独。", "失眠，" * 8 + "怎么办？", "我和父母总是吵架。")]
+
+    def first(batch):
+        ids, mask = _left_padded(batch, gen.pad_id)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits, cache = prefill(model, ids, mask, pos, {"logits_to_keep": 1})
+        return logits, cache, mask
+
+    def step(cache, mask, tokens, pos):
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+        out = model(input_ids=tokens[:, None], attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
+        return out.logits[:, -1, :]
+
+    with torch.inference_mode():
+        alone = []
+        for x in rows:
+            logits, cache, mask = first([x])
+            token = logits.argmax(-1)
+            alone.append((token, step(cache, mask, token, torch.tensor([[len(x)]]))))
+        a, b = first([rows[0], rows[2]]), first([rows[1]])  # b is wider: a's rows get left-padded
+        assert joinable(a[1]) and joinable(b[1])
+        cache, mask = merge(a[1:], b[1:])
+        assert mask.shape == (3, len(rows[1])) and mask.sum(-1).tolist() == [len(rows[i]) for i in (0, 2, 1)]
+        tokens = torch.cat([alone[i][0] for i in (0, 2, 1)])
+        pos = torch.tensor([[len(rows[i])] for i in (0, 2, 1)])
+        merged = step(cache, mask, tokens, pos)
+        for n, i in enumerate((0, 2, 1)):
+            assert torch.allclose(merged[n], alone[i][1][0], atol=1e-4)
+        cache, mask = merge(a[1:], b[1:])
+        kept, kept_mask = select(cache, mask, torch.tensor([0, 1]))  # without the wide row: padding trimmed
+        assert kept_mask.shape == (2, max(len(rows[0]), len(rows[2]))) and kept.layers[0].keys.shape[2] == kept_mask.shape[1]
+        picked = step(kept, kept_mask, tokens[:2], pos[:2])
+        for n, i in enumerate((0, 2)):
+            assert torch.allclose(picked[n], alone[i][1][0], atol=1e-4)
