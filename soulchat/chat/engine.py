@@ -86,6 +86,7 @@ class Rows:
         self.jobs: list[Job] = []
         self.cache = self.mask = self.pos = self.logits = None
         self.steps = 0  # steps since the batch was (re)built
+        self._settings: tuple | None = None  # the rows' sampling settings as tensors (while the rows stay)
 
     def joinable(self) -> bool:
         from soulchat.generate.prefill import joinable
@@ -124,7 +125,7 @@ class Rows:
         else:
             self.cache, self.mask, self.logits, self.pos, self.steps = cache, mask, logits, pos[:, -1:] + 1, 0
             self.jobs = []
-        self.jobs += jobs
+        self.jobs, self._settings = self.jobs + jobs, None
 
     def sample(self) -> list[int]:
         """Each row's next token, drawn with its own settings and random stream."""
@@ -132,11 +133,11 @@ class Rows:
 
         from soulchat.generate.sampling import sample_rows
 
-        s = [j.sampling for j in self.jobs]
-        device = self.logits.device
-        return sample_rows(self.logits, torch.tensor([x.temperature for x in s], device=device),
-                           [x.top_k for x in s], torch.tensor([x.top_p for x in s], device=device),
-                           [j.rng for j in self.jobs]).tolist()
+        if self._settings is None:
+            s, device = [j.sampling for j in self.jobs], self.logits.device
+            self._settings = (torch.tensor([[x.temperature] for x in s], device=device), [x.top_k for x in s],
+                              torch.tensor([[x.top_p] for x in s], device=device), [j.rng for j in self.jobs])
+        return sample_rows(self.logits, *self._settings).tolist()
 
     def advance(self, tokens: list[int]) -> None:
         """Drop the finished rows (or feed them padding, if the cache cannot drop rows); one step for the rest."""
@@ -146,13 +147,13 @@ class Rows:
 
         keep = [i for i, j in enumerate(self.jobs) if not j.done.is_set()]
         if not keep:
-            self.jobs, self.cache, self.mask, self.pos, self.logits = [], None, None, None, None
+            self.jobs, self.cache, self.mask, self.pos, self.logits, self._settings = [], None, None, None, None, None
             return
         device = self.mask.device
         if len(keep) < len(self.jobs) and self.joinable():
             rows = torch.tensor(keep, device=device)
             self.cache, self.mask = select(self.cache, self.mask, rows)
-            self.pos, self.jobs = self.pos.index_select(0, rows), [self.jobs[i] for i in keep]
+            self.pos, self.jobs, self._settings = self.pos.index_select(0, rows), [self.jobs[i] for i in keep], None
             tokens = [tokens[i] for i in keep]
         else:
             tokens = [t if not j.done.is_set() else self.gen.pad_id for t, j in zip(tokens, self.jobs)]

@@ -92,18 +92,23 @@ def decode(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, ma
 def sample_rows(logits: torch.Tensor, temperature: torch.Tensor, top_k: list[int], top_p: torch.Tensor,
                 generators: list[torch.Generator]) -> torch.Tensor:
     """:func:`sample_next` with each row's own settings and random stream (``temperature`` and
-    ``top_p`` [batch]; ``generators`` on the CPU), so a row's draw does not depend on its batch."""
+    ``top_p`` [batch, 1]; ``generators`` on the CPU), so a row's draw does not depend on its batch."""
     vocab = logits.shape[-1]
-    ks = torch.tensor([k if 0 < k < vocab else vocab for k in top_k], device=logits.device)
-    k = int(ks.max())
+    ks = [k if 0 < k < vocab else vocab for k in top_k]
+    k = max(ks)
     if k == 1:
         return logits.argmax(-1)
-    values, index = torch.topk(logits.float() / temperature.clamp(min=1e-5)[:, None], k, dim=-1)
-    values = values.masked_fill(torch.arange(k, device=logits.device) >= ks[:, None], float("-inf"))
+    values, index = torch.topk(logits, k, dim=-1)  # sorted, descending (temperature keeps the order)
+    values = values.float() / temperature.clamp(min=1e-5)
+    if min(ks) < k:
+        limit = torch.tensor(ks, device=logits.device)[:, None]
+        values = values.masked_fill(torch.arange(k, device=logits.device) >= limit, float("-inf"))
     probs = torch.softmax(values, dim=-1)
-    probs = probs.masked_fill((probs.cumsum(-1) - probs >= top_p[:, None]) & (top_p[:, None] < 1.0), 0.0)
-    # inverse CDF with one uniform per row from the row's generator (torch.multinomial takes only one)
-    u = torch.cat([torch.rand(1, generator=g) for g in generators]).to(logits.device)
     cdf = probs.cumsum(-1)
-    choice = (cdf < u[:, None] * cdf[:, -1:]).sum(-1, keepdim=True).clamp(max=k - 1)
+    # top-p keeps the shortest prefix whose mass reaches top_p (a row with top_p >= 1 keeps all)
+    kept = ((cdf - probs) < top_p) | (top_p >= 1.0)
+    total = (probs * kept).sum(-1, keepdim=True)
+    # inverse CDF with one uniform per row from the row's generator (torch.multinomial takes only one)
+    u = torch.cat([torch.rand(1, generator=g) for g in generators]).to(logits.device)[:, None]
+    choice = (cdf < u * total).sum(-1, keepdim=True).clamp(max=k - 1)
     return index.gather(-1, choice).squeeze(-1)
