@@ -75,7 +75,8 @@ class Job:
 
 
 class Rows:
-    """The running batch: its jobs and their KV cache, attention mask, next positions and next logits."""
+    """The running batch: its jobs and their KV cache, attention mask, next positions and next logits
+    (its methods run under ``torch.inference_mode()``, which their caller holds)."""
 
     def __init__(self, gen: Any):
         from soulchat.generate.sampling import _cache_arg
@@ -110,13 +111,12 @@ class Rows:
             mask[row, width - len(x):] = 1
         ids, mask = ids.to(device), mask.to(device)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        with torch.inference_mode():
-            if self.cache_name == "cache":
-                logits, cache = prefill(self.model, ids, mask, pos, self.extra)
-            else:
-                out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
-                                 past_key_values=None, **self.extra)
-                logits, cache = out.logits[:, -1, :], out.past_key_values
+        if self.cache_name == "cache":
+            logits, cache = prefill(self.model, ids, mask, pos, self.extra)
+        else:
+            out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                             past_key_values=None, **self.extra)
+            logits, cache = out.logits[:, -1, :], out.past_key_values
         for job in jobs:
             job.rng = job.rng or torch.Generator().manual_seed(job.seed)
         if self.joinable() and self.jobs:
@@ -127,8 +127,8 @@ class Rows:
             self.jobs = []
         self.jobs, self._settings = self.jobs + jobs, None
 
-    def sample(self) -> list[int]:
-        """Each row's next token, drawn with its own settings and random stream."""
+    def sample(self) -> Any:
+        """Each row's next token [rows], drawn with its own settings and random stream."""
         import torch
 
         from soulchat.generate.sampling import sample_rows
@@ -137,10 +137,11 @@ class Rows:
             s, device = [j.sampling for j in self.jobs], self.logits.device
             self._settings = (torch.tensor([[x.temperature] for x in s], device=device), [x.top_k for x in s],
                               torch.tensor([[x.top_p] for x in s], device=device), [j.rng for j in self.jobs])
-        return sample_rows(self.logits, *self._settings).tolist()
+        return sample_rows(self.logits, *self._settings)
 
-    def advance(self, tokens: list[int]) -> None:
-        """Drop the finished rows (or feed them padding, if the cache cannot drop rows); one step for the rest."""
+    def advance(self, tokens: Any) -> None:
+        """Drop the finished rows (or feed them padding, if the cache cannot drop rows); one step for the rest
+        with ``tokens`` [rows] (what :meth:`sample` drew)."""
         import torch
 
         from soulchat.generate.prefill import select
@@ -154,13 +155,13 @@ class Rows:
             rows = torch.tensor(keep, device=device)
             self.cache, self.mask = select(self.cache, self.mask, rows)
             self.pos, self.jobs, self._settings = self.pos.index_select(0, rows), [self.jobs[i] for i in keep], None
-            tokens = [tokens[i] for i in keep]
-        else:
-            tokens = [t if not j.done.is_set() else self.gen.pad_id for t, j in zip(tokens, self.jobs)]
+            tokens = tokens.index_select(0, rows)
+        elif len(keep) < len(self.jobs):
+            done = torch.tensor([j.done.is_set() for j in self.jobs], device=device)
+            tokens = tokens.masked_fill(done, self.gen.pad_id)
         self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], dim=1)
-        with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor(tokens, device=device)[:, None], attention_mask=self.mask,
-                             position_ids=self.pos, use_cache=True, **{self.cache_name: self.cache})
+        out = self.model(input_ids=tokens[:, None], attention_mask=self.mask, position_ids=self.pos, use_cache=True,
+                         **{self.cache_name: self.cache})
         self.cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None) or self.cache
         self.pos, self.logits, self.steps = self.pos + 1, out.logits[:, -1, :], self.steps + 1
 
@@ -229,8 +230,10 @@ class Engine:
         with self._cv:
             job = self._job(ids, sampling, streamer)
             self.submitted += 1
+        import torch
+
         rows = Rows(self.gen)
-        with self._model:
+        with self._model, torch.inference_mode():
             rows.add([job])
             while rows.jobs:
                 self._step(rows)
@@ -259,6 +262,12 @@ class Engine:
             return [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
 
     def _loop(self) -> None:
+        import torch
+
+        with torch.inference_mode():
+            self._serve()
+
+    def _serve(self) -> None:
         while (jobs := self._admit()) is not None:
             live = [j for j in jobs if not j.cancelled]
             for job in jobs:
@@ -285,8 +294,8 @@ class Engine:
     def _step(self, rows: Rows) -> None:
         """Draw every row's token, hand it to its streamer, then drop finished rows and step the rest."""
         eos = self.tokenizer.eos_token_id
-        tokens = rows.sample()
-        for job, token in zip(rows.jobs, tokens):
+        drawn = rows.sample()
+        for job, token in zip(rows.jobs, drawn.tolist()):
             if job.done.is_set():
                 continue
             if job.cancelled:
@@ -301,4 +310,4 @@ class Engine:
                     job.finish("length")
         if self.after_step is not None:
             self.after_step()
-        rows.advance(tokens)
+        rows.advance(drawn)

@@ -109,6 +109,8 @@ def sample_rows(logits: torch.Tensor, temperature: torch.Tensor, top_k: list[int
     kept = ((cdf - probs) < top_p) | (top_p >= 1.0)
     total = (probs * kept).sum(-1, keepdim=True)
     # inverse CDF with one uniform per row from the row's generator (torch.multinomial takes only one)
-    u = torch.cat([torch.rand(1, generator=g) for g in generators]).to(logits.device)[:, None]
+    u = torch.cat([torch.rand(1, generator=g) for g in generators]) if len(generators) > 1 else \
+        torch.rand(1, generator=generators[0])
+    u = u.to(logits.device)[:, None]
     choice = (cdf < u * total).sum(-1, keepdim=True).clamp(max=k - 1)
     return index.gather(-1, choice).squeeze(-1)

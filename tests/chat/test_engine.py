@@ -114,3 +114,24 @@ def test_each_row_samples_with_its_own_settings_from_the_same_distribution_as_al
     assert (freq - torch.bincount(alone, minlength=50) / 4000).abs().max() < 0.04
     again = [torch.Generator().manual_seed(0)]
     assert [int(sample_rows(logits, temperature[:1], [10], top_p[:1], again)) for _ in range(50)] == drawn[:50, 0].tolist()
+
+
+def test_a_cache_that_cannot_be_joined_lets_newcomers_in_every_segment_by_re_reading_the_rows(random_hf, monkeypatch):
+    import soulchat.generate.prefill as prefill
+
+    monkeypatch.setattr(prefill, "joinable", lambda cache: False)  # as a sliding-window cache
+    greedy = Sampling(30, 1.0, 1.0, 1)
+    engine = Engine(random_hf, 256, None, 8, 0, "cpu", "float32", segment=4)
+    try:
+        ids = [engine.encode([{"role": "user", "content": f"第{i}个：我很孤独。"}]) for i in range(3)]
+        first = engine.submit(ids[0], greedy, Ids())
+        _wait(first, 1)
+        late = [engine.submit(x, greedy, Ids()) for x in ids[1:]]
+        for job in [first, *late]:
+            _wait(job)
+        alone = [engine.generate(x, greedy, Ids()) for x in ids]
+    finally:
+        engine.close()
+    assert engine.batches[0] == 1 and max(engine.batches) == 3  # the first row re-read with the newcomers
+    for joined, own in zip([first, *late], alone):
+        assert joined.streamer.ids == own.streamer.ids and len(own.streamer.ids) == 30
