@@ -1,5 +1,5 @@
-"""The batching engine: requests arriving while a small batch runs join it after a step, not after
-``segment`` steps, when they would at least double it."""
+"""The batching engine: requests arriving while a batch runs join it at its next step without its rows
+being recomputed, and each row says what it would say alone."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class Tokens:
         pass
 
 
-def test_newcomers_that_double_a_batch_join_it_after_a_step(random_hf):
+def test_newcomers_join_a_running_batch_after_a_step(random_hf):
     engine = Engine(random_hf, 256, None, 8, 0, "cpu", "float32", segment=16)
     try:
         ids = [engine.encode([{"role": "user", "content": f"第{i}个：我很孤独。"}]) for i in range(4)]
