@@ -227,11 +227,11 @@ class Engine:
         """Sample one job in the calling thread, streaming to ``streamer`` as :meth:`submit` does: a
         single person's chat has nobody to batch with, and handing each token between threads costs
         more than the rest of the turn. Raises what sampling raises (KeyboardInterrupt included)."""
+        import torch
+
         with self._cv:
             job = self._job(ids, sampling, streamer)
             self.submitted += 1
-        import torch
-
         rows = Rows(self.gen)
         with self._model, torch.inference_mode():
             rows.add([job])
@@ -256,7 +256,7 @@ class Engine:
                 self._cv.wait()
             if self._stop:
                 return None
-            room = self.max_batch_size - len(rows.jobs)
+            room = self.max_batch_size - sum(not j.done.is_set() for j in rows.jobs)  # done rows leave
             if room <= 0 or not (rows.joinable() or rows.steps >= self.segment):
                 return []
             return [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
