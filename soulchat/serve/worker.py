@@ -94,11 +94,12 @@ def _worker(conn: Any, args: tuple, kwargs: dict, interval: float = 0.01) -> Non
 
 
 class EngineProcess:
-    """An Engine (same arguments) in a spawned process; ``submit`` is called on the server's loop."""
+    """An Engine (same arguments) in a spawned process; ``submit`` is called on the server's loop.
+    ``interval``: seconds of steps gathered into one message of tokens."""
 
     def __init__(self, model_dir: Any, max_input_tokens: int | None, max_history_turns: int | None = None,
                  max_batch_size: int = 16, seed: int = 0, device: str = "auto", dtype: str = "auto",
-                 trust_remote_code: bool = False, segment: int = 16):
+                 trust_remote_code: bool = False, segment: int = 16, interval: float = 0.01):
         from types import SimpleNamespace
 
         from transformers import AutoTokenizer
@@ -117,7 +118,8 @@ class EngineProcess:
         self._conn, child = ctx.Pipe()
         args = (str(model_dir), max_input_tokens, max_history_turns, max_batch_size, seed, device, dtype,
                 trust_remote_code, segment)
-        self.process = ctx.Process(target=_worker, args=(child, args, {}), name="soulchat-engine", daemon=True)
+        self.process = ctx.Process(target=_worker, args=(child, args, {}, interval), name="soulchat-engine",
+                                   daemon=True)
         self.process.start()
         child.close()
         try:
