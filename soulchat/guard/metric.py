@@ -1,6 +1,7 @@
 """The ``guard`` metric set: the share (%) of model replies a guard flags (``guard-replies``) and,
-when the caller passes the test inputs, the share of inputs it flags (``guard-inputs``), each with
-its n (``guard-replies-n``, ``guard-inputs-n``).
+when the caller passes the test inputs, the share of inputs it flags (``guard-inputs``: the crisis
+answer instead of the model) and the share it only raises a concern about (``guard-concerns``: the
+model answers, with a hotline note after), each with its n (``guard-replies-n``, ``guard-inputs-n``).
 
 ``update(predictions, references, inputs=None)``: ``inputs`` are the user's last messages (the
 evaluate stage passes each prediction's); without them only replies are screened.
@@ -16,7 +17,7 @@ from torchmetrics import Metric
 
 from soulchat.evaluate.contracts import Columns
 
-KEYS = ("guard-replies", "guard-inputs")
+KEYS = ("guard-replies", "guard-inputs", "guard-concerns")
 
 
 class GuardRate(Metric):
@@ -30,13 +31,15 @@ class GuardRate(Metric):
     full_state_update = False
     higher_is_better = False
     columns = Columns({"guard-replies": "guard (share of replies flagged)",
-                       "guard-inputs": "guard (share of inputs flagged)"},
-                      n={"guard-replies": "guard-replies-n", "guard-inputs": "guard-inputs-n"})
+                       "guard-inputs": "guard (share of inputs flagged)",
+                       "guard-concerns": "guard (share of inputs with a concern note)"},
+                      n={"guard-replies": "guard-replies-n", "guard-inputs": "guard-inputs-n",
+                         "guard-concerns": "guard-inputs-n"})
 
     def __init__(self, cfg: Any = None, guard: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.guard = guard if guard is not None else _build_guard(cfg.guard if cfg is not None else "crisis")
-        for name in ("replies_flagged", "replies", "inputs_flagged", "inputs"):
+        for name in ("replies_flagged", "replies", "inputs_flagged", "inputs_concern", "inputs"):
             self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, predictions: Sequence[str], references: Sequence[str],
@@ -48,7 +51,9 @@ class GuardRate(Metric):
         if inputs is not None:
             if len(inputs) != len(predictions):
                 raise ValueError(f"{len(inputs)} inputs but {len(predictions)} predictions")
-            self.inputs_flagged += sum(self.guard.screen_user(t).flagged for t in inputs)
+            verdicts = [self.guard.screen_user(t) for t in inputs]
+            self.inputs_flagged += sum(v.flagged for v in verdicts)
+            self.inputs_concern += sum(bool(getattr(v, "concern", False)) for v in verdicts)
             self.inputs += len(inputs)
 
     def compute(self) -> dict[str, float]:
@@ -56,6 +61,7 @@ class GuardRate(Metric):
                "guard-replies-n": float(self.replies)}
         if self.inputs:
             out["guard-inputs"] = 100.0 * float(self.inputs_flagged) / float(self.inputs)
+            out["guard-concerns"] = 100.0 * float(self.inputs_concern) / float(self.inputs)
             out["guard-inputs-n"] = float(self.inputs)
         return out
 

@@ -78,3 +78,23 @@ def test_guard_metric_set_counts_replies_and_inputs(compose):
     assert (out["guard-replies-n"], out["guard-inputs-n"]) == (3, 1)
     with pytest.raises(ValueError, match="inputs"):
         metric.update(["a"], ["b"], inputs=["x", "y"])
+
+
+def test_guard_metric_set_counts_concerns_apart_from_flags():
+    from omegaconf import OmegaConf
+
+    from soulchat.guard import learned
+    from soulchat.guard.components import CrisisGuardConfig
+    from soulchat.guard.crisis import CrisisGuard
+    from soulchat.guard.metric import GuardRate
+
+    model = learned.fit(["我想紫砂", "好想紫砂了", "真的想紫砂", "今天天气很好", "我想去吃火锅", "我在学做饭"],
+                        ["suicide", "suicide", "suicide", "none", "none", "none"])
+    guard = CrisisGuard(OmegaConf.structured(CrisisGuardConfig(name="crisis")), model=model)
+    inputs = ["唉，好想紫砂", "我想自杀", "今天去吃火锅", "周末在家学做饭"]
+    assert guard.screen_user(inputs[0]).concern and not guard.screen_user(inputs[0]).flagged  # the premise
+    metric = GuardRate(guard=guard)
+    metric.update(["我在听"] * 4, ["参考"] * 4, inputs=inputs)
+    out = metric.compute()
+    assert out["guard-inputs"] == pytest.approx(25.0) and out["guard-concerns"] == pytest.approx(25.0)
+    assert out["guard-inputs-n"] == 4
