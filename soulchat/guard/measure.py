@@ -135,7 +135,6 @@ class LearnedOnly:
 
     def screen_reply(self, text: str) -> Any:
         from soulchat.guard import CLEAR, Verdict
-
         from soulchat.guard.engine import normalize
         from soulchat.guard.replies import TOPIC
 
