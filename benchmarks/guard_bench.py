@@ -32,6 +32,9 @@ from pathlib import Path
 
 from soulchat.guard.measure import DEV, FRESH, HARD_NEGATIVES, HELDOUT, INDEPENDENT, cross_validate, default_guard, load, score
 
+#: every scored set, in the order they were written (the default FILE list)
+SETS = [DEV, *HELDOUT, *FRESH, *INDEPENDENT]
+
 
 def table(name: str, report) -> list[str]:
     lines = [f"## {name}", f"{'role':6} {'kind':20} {'n':>4} {'flagged':>8} {'concern':>8} {'rate':>6} {'category ok':>11}"]
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)  # one event line per flag would bury the table
     if args.cv:
-        print("\n".join(cv_table(args.files or [DEV, *HELDOUT, *FRESH, *INDEPENDENT], args.threshold, args.reply_threshold)))
+        print("\n".join(cv_table(args.files or SETS, args.threshold, args.reply_threshold)))
         return 0
     overrides = [a for a in args.files if "=" in a]
     if overrides:
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         guard = build("guard", compose([f"guard={args.guard}", *overrides]).guard)
     else:
         guard = default_guard(args.guard)
-    paths = [a for a in args.files if "=" not in a] or [DEV, *HELDOUT, *FRESH, *INDEPENDENT]
+    paths = [a for a in args.files if "=" not in a] or SETS
     for path in paths:
         report = score(guard, load(path))
         print("\n".join(table(str(path), report)))

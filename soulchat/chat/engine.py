@@ -185,9 +185,8 @@ class Engine:
         from soulchat.generate.hf import HFGenerator
 
         self.gen = HFGenerator(model_dir, max_input_tokens, 1, 1.0, 1.0, max_batch_size, seed, device, dtype,
-                               trust_remote_code=trust_remote_code)
+                               trust_remote_code=trust_remote_code, max_history_turns=max_history_turns)
         self.tokenizer = self.gen.tokenizer
-        self.max_history_turns = max_history_turns
         self.max_batch_size = max(1, int(max_batch_size))
         self.seed = int(seed)
         self.segment = max(1, int(segment))
@@ -206,9 +205,7 @@ class Engine:
 
     def encode(self, messages: Sequence[dict]) -> list[int]:
         """Input ids of a history ending with the user, exactly as training saw them."""
-        from soulchat.corpus.format import encode_input
-
-        return encode_input(self.tokenizer, messages, self.gen.max_input_tokens, self.max_history_turns)
+        return self.gen.encode({"history": messages})
 
     def _job(self, ids: list[int], sampling: Sampling, streamer: Any) -> Job:
         return Job(list(ids), sampling, streamer, seed=self.seed + next(self._counter), ledger=self.finished)

@@ -57,7 +57,7 @@ class OpenAIGenerator:
         from soulchat.llm import LLMClient
 
         self.cfg = cfg
-        self.completions = str(cfg.get("endpoint", "chat")) == "completions"
+        self.completions = is_completions(cfg)
         if self.completions and cfg.system_prompt:
             raise ConfigError("generator.system_prompt is set but generator.endpoint=completions renders the "
                               "paper's format, which training never saw a system prompt in: unset one of them")
@@ -136,10 +136,15 @@ def build(cfg: Any, root: Any, model_dir: Any = None) -> OpenAIGenerator:
     node = OmegaConf.create({**OmegaConf.to_container(cfg, resolve=True), "temperature": float(g.temperature),
                              "top_p": float(g.top_p), "max_tokens": int(g.max_new_tokens)})
     batch = max(64, int(cfg.concurrency) * 4)
-    if str(cfg.get("endpoint", "chat")) != "completions":
+    if not is_completions(cfg):
         return OpenAIGenerator(node, batch_size=batch)
     return OpenAIGenerator(node, batch, completion_tokenizer(cfg, root), root.corpus.max_input_tokens,
                            root.corpus.max_history_turns)
+
+
+def is_completions(cfg: Any) -> bool:
+    """The generator config sends text prompts to ``/completions`` (``endpoint=completions``)."""
+    return str(cfg.get("endpoint", "chat")) == "completions"
 
 
 def completion_tokenizer(cfg: Any, root: Any) -> Any:

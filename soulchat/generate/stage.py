@@ -162,7 +162,9 @@ def prompt_tokenizer(cfg: Any) -> Any:
     """The content of ``generator.tokenizer`` when completions prompts are cut with it (else None:
     ``model``'s tokenizer is keyed through the corpus stage's key)."""
     gen = cfg.generator
-    path = gen.get("tokenizer") if str(gen.get("endpoint", "chat")) == "completions" else None
+    from soulchat.generate.openai import is_completions
+
+    path = gen.get("tokenizer") if is_completions(gen) else None
     if not path:
         return None
     from soulchat.model.tokenizer import tokenizer_identity

@@ -140,9 +140,15 @@ def _adam(rows: list[list[int]], classes: list[int], width: int, k: int, l2: flo
 
 def records(paths: Iterable[Path], role: str = "user") -> list[dict]:
     """The records of labelled files with ``role`` (``user`` or ``reply``; via :func:`soulchat.guard.measure.load`)."""
+    return [r for p in paths if Path(p).is_file() for r in _loaded(str(p)) if r["role"] == role]
+
+
+@lru_cache(maxsize=None)
+def _loaded(path: str) -> tuple[dict, ...]:
+    """A labelled file's records, read once per process (the user and reply screens share the files)."""
     from soulchat.guard.measure import load
 
-    return [r for p in paths if Path(p).is_file() for r in load(p) if r["role"] == role]
+    return tuple(load(path))
 
 
 def fit_records(rows: Sequence[dict]) -> Model:

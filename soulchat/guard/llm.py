@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from soulchat.errors import ConfigError
-from soulchat.guard import Verdict
+from soulchat.guard import Verdict, concern_note
 from soulchat.guard.components import CrisisGuardConfig
 from soulchat.guard.llm_prompts import PROMPT, REPLY_LABELS, REPLY_PROMPT, USER_LABELS, parse
 from soulchat.llm.components import EndpointConfig
@@ -154,8 +154,7 @@ class LLMGuard:
 
     def note(self, verdict: Verdict) -> Optional[str]:
         """The inner guard's note for a concern verdict (:func:`soulchat.guard.concern_note`), if it has one."""
-        note = getattr(self.inner, "note", None)
-        return note(verdict) if callable(note) else None
+        return concern_note(self.inner, verdict)
 
     def close(self) -> None:
         """Stop the LLM's event loop thread (also stopped when the process exits)."""

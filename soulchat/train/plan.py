@@ -155,8 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     cfg = compose(args)
     from soulchat.train.precision import conflicts
 
-    if conflicts(cfg):  # what the pipeline's compose-time check would refuse
-        raise SystemExit("; ".join(conflicts(cfg)))
+    found = conflicts(cfg)
+    if found:  # what the pipeline's compose-time check would refuse
+        raise SystemExit("; ".join(found))
     print(dry_run_report(cfg)[0])
     try:
         print(memory.report(cfg, memory.shape_of(cfg, shape), memory.gpu_memory_gb(cfg))[0])

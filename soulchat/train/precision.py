@@ -59,9 +59,12 @@ def apply(model: Any, cfg: Any) -> Any:
     """
     import torch
 
-    precision, deepspeed = str(cfg.train.precision), "stage" in cfg.strategy
+    from soulchat.model.components import family
+    from soulchat.train.plan import uses_deepspeed
+
+    precision, deepspeed = str(cfg.train.precision), uses_deepspeed(cfg.strategy)
     if precision.startswith("16") and any(p.dtype == torch.bfloat16 for p in model.parameters()):
-        raise ConfigError(f"train.precision={precision}: model={cfg.model.get('family') or cfg.model.name} loaded "
+        raise ConfigError(f"train.precision={precision}: model={family(cfg.model)} loaded "
                           "bf16 weights (model.dtype=auto); fp16 overflows on them: use train.precision=bf16-mixed")
     if precision == "32-true":
         model.float()
@@ -98,8 +101,9 @@ def fused_head_gradient(cfg: Any) -> bool:
     """Whether the fused loss (:class:`soulchat.train.loss.LinearCrossEntropy`) holds an fp32 gradient of
     the output layer from forward to backward: the head is trained (full fine-tune), no autocast (not
     ``*-mixed`` without DeepSpeed) and not ZeRO-3 (which gathers the head in a hook: unfused)."""
-    precision, strategy = str(cfg.train.precision), cfg.strategy
-    deepspeed = "stage" in strategy
+    from soulchat.train.plan import uses_deepspeed
+
+    precision, deepspeed = str(cfg.train.precision), uses_deepspeed(cfg.strategy)
     if cfg.finetune.name != "full" or (is_mixed(precision) and not deepspeed):
         return False
-    return not (deepspeed and int(strategy.stage) >= 3)
+    return not (deepspeed and int(cfg.strategy.stage) >= 3)
