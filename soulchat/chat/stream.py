@@ -3,7 +3,7 @@
 Hugging Face's ``TextStreamer`` decodes the whole reply so far at every token (quadratic in its
 length, and through the tokenizer's Python wrapper); :class:`TextPieces` decodes only the tokens since
 the last emitted piece, with the one before them as context (the incremental detokenizing of vLLM and
-TGI), so each token costs two decodes of a few ids. A piece is emitted once it is whole: a byte-level
+TGI), so each token costs one decode of a few ids (and each emitted piece one more). A piece is emitted once it is whole: a byte-level
 token that ends inside a character waits for the rest (its decode ends with U+FFFD). The pieces join
 to the decode of the whole reply, special tokens skipped.
 """
@@ -36,10 +36,10 @@ class TextPieces:
         self.ids: list[int] = []
         self._prefix = 0  # ids[_prefix:_read]: context already emitted, decoded again for its spacing
         self._read = 0  # ids from here on are not emitted yet
+        self._before = ""  # decode(ids[_prefix:_read]), kept until they move
 
     def _new_text(self) -> tuple[str, bool]:
-        before = self.decode(self.ids[self._prefix:self._read])
-        now = self.decode(self.ids[self._prefix:])
+        now, before = self.decode(self.ids[self._prefix:]), self._before
         return now[len(before):], len(now) > len(before) and not now.endswith(INCOMPLETE)
 
     def put(self, token: int) -> None:
@@ -47,9 +47,11 @@ class TextPieces:
         piece, whole = self._new_text()
         if whole:
             self._prefix, self._read = self._read, len(self.ids)
+            self._before = self.decode(self.ids[self._prefix:self._read])
             self.on_text(piece, False)
 
     def end(self) -> None:
         piece, _ = self._new_text()
         self._prefix = self._read = len(self.ids)
+        self._before = ""
         self.on_text(piece, True)

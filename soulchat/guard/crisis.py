@@ -57,7 +57,7 @@ class CrisisGuard:
             verdict = Verdict(True, "suicide", "suicide.affirmed")
         # only where the rules saw nothing or only an idiom: their negation, other person and past are kept
         if verdict.reason in ("clear", "idiom") and self.model is not None:
-            score, category = self.model.score(text)
+            score, category = self.model.score(norm, normalized=True)
             if score >= float(self.cfg.concern_threshold):
                 verdict = Verdict(False, category, f"concern.{category}", concern=True)
         return self._logged(verdict, "user")
@@ -69,7 +69,7 @@ class CrisisGuard:
         verdict = _first(self.reply_lexicons, norm)
         # a learned hit on a reply is flagged, not a note: the reply is replaced by the crisis answer
         if not verdict.flagged and self.reply_model is not None and replies.TOPIC.search(norm):
-            if self.reply_model.score(text)[0] >= float(self.cfg.reply_threshold):
+            if self.reply_model.score(norm, normalized=True)[0] >= float(self.cfg.reply_threshold):
                 verdict = Verdict(True, "unsafe_reply", "unsafe_reply.learned")
         return self._logged(verdict, "reply")
 

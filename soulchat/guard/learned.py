@@ -51,9 +51,10 @@ REPLY_NGRAMS = (2, 3, 4)
 REPLY_L2 = 1e-3
 
 
-def grams(text: str, ngrams: tuple = NGRAMS) -> list[str]:
-    """The distinct character n-grams of ``normalize(text)``, with ``^``/``$`` marking its ends."""
-    t = f"^{normalize(text)}$"
+def grams(text: str, ngrams: tuple = NGRAMS, normalized: bool = False) -> list[str]:
+    """The distinct character n-grams of ``normalize(text)`` (``text`` itself when ``normalized``),
+    with ``^``/``$`` marking its ends."""
+    t = f"^{text if normalized else normalize(text)}$"
     return sorted({t[i:i + n] for n in ngrams for i in range(len(t) - n + 1)})
 
 
@@ -67,16 +68,16 @@ class Model:
     classes: tuple = CLASSES  # ``none`` first
     ngrams: tuple = NGRAMS
 
-    def probs(self, text: str) -> np.ndarray:
-        """Class probabilities (in ``classes`` order) for one message."""
-        rows = [self.vocab[g] for g in grams(text, self.ngrams) if g in self.vocab]
+    def probs(self, text: str, normalized: bool = False) -> np.ndarray:
+        """Class probabilities (in ``classes`` order) for one message (already normalised: ``normalized``)."""
+        rows = [self.vocab[g] for g in grams(text, self.ngrams, normalized) if g in self.vocab]
         z = self.bias + (self.weights[rows].sum(0) / np.sqrt(max(len(rows), 1)) if rows else 0.0)
         e = np.exp(z - z.max())
         return e / e.sum()
 
-    def score(self, text: str) -> tuple[float, str]:
+    def score(self, text: str, normalized: bool = False) -> tuple[float, str]:
         """``(1 - P(none), likeliest crisis category)`` for one message."""
-        p = self.probs(text)
+        p = self.probs(text, normalized)
         return float(1.0 - p[0]), self.classes[1 + int(np.argmax(p[1:]))]
 
     def top_grams(self, text: str, k: int = 5) -> list[tuple[str, float]]:
