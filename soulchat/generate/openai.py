@@ -32,10 +32,17 @@ STOP = tuple(f"\n{label}{speakers.COLON}" for label in (speakers.LABELS[speakers
                                                         speakers.LABELS[speakers.ASSISTANT]))
 
 
+def find_stop(text: str, stops: Sequence[str]) -> int:
+    """Where the earliest of ``stops`` begins in ``text`` (empty ones ignored), or -1: the one stop
+    search of the generator, the server's streamed cut (:class:`soulchat.serve.completions.StopScan`)
+    and the test server."""
+    return min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+
+
 def cut_at_stop(text: str, stops: Sequence[str] = STOP) -> str:
     """``text`` up to the first of ``stops`` (what a server that ignores ``stop`` sent after it is dropped)."""
-    at = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
-    return text[:at]
+    at = find_stop(text, stops)
+    return text if at < 0 else text[:at]
 
 
 class OpenAIGenerator:

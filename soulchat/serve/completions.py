@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from soulchat.corpus.format import SPEAKERS, render_input
+from soulchat.generate.openai import find_stop
 from soulchat.serve.protocol import RequestError, _number, check_body
 from soulchat.speakers import COLON
 
@@ -111,10 +112,10 @@ class StopScan:
         if not self.stops or self.hit:
             return "" if self.hit else text
         buf = self.held + text
-        found = [i for i in (buf.find(s) for s in self.stops) if i >= 0]
-        if found:
+        at = find_stop(buf, self.stops)
+        if at >= 0:
             self.hit, self.held = True, ""
-            return buf[:min(found)]
+            return buf[:at]
         keep = max((k for s in self.stops for k in range(1, len(s)) if buf.endswith(s[:k])), default=0)
         self.held = buf[len(buf) - keep:] if keep else ""
         return buf[:len(buf) - keep]

@@ -44,6 +44,7 @@ from typing import Any, Callable, Optional
 
 from aiohttp import web
 
+from soulchat.generate.openai import cut_at_stop
 from soulchat.speakers import ASSISTANT, COLON, LABELS, SMILE_LABELS, USER
 
 Responder = Callable[[dict], str]
@@ -61,13 +62,6 @@ def _input_text(body: dict) -> str:
     if "prompt" in body:
         return str(body["prompt"])
     return "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-
-
-def cut_at_stop(text: str, stop: Any) -> tuple[str, bool]:
-    """``text`` up to the first of the ``stop`` sequences (a string or a list), and whether one was found."""
-    stops = [stop] if isinstance(stop, str) else list(stop or [])
-    at = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
-    return (text, False) if at < 0 else (text[:at], True)
 
 
 def default_responder(body: dict) -> str:
@@ -282,7 +276,8 @@ class TestServer:
         text: Optional[str] = self.responder(body)
         finish = "stop"
         if self.honour_stop and body.get("stop"):
-            text = cut_at_stop(text or "", body["stop"])[0]
+            stop = body["stop"]
+            text = cut_at_stop(text or "", [stop] if isinstance(stop, str) else stop)
         if fault == "malformed":
             text = "抱歉，我无法完成这个请求。"
         elif fault == "short":

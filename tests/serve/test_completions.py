@@ -13,6 +13,7 @@ import pytest
 from chat_support import KEY, get_json, post, soulchat, sse_events
 
 from soulchat.corpus.format import render_input
+from soulchat.generate.openai import cut_at_stop, find_stop
 from soulchat.serve.completions import StopScan, prompt_messages
 
 CRISIS_USER = "我真的撑不下去了，今晚就想自杀。"
@@ -123,6 +124,19 @@ def test_stop_scan_cuts_at_the_first_stop_however_the_text_is_split():
             scan = StopScan(stops)
             out = "".join(scan.feed(p) for p in (text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])))
             assert out + scan.flush() == expected and scan.hit == (expected != text)
+
+
+def test_stop_scan_streamed_equals_the_generators_cut_of_the_whole_text():
+    """The streamed cut and ``cut_at_stop`` share one stop search: the same text for any split."""
+    rng = random.Random(1)
+    for _ in range(300):
+        text = "".join(rng.choice("ab\n用户：") for _ in range(rng.randint(1, 12)))
+        stops = ["".join(rng.choice("ab\n用户：") for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 3))]
+        cuts = sorted(rng.sample(range(1, len(text)), rng.randint(0, len(text) - 1))) if len(text) > 1 else []
+        scan = StopScan(stops)
+        out = "".join(scan.feed(p) for p in (text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])))
+        assert out + scan.flush() == cut_at_stop(text, stops), (text, stops)
+        assert scan.hit == (find_stop(text, stops) >= 0)
 
 
 def test_generator_in_completions_mode_through_the_server_of_a_trained_model(keyed_server, trained, tmp_path):
