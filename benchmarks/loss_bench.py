@@ -17,15 +17,11 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import proc_status, rss_reset  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 MiB = 1024**2
-
-
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def one(vocab: int, hidden: int, targets: int, rows: int | None, dtype: str, threads: int, repeats: int) -> dict:
@@ -40,8 +36,7 @@ def one(vocab: int, hidden: int, targets: int, rows: int | None, dtype: str, thr
     hidden_states = torch.randn(targets, hidden, dtype=weight.dtype, requires_grad=True)
     labels = torch.randint(0, vocab, (targets,))
     chunk = None if rows is None else (rows or chunk_rows(weight))
-    Path("/proc/self/clear_refs").write_text("5")
-    before = _status("VmRSS")
+    before = rss_reset()
     best = float("inf")
     for _ in range(repeats):
         weight.grad = hidden_states.grad = None
@@ -53,7 +48,7 @@ def one(vocab: int, hidden: int, targets: int, rows: int | None, dtype: str, thr
             loss = LinearCrossEntropy.apply(hidden_states, weight, None, labels, chunk, True)
         loss.backward()
         best = min(best, time.perf_counter() - start)
-    return {"rows": chunk, "seconds": best, "peak_mib": (_status("VmHWM") - before) / MiB}
+    return {"rows": chunk, "seconds": best, "peak_mib": (proc_status("VmHWM") - before) / MiB}
 
 
 def main(argv: list[str]) -> list[dict]:

@@ -47,6 +47,7 @@ from types import SimpleNamespace
 T_START = time.perf_counter()  # a side's whole process is timed from here
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import NoRows  # noqa: E402
 from train_bench import DATA, REPO, load_dialogues  # noqa: E402
 
 PEER = "llamafactory==0.9.5"
@@ -172,14 +173,7 @@ def soulchat_side(spec: dict) -> dict:
     dialogues = [rec for _, rec in read_jsonl(work / "train.jsonl")]
     train = expand_dialogues(dialogues, tok, cfg, work / "soulchat", "train")
     t1 = time.perf_counter()
-
-    class Empty:
-        lengths: list = []
-
-        def __len__(self):
-            return 0
-
-    history = fit(cfg, None, work / "soulchat", datasets=(train, Empty()))
+    history = fit(cfg, None, work / "soulchat", datasets=(train, NoRows()))
     t2, c2 = time.perf_counter(), time.process_time()
     model, tok = load_trained(cfg, work / "soulchat" / "checkpoints" / FINAL)
     save_hf(model, tok, work / "soulchat" / "hf", cfg)

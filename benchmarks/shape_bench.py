@@ -39,6 +39,7 @@ import contextlib
 import json
 import math
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +47,9 @@ from types import SimpleNamespace
 from typing import Any, Iterator
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import NoRows, proc_status, rss_reset  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 GiB = 1024**3
@@ -113,19 +117,6 @@ def peak_tflops(device: str, half: bool, given: float | None) -> tuple[float | N
             return peak, f"{name}, dense 16-bit"
     return None, f"{name} is not in PEAK_TFLOPS: give --peak-tflops"
 
-
-def rss_reset() -> int:
-    """The process's resident set now (bytes), after resetting its peak to it (Linux)."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-    return _status("VmRSS")
-
-
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 @contextlib.contextmanager
@@ -253,8 +244,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     else:
         before = rss_reset()
     with shape_fit(build_shape):
-        history = fit(cfg, None, work / "fit", log_fn=mark, datasets=(rows, RandomRows(0, seq, 1, 1, 0)))
-    peak = torch.cuda.max_memory_allocated() if device == "cuda" else _status("VmHWM")
+        history = fit(cfg, None, work / "fit", log_fn=mark, datasets=(rows, NoRows()))
+    peak = torch.cuda.max_memory_allocated() if device == "cuda" else proc_status("VmHWM")
     steps = [r for r in history if "loss" in r]
     timed = steps[args.warmup_steps:]
     seconds = marks[len(steps) - 1] - marks[args.warmup_steps - 1]

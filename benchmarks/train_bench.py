@@ -48,9 +48,11 @@ import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import ClassVar
 
 from soulchat.speakers import ROLE_OF
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import NoRows  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "smilechat" / "dev.jsonl.gz"
@@ -108,14 +110,8 @@ def run(cfg, name: str, train, batches: int, pad_to, group: int, micro: int, wor
                                         "micro_batch_size": micro, "global_batch_size": micro,
                                         "warmup_steps": max(2, batches // 10),
                                         "checkpoint_every_n_steps": 10**9, "val_every_n_steps": 10**9}})
-    class Empty:
-        lengths: ClassVar[list] = []
-
-        def __len__(self):
-            return 0
-
     cpu0 = time.process_time()
-    history = fit(c, None, workdir / name, datasets=(train, Empty()))
+    history = fit(c, None, workdir / name, datasets=(train, NoRows()))
     cpu = time.process_time() - cpu0
     rows = [r for r in history if "loss" in r][1:]  # the first step includes warm-up of the kernels
     tokens, padded = sum(r["tokens"] for r in rows), sum(r["padded"] for r in rows)
@@ -194,7 +190,6 @@ def parts(cfg, datasets: dict, micro: int, repeats: int = 2) -> dict:
 def main(argv: list[str] | None = None) -> dict | None:
     argv = sys.argv[1:] if argv is None else argv
     if "--shape" in argv or any(a.startswith("--shape=") for a in argv):
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         import shape_bench
 
         return shape_bench.main(argv)
