@@ -7,6 +7,7 @@ forward call (:data:`CALL_COST` positions: its Python overhead on the CPU); each
 own width, and the groups' KV caches are left-padded to the batch's width and joined, so decoding
 goes on exactly as after one padded forward (padded positions are masked out either way).
 Only for Hugging Face's :class:`DynamicCache` of plain layers; other caches get the one padded call.
+The caches made here have room to grow (:mod:`soulchat.generate.roomy`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+
+from soulchat.generate.roomy import RoomyLayer, roomy
 
 #: the CPU time of one forward call of the tiny model, in positions of a prefill (measured: 2-3 ms of
 #: fixed cost, ~0.02-0.03 ms per position); on an accelerator padding is nearly free, so no split
@@ -42,7 +45,7 @@ def _plain(cache: Any) -> bool:
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer
 
-    return type(cache) is DynamicCache and all(type(layer) is DynamicLayer for layer in cache.layers)
+    return type(cache) is DynamicCache and all(type(layer) in (DynamicLayer, RoomyLayer) for layer in cache.layers)
 
 
 def prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
@@ -67,13 +70,13 @@ def prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, p
 
     if len(groups) == 1:
         out = run(None)
-        return out.logits[:, -1, :], out.cache
+        return out.logits[:, -1, :], _with_room(out.cache)
     outs = []
     for rows in groups:
         outs.append(run(rows))
         if not _plain(outs[-1].cache):  # a sliding-window or other cache: no joining, one padded call
             out = run(None)
-            return out.logits[:, -1, :], out.cache
+            return out.logits[:, -1, :], _with_room(out.cache)
     order = [r for rows in groups for r in rows]
     back = torch.empty(len(order), dtype=torch.long, device=input_ids.device)
     back[torch.tensor(order, device=input_ids.device)] = torch.arange(len(order), device=input_ids.device)
@@ -86,7 +89,12 @@ def prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, p
     layers = [(join([o.cache.layers[n].keys for o in outs]), join([o.cache.layers[n].values for o in outs]))
               for n in range(len(outs[0].cache.layers))]
     logits = torch.cat([o.logits[:, -1, :] for o in outs], 0).index_select(0, back)
-    return logits, DynamicCache(layers)
+    return logits, roomy(layers)
+
+
+def _with_room(cache: Any) -> Any:
+    """A plain cache with room to grow; any other as it is."""
+    return roomy([(x.keys, x.values) for x in cache.layers]) if _plain(cache) else cache
 
 
 def joinable(cache: Any) -> bool:
@@ -96,8 +104,6 @@ def joinable(cache: Any) -> bool:
 
 def merge(a: tuple[Any, torch.Tensor], b: tuple[Any, torch.Tensor]) -> tuple[Any, torch.Tensor]:
     """Two left-padded ``(KV cache, attention mask)`` batches as one, both left-padded to the wider."""
-    from transformers import DynamicCache
-
     width = max(a[1].shape[1], b[1].shape[1])
 
     def pad(t: torch.Tensor, dim_from_end: int) -> torch.Tensor:
@@ -106,15 +112,13 @@ def merge(a: tuple[Any, torch.Tensor], b: tuple[Any, torch.Tensor]) -> tuple[Any
 
     layers = [(torch.cat([pad(x.keys, 2), pad(y.keys, 2)]), torch.cat([pad(x.values, 2), pad(y.values, 2)]))
               for x, y in zip(a[0].layers, b[0].layers)]
-    return DynamicCache(layers), torch.cat([pad(a[1], 1), pad(b[1], 1)])
+    return roomy(layers), torch.cat([pad(a[1], 1), pad(b[1], 1)])
 
 
 def select(cache: Any, mask: torch.Tensor, rows: torch.Tensor) -> tuple[Any, torch.Tensor]:
     """The ``rows`` of a left-padded batch, without the leading columns that are padding in all of them."""
-    from transformers import DynamicCache
-
     mask = mask.index_select(0, rows)
     start = int((mask.shape[1] - mask.sum(-1)).min())
     layers = [(x.keys.index_select(0, rows)[:, :, start:], x.values.index_select(0, rows)[:, :, start:])
               for x in cache.layers]
-    return DynamicCache(layers), mask[:, start:]
+    return roomy(layers), mask[:, start:]
