@@ -22,6 +22,7 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
@@ -29,7 +30,9 @@ from typing import Any, Optional, Sequence
 from soulchat.errors import ConfigError
 from soulchat.guard import Verdict, concern_note
 from soulchat.guard.components import CrisisGuardConfig
+from soulchat.guard.llm_client import NoStore, ScreenClient, shut
 from soulchat.guard.llm_prompts import PROMPT, REPLY_LABELS, REPLY_PROMPT, USER_LABELS, parse
+from soulchat.llm import Request
 from soulchat.llm.components import EndpointConfig
 
 log = logging.getLogger(__name__)
@@ -84,29 +87,11 @@ class ScreenStats:
         return {**out, **{f"failed.{k}": v for k, v in sorted(self.failed.items())}}
 
 
-class NoStore:
-    """A response store that keeps nothing (the default: answers derive from what users wrote)."""
-
-    def get(self, key: str) -> None:
-        return None
-
-    def put(self, stored: Any) -> None:
-        pass
-
-    def describe(self) -> str:
-        return "no store (guard.store is unset)"
-
-    def close(self) -> None:
-        pass
-
-
 class LLMGuard:
     """``guard=llm``: see the module docstring and :class:`soulchat.guard.Guard`."""
 
     def __init__(self, cfg: Any) -> None:
         from omegaconf import DictConfig, OmegaConf
-
-        from soulchat.llm import LLMClient
 
         if isinstance(cfg, DictConfig):
             cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
@@ -125,8 +110,9 @@ class LLMGuard:
         self._lock = threading.Lock()
         self._fails_in_row = 0
         self._down_until = 0.0
+        self._client: Optional[ScreenClient] = None
         if self.live:  # the URL, the key and the store are checked now, not at the first message
-            LLMClient(cfg, concurrency=1, progress=False, store=NoStore())
+            self._client = ScreenClient(cfg, self._store)
             self._event_loop()
         elif cfg.enabled:
             log.warning("guard %s: guard.base_url is not set: the LLM is never asked, the %s guard screens alone",
@@ -157,10 +143,12 @@ class LLMGuard:
         return concern_note(self.inner, verdict)
 
     def close(self) -> None:
-        """Stop the LLM's event loop thread (also stopped when the process exits)."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._loop = None
+        """Close the LLM's HTTP session and stop its event loop thread (done too when the guard is
+        collected or the process exits)."""
+        with self._lock:
+            if self._loop is not None:
+                self._stop()
+                self._loop = None
 
     # -- the LLM ----------------------------------------------------------------------------------
 
@@ -211,17 +199,12 @@ class LLMGuard:
         """``(reason code, category or None)`` for one request, within ``timeout_s`` in all."""
         import concurrent.futures
 
-        from soulchat.llm import FatalEndpointError, LLMClient, Request
+        from soulchat.llm import FatalEndpointError
 
         req = Request(id="guard", messages=[{"role": "user", "content": prompt}],
                       params={"response_format": {"type": "json_object"}} if self.cfg.json_mode else {})
-
-        async def one() -> Any:
-            client = LLMClient(self.cfg, concurrency=1, progress=False, desc=f"guard {self.cfg.name}",
-                               store=self._store)
-            return (await client.arun([req], validate=lambda text, _: parse(text, labels)))[0]
-
-        future = asyncio.run_coroutine_threadsafe(one(), self._event_loop())
+        screen = self._client.screen(req, lambda text, _: parse(text, labels))
+        future = asyncio.run_coroutine_threadsafe(screen, self._event_loop())
         try:
             res = future.result(timeout=float(self.cfg.timeout_s) + 0.5)  # the SDK's own timeout fires first
         except concurrent.futures.TimeoutError:
@@ -243,10 +226,12 @@ class LLMGuard:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 threading.Thread(target=loop.run_forever, name=f"guard-{self.cfg.name}", daemon=True).start()
+                self._stop = weakref.finalize(self, shut, loop, self._client)  # no unclosed session at exit
                 if self.cfg.store:  # SQLite is used from the thread that opened it
                     from soulchat.llm import ResponseStore
 
                     self._store = asyncio.run_coroutine_threadsafe(_call(ResponseStore, self.cfg.store), loop).result(10)
+                    self._client.store = self._store
                 self._loop = loop
             return self._loop
 

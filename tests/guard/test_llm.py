@@ -136,6 +136,38 @@ def test_a_failed_screen_leaves_the_rules_verdict(llm_guard, server, rules, capl
     assert g.screen_user(MISSED).flagged  # the next healthy answer counts again
 
 
+def test_one_http_session_serves_every_screen(llm_guard, server, monkeypatch):
+    """The guard's one client opens its session at the first screen and keeps it; close() closes it."""
+    from soulchat.llm import transport
+
+    opened, real = [], transport.open_api
+    monkeypatch.setattr(transport, "open_api", lambda *a: opened.append(real(*a)) or opened[-1])
+    g = llm_guard()
+    assert not opened  # built at start, the session at the first screen
+    assert [g.screen_user(t).flagged for t in (MISSED, ORDINARY, MISSED)] == [True, False, True]
+    assert len(opened) == 1 and server.count() == 3 and g.stats.answered == 3
+    g.close()
+    assert opened[0].is_closed()
+    assert g.screen_user(MISSED).flagged and len(opened) == 2  # asked again after close: a new session
+
+
+def test_screens_in_flight_together_keep_their_own_counts_and_caps(llm_guard, server):
+    """serve screens from worker threads at once: each screen is its own run of the guard's client, so
+    the endpoint's caps hold per screen (here one request each) and the guard's counts add up."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server.latency = 0.3
+    g = llm_guard("guard.max_requests=1")
+    texts = [MISSED, ORDINARY] * 4
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(len(texts)) as pool:
+        verdicts = list(pool.map(g.screen_user, texts))
+    assert time.perf_counter() - t0 < 0.3 * len(texts) / 2  # they were in flight together
+    assert [v.flagged for v in verdicts] == [t == MISSED for t in texts]
+    assert server.count() == 8 and g.stats.asked == g.stats.answered == 8 and g.stats.added == 4
+    assert not g.stats.failed
+
+
 def test_the_inner_guards_concern_note_is_passed_on(compose):
     from soulchat.guard import Verdict, concern_note
 
