@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from soulchat.chat.engine import Engine, Sampling
+from soulchat.testing.greedy import top_choices
 
 
 class Tokens:
@@ -53,18 +54,6 @@ class Ids:
         pass
 
 
-def greedy_alone(gen, ids, said, tol=1e-3):
-    """Whether every token of ``said`` is the top choice of the model reading ``ids`` and the tokens before it
-    alone (one row, no padding), up to a near-tie of ``tol``: what a batched greedy row must say, on any CPU (a
-    batch's float sums may differ from one row's in the last bits, and flip an exact tie, never more)."""
-    import torch
-
-    with torch.inference_mode():
-        logits = gen.model(input_ids=torch.tensor([ids + said])).logits[0, len(ids) - 1:-1]
-    chosen = logits.gather(-1, torch.tensor(said)[:, None])[:, 0]
-    return bool((chosen >= logits.max(-1).values - tol).all())
-
-
 def _wait(job, tokens=None):
     deadline = time.monotonic() + 120
     while not (job.done.is_set() if tokens is None else job.tokens >= tokens):
@@ -98,7 +87,8 @@ def test_newcomers_join_the_running_batch_without_recomputing_it_and_say_what_th
     assert sum(prefilled) == sum(map(len, ids[1:])) + 2 * len(ids[0]) + sum(map(len, [*ids[1:], ids[0]]))
     for joined, own in zip([*late, last], alone):  # greedy rows: what they say alone
         assert len(joined.streamer.ids) == len(own.streamer.ids) == 40
-        assert greedy_alone(engine.gen, own.ids, joined.streamer.ids) and greedy_alone(engine.gen, own.ids, own.streamer.ids)
+        assert top_choices(engine.gen.model, own.ids, joined.streamer.ids)
+        assert top_choices(engine.gen.model, own.ids, own.streamer.ids)
     again = Engine(random_hf, 256, None, 8, 7, "cpu", "float32")
     try:
         solo = again.generate(ids[0], sampled, Ids())  # job 0 again, alone
@@ -148,4 +138,5 @@ def test_a_cache_that_cannot_be_joined_lets_newcomers_in_every_segment_by_re_rea
     assert engine.batches[0] == 1 and max(engine.batches) == 3  # the first row re-read with the newcomers
     for joined, own in zip([first, *late], alone):
         assert len(joined.streamer.ids) == len(own.streamer.ids) == 30
-        assert greedy_alone(engine.gen, own.ids, joined.streamer.ids) and greedy_alone(engine.gen, own.ids, own.streamer.ids)
+        assert top_choices(engine.gen.model, own.ids, joined.streamer.ids)
+        assert top_choices(engine.gen.model, own.ids, own.streamer.ids)
