@@ -10,7 +10,8 @@ The server is a real ``soulchat serve`` subprocess (one torch thread); every req
 ``--max-tokens`` and the random-init model almost never samples eos, so both modes do the same work
 (only tokens the server reports in ``usage`` count). The requests are the first histories the guard
 lets through, so all ``--clients`` reach the model (a flagged one is answered without it and would
-only shrink the batch). Rounds alternate the two modes' order. Printed beside the ratio: the admissions
+only shrink the batch). A first round of each mode warms the server up (the allocator, the shapes,
+the connections) and is not counted; the counted rounds alternate the two modes' order. Printed beside the ratio: the admissions
 to the server's running batch (how many groups the requests joined it in), and the engine alone on the same jobs (no HTTP), the bound the server can reach.
 Chat vs raw is timed in wall and in thread CPU time (both run in the calling thread; CPU time is
 what a loaded machine blurs least).
@@ -99,8 +100,7 @@ async def load_test(url: str, reqs: list[list[dict]], max_tokens: int, rounds: i
     # per mode: seconds, tokens, TTFTs, client CPU s, batch sizes the server formed (from /health)
     out = {m: [0.0, 0, [], 0.0, []] for m in ("one at a time", "concurrent")}
     async with aiohttp.ClientSession() as session:
-        await request(session, url, reqs[0], 4)  # warm-up
-        for r in range(rounds):
+        for r in range(-1, rounds):  # round -1 warms both modes up (allocator, shapes, connections): not counted
             for mode in (("one at a time", "concurrent") if r % 2 == 0 else ("concurrent", "one at a time")):
                 before = await health(session, url)
                 t, cpu = time.perf_counter(), time.process_time()
@@ -108,6 +108,8 @@ async def load_test(url: str, reqs: list[list[dict]], max_tokens: int, rounds: i
                     res = await asyncio.gather(*(request(session, url, h, max_tokens) for h in reqs))
                 else:
                     res = [await request(session, url, h, max_tokens) for h in reqs]
+                if r < 0:
+                    continue
                 out[mode][0] += time.perf_counter() - t
                 out[mode][3] += time.process_time() - cpu
                 out[mode][1] += sum(n for _, _, n in res)
@@ -139,7 +141,7 @@ def engine_batching(model: Path, reqs: list[list[dict]], max_tokens: int, rounds
     ids = [engine.encode(h) for h in reqs]
     rates = {True: [0.0, 0], False: [0.0, 0]}
     try:
-        for r in range(rounds):
+        for r in range(-1, rounds):  # round -1 warms up, not counted
             for together in ((False, True) if r % 2 == 0 else (True, False)):
                 t = time.perf_counter()
                 if together:
@@ -151,6 +153,8 @@ def engine_batching(model: Path, reqs: list[list[dict]], max_tokens: int, rounds
                     for x in ids:
                         jobs.append(engine.submit(x, Sampling(max_tokens, 0.95, 0.75, 50), Count()))
                         jobs[-1].done.wait()
+                if r < 0:
+                    continue
                 rates[together][0] += time.perf_counter() - t
                 rates[together][1] += sum(j.tokens for j in jobs)
     finally:
