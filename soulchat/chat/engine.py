@@ -229,8 +229,10 @@ class Engine:
         with self._cv:
             job = self._job(ids, sampling, streamer)
             self.submitted += 1
+        from soulchat.model.attention import cudnn_attention
+
         rows = Rows(self.gen)
-        with self._model, torch.inference_mode():
+        with self._model, torch.inference_mode(), cudnn_attention(self.gen.cudnn_attention):
             rows.add([job])
             while rows.jobs:
                 self._step(rows)
@@ -261,7 +263,10 @@ class Engine:
     def _loop(self) -> None:
         import torch
 
-        with torch.inference_mode():
+        from soulchat.model.attention import cudnn_attention
+
+        # cuDNN's attention builds a graph for every new shape, and every decode step is one (as generate)
+        with torch.inference_mode(), cudnn_attention(self.gen.cudnn_attention):
             self._serve()
 
     def _serve(self) -> None:

@@ -140,3 +140,22 @@ def test_a_cache_that_cannot_be_joined_lets_newcomers_in_every_segment_by_re_rea
         assert len(joined.streamer.ids) == len(own.streamer.ids) == 30
         assert top_choices(engine.gen.model, own.ids, joined.streamer.ids)
         assert top_choices(engine.gen.model, own.ids, own.streamer.ids)
+
+
+def test_the_engine_samples_with_cudnn_attention_off_and_restores_it(random_hf, cudnn_attention_on):
+    """cuDNN's attention builds a graph for every new shape (90-810 ms each on an H200), and every decode
+    step is a new shape: the engine's steps run with it off, as the generate stage's do."""
+    import torch
+
+    seen = []
+    engine = Engine(random_hf, 256, None, 4, 0, "cpu", "float32",
+                    after_step=lambda: seen.append(torch.backends.cuda.cudnn_sdp_enabled()))
+    try:
+        ids = engine.encode([{"role": "user", "content": "我很孤独。"}])
+        job = engine.submit(ids, Sampling(5, 0.95, 0.75, 50), Ids())
+        assert job.done.wait(60)
+        engine.generate(ids, Sampling(5, 0.95, 0.75, 50), Ids())  # in the calling thread
+    finally:
+        engine.close()
+    assert len(seen) >= 2 and not any(seen)
+    assert torch.backends.cuda.cudnn_sdp_enabled()  # put back once the engine stopped
