@@ -98,18 +98,12 @@ class Rows:
         """Prefill ``jobs`` and join them to the running rows (re-read those too if the cache cannot join)."""
         import torch
 
-        from soulchat.generate.prefill import merge, prefill
+        from soulchat.generate.prefill import left_pad, merge, prefill
 
         if not self.joinable():  # re-read the running rows with them (only once the prefill has worked)
             jobs = [j for j in self.jobs if not j.done.is_set()] + jobs
-        inputs = [j.ids + j.said for j in jobs]
-        width, device = max(map(len, inputs)), self.gen.device
-        ids = torch.full((len(inputs), width), self.gen.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(inputs), width), dtype=torch.long)
-        for row, x in enumerate(inputs):
-            ids[row, width - len(x):] = torch.tensor(x, dtype=torch.long)
-            mask[row, width - len(x):] = 1
-        ids, mask = ids.to(device), mask.to(device)
+        ids, mask = left_pad([j.ids + j.said for j in jobs], self.gen.pad_id)
+        ids, mask = ids.to(self.gen.device), mask.to(self.gen.device)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         if self.cache_name == "cache":
             logits, cache = prefill(self.model, ids, mask, pos, self.extra)

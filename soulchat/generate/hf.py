@@ -112,15 +112,11 @@ class HFGenerator:
         """
         import torch
 
+        from soulchat.generate.prefill import left_pad
         from soulchat.generate.sampling import decode
         from soulchat.model.attention import cudnn_attention
 
-        width = max(len(x) for x in inputs)
-        ids = torch.full((len(inputs), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(inputs), width), dtype=torch.long)
-        for row, x in enumerate(inputs):
-            ids[row, width - len(x):] = torch.tensor(x, dtype=torch.long)
-            mask[row, width - len(x):] = 1
+        ids, mask = left_pad(inputs, self.pad_id)
         torch.manual_seed(seed)
         with cudnn_attention(self.cudnn_attention):
             s = {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_k": self.top_k,

@@ -23,6 +23,17 @@ from soulchat.generate.roomy import RoomyLayer, roomy
 CALL_COST = 128
 
 
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input ids, attention mask)`` [rows, longest] of token id lists, padded on the left."""
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, x in enumerate(rows):
+        ids[row, width - len(x):] = torch.tensor(x, dtype=torch.long)
+        mask[row, width - len(x):] = 1
+    return ids, mask
+
+
 def length_groups(lengths: Sequence[int], call_cost: int = CALL_COST) -> list[list[int]]:
     """Row indices cut into groups (shortest rows first) minimising ``sum(call_cost + rows * width)``."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])

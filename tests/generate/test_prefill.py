@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from soulchat.generate.hf import HFGenerator
-from soulchat.generate.prefill import CALL_COST, length_groups
+from soulchat.generate.prefill import CALL_COST, left_pad, length_groups
 from soulchat.generate.sampling import decode
 from soulchat.testing.greedy import same_but_ties
 
@@ -21,19 +21,20 @@ def test_groups_cover_every_row_once_and_cost_less_than_one_padded_call():
     assert length_groups([7]) == [[0]]
 
 
+def test_rows_are_padded_on_the_left_and_masked():
+    ids, mask = left_pad([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
 def test_mixed_lengths_prefill_little_padding_and_decode_as_rows_alone(tiny_train):
     gen = HFGenerator(tiny_train / "hf", 256, 12, 0.75, 0.95, 8, 0, device="cpu", dtype="float32")
     eos = gen.tokenizer.eos_token_id
     long = [{"role": "user", "content": "我最近压力很大，" * 30 + "怎么办？"}]
     short = [[{"role": "user", "content": f"第{i}个：我很孤独。"}] for i in range(5)]
     enc = [gen.encode({"history": h}) for h in [short[0], long, *short[1:]]]
-    width = max(map(len, enc))
+    ids, mask = left_pad(enc, gen.pad_id)
+    width = ids.shape[1]
     assert width > 4 * min(map(len, enc))
-    ids = torch.full((len(enc), width), gen.pad_id)
-    mask = torch.zeros((len(enc), width), dtype=torch.long)
-    for r, x in enumerate(enc):
-        ids[r, width - len(x):] = torch.tensor(x)
-        mask[r, width - len(x):] = 1
     seen = []
     hook = gen.model.register_forward_pre_hook(lambda m, a, kw: seen.append(kw["input_ids"].shape), with_kwargs=True)
     try:
@@ -50,16 +51,6 @@ def test_mixed_lengths_prefill_little_padding_and_decode_as_rows_alone(tiny_trai
         assert same_but_ties(gen.model, x, alone[0].tolist(), together[row, :alone.shape[1]].tolist())
 
 
-def _left_padded(rows, pad_id):
-    width = max(map(len, rows))
-    ids = torch.full((len(rows), width), pad_id)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, x in enumerate(rows):
-        ids[r, width - len(x):] = torch.tensor(x)
-        mask[r, width - len(x):] = 1
-    return ids, mask
-
-
 def test_batches_merged_and_rows_selected_step_as_each_row_alone(tiny_train):
     from soulchat.generate.prefill import joinable, merge, prefill, select
 
@@ -69,7 +60,7 @@ def test_batches_merged_and_rows_selected_step_as_each_row_alone(tiny_train):
             ("我很孤独。", "失眠，" * 8 + "怎么办？", "我和父母总是吵架。")]
 
     def first(batch):
-        ids, mask = _left_padded(batch, gen.pad_id)
+        ids, mask = left_pad(batch, gen.pad_id)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         logits, cache = prefill(model, ids, mask, pos, {"logits_to_keep": 1})
         return logits, cache, mask

@@ -5,19 +5,14 @@ from __future__ import annotations
 import torch
 
 from soulchat.generate.hf import HFGenerator
+from soulchat.generate.prefill import left_pad
 from soulchat.generate.sampling import decode, sample_next
 from soulchat.testing.greedy import same_but_ties
 
 
 def _batch(gen, histories):
     enc = [gen.encode({"history": h}) for h in histories]
-    width = max(map(len, enc))
-    ids = torch.full((len(enc), width), gen.pad_id)
-    mask = torch.zeros((len(enc), width), dtype=torch.long)
-    for r, x in enumerate(enc):
-        ids[r, width - len(x):] = torch.tensor(x)
-        mask[r, width - len(x):] = 1
-    return enc, ids, mask
+    return enc, *left_pad(enc, gen.pad_id)
 
 
 def test_greedy_equals_hf_generate_and_rows_alone(tiny_train, histories):
