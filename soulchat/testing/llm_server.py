@@ -5,9 +5,9 @@ sequences honoured unless ``honour_stop=False``) and the batch files API (``POST
 ``GET /v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches/{id}``), and misbehaves on
 request: latency, 429 with Retry-After, 5xx, 400/401, hanging past the client's timeout, dropped
 connections, bodies that are not JSON, answers that are not dialogues, dialogues that break the
-prompt's constraints, content filtering. Every request is logged (``server.log``). Test tooling,
-not runtime: one module over ~300 lines because the chat, completions and batch endpoints share its
-fault plan.
+prompt's constraints, content filtering. Every request is logged (``server.log``). What it answers
+(the default responder, the completion objects and the faults that shape them, the batch files
+API) is :mod:`.llm_answers`; this module is the server: its fault plan, routes, lifecycle and log.
 
 In a test::
 
@@ -32,53 +32,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import json
 import random
-import re
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from aiohttp import web
 
 from soulchat.generate.openai import cut_at_stop
-from soulchat.speakers import ASSISTANT, COLON, LABELS, SMILE_LABELS, USER
+from soulchat.testing.llm_answers import BatchFiles, Responder, completion, default_responder
 
-Responder = Callable[[dict], str]
+__all__ = ["FAULTS", "LogEntry", "Responder", "TestServer", "default_responder", "main"]
 FAULTS = ("429", "500", "503", "400", "401", "404", "timeout", "drop", "garbage", "malformed", "short",
           "meta", "content_filter", "ok")
-
-
-def _snippets(text: str) -> list[str]:
-    parts = [p.strip() for p in re.split(r"[。！？!?\n]+", text) if len(p.strip()) >= 2]
-    return parts or ["嗯"]
-
-
-def _input_text(body: dict) -> str:
-    """A request's input: the completions ``prompt``, or the chat messages' contents joined."""
-    if "prompt" in body:
-        return str(body["prompt"])
-    return "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-
-
-def default_responder(body: dict) -> str:
-    """A deterministic answer: for a rewrite prompt, a 10-utterance dialogue built from the source
-    (用户/心理咨询师, or 求助者/支持者 when the prompt asks for those); otherwise a short reply."""
-    prompt = _input_text(body)
-    if "改写" not in prompt:
-        digest = hashlib.sha256(prompt.encode()).hexdigest()[:8]
-        return f"我能理解你的感受，谢谢你愿意说出来。({digest})"
-    labels = SMILE_LABELS if SMILE_LABELS[USER] in prompt else LABELS
-    user, counsellor = labels[USER], labels[ASSISTANT]
-    bits = _snippets(prompt.split("】：", 1)[-1] if "】：" in prompt else prompt)
-    lines = []
-    for i in range(5):
-        lines.append(f"{user}：{bits[i % len(bits)][:60]}，我该怎么办？")
-        lines.append(f"{counsellor}：我理解你的感受，{bits[(i + 1) % len(bits)][:60]}。")
-    return "\n".join(lines)
 
 
 @dataclass
@@ -126,8 +94,7 @@ class TestServer:
     def __post_init__(self) -> None:
         self._queue: deque[str] = deque()
         self._rng = random.Random(self.seed)
-        self._files: dict[str, bytes] = {}
-        self._batches: dict[str, dict] = {}
+        self._batch = BatchFiles(self.completion, self._record)
         self._lock = threading.Lock()
         self._thread: Optional[threading.Thread] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -178,10 +145,7 @@ class TestServer:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._chat)  # the body's ``prompt`` picks the answer's shape
-        app.router.add_post("/v1/files", self._upload)
-        app.router.add_get("/v1/files/{id}/content", self._file_content)
-        app.router.add_post("/v1/batches", self._create_batch)
-        app.router.add_get("/v1/batches/{id}", self._get_batch)
+        self._batch.add_routes(app)
         app.router.add_get("/_stats", self._stats)
         return app
 
@@ -228,6 +192,11 @@ class TestServer:
 
     # -- handlers ---------------------------------------------------------------------------------
 
+    def _record(self, path: str, body: Any) -> None:
+        """Log a request answered at once (the batch files API's)."""
+        now = time.time()
+        self.log.append(LogEntry(len(self.log), path, body, None, 200, now, now))
+
     def _next_fault(self) -> Optional[str]:
         with self._lock:
             if self._queue:
@@ -271,87 +240,13 @@ class TestServer:
         return web.json_response(self.completion(body, fault))
 
     def completion(self, body: dict, fault: Optional[str] = None) -> dict:
-        """A chat.completion object for ``body`` (chat requests and batch lines), or a
-        text_completion one when ``body`` has a ``prompt``."""
+        """The answer object for ``body`` (:func:`.llm_answers.completion`): the responder's text, cut
+        at the request's ``stop`` sequences unless ``honour_stop`` is off."""
         text: Optional[str] = self.responder(body)
-        finish = "stop"
         if self.honour_stop and body.get("stop"):
             stop = body["stop"]
             text = cut_at_stop(text or "", [stop] if isinstance(stop, str) else stop)
-        if fault == "malformed":
-            text = "抱歉，我无法完成这个请求。"
-        elif fault == "short":
-            text = f"{LABELS[USER]}{COLON}你好\n{LABELS[ASSISTANT]}{COLON}你好，请说。"
-        elif fault == "meta":
-            text = (text or "") + "\n以上是改写后的多轮对话。"
-        elif fault == "content_filter":
-            text, finish = None, "content_filter"
-        prompt_tokens = len(str(body["prompt"])) if "prompt" in body else \
-            sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
-        completion_tokens = len(text or "")
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                 "total_tokens": prompt_tokens + completion_tokens}
-        if "prompt" in body:
-            return {"id": f"cmpl-{len(self.log)}", "object": "text_completion", "created": int(time.time()),
-                    "model": body.get("model", "test"), "usage": usage,
-                    "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}]}
-        return {
-            "id": f"chatcmpl-{len(self.log)}", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model", "test"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-            "usage": usage,
-        }
-
-    async def _upload(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        upload = form["file"]
-        data = upload.file.read()  # type: ignore[union-attr]
-        fid = f"file-{len(self._files) + 1}"
-        self._files[fid] = data
-        self.log.append(LogEntry(len(self.log), request.path, None, None, 200, time.time(), time.time()))
-        return web.json_response({"id": fid, "object": "file", "bytes": len(data), "created_at": int(time.time()),
-                                  "filename": getattr(upload, "filename", "input.jsonl"),
-                                  "purpose": form.get("purpose", "batch"), "status": "processed"})
-
-    async def _file_content(self, request: web.Request) -> web.Response:
-        fid = request.match_info["id"]
-        if fid not in self._files:
-            return web.json_response({"error": {"message": f"no file {fid}"}}, status=404)
-        return web.Response(body=self._files[fid], content_type="application/octet-stream")
-
-    def _batch_object(self, bid: str) -> dict:
-        return self._batches[bid]
-
-    async def _create_batch(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.log.append(LogEntry(len(self.log), request.path, body, None, 200, time.time(), time.time()))
-        lines = self._files[body["input_file_id"]].decode("utf-8").splitlines()
-        out = []
-        for i, line in enumerate(filter(str.strip, lines)):
-            req = json.loads(line)
-            out.append(json.dumps({"id": f"batch_req_{i}", "custom_id": req["custom_id"],
-                                   "response": {"status_code": 200, "request_id": f"req_{i}",
-                                                "body": self.completion(req["body"])},
-                                   "error": None}, ensure_ascii=False))
-        out_id = f"file-{len(self._files) + 1}"
-        self._files[out_id] = ("\n".join(out) + "\n").encode("utf-8")
-        bid = f"batch_{len(self._batches) + 1}"
-        self._batches[bid] = {
-            "id": bid, "object": "batch", "endpoint": body["endpoint"], "input_file_id": body["input_file_id"],
-            "completion_window": body.get("completion_window", "24h"), "status": "in_progress",
-            "output_file_id": None, "created_at": int(time.time()),
-            "request_counts": {"total": len(out), "completed": 0, "failed": 0}, "_out": out_id,
-        }
-        return web.json_response({k: v for k, v in self._batches[bid].items() if not k.startswith("_")})
-
-    async def _get_batch(self, request: web.Request) -> web.Response:
-        batch = self._batches[request.match_info["id"]]
-        # the first poll sees it in progress, the next one completed (so pollers really poll)
-        if batch["status"] == "in_progress" and batch.get("_polled"):
-            batch.update(status="completed", output_file_id=batch["_out"],
-                         request_counts={**batch["request_counts"], "completed": batch["request_counts"]["total"]})
-        batch["_polled"] = True
-        return web.json_response({k: v for k, v in batch.items() if not k.startswith("_")})
+        return completion(body, text, fault, len(self.log))
 
     async def _stats(self, request: web.Request) -> web.Response:
         """The counts; with ``?since=N`` also ``arrivals``: when each chat request from the N-th
