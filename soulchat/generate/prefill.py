@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import torch
 
-from soulchat.generate.roomy import RoomyLayer, roomy
+from soulchat.generate.roomy import RoomyLayer, on, placed, roomy
 
 #: the CPU time of one forward call of the tiny model, in positions of a prefill (measured: 2-3 ms of
 #: fixed cost, ~0.02-0.03 ms per position); on an accelerator padding is nearly free, so no split
@@ -91,16 +91,12 @@ def prefill(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, p
     order = [r for rows in groups for r in rows]
     back = torch.empty(len(order), dtype=torch.long, device=input_ids.device)
     back[torch.tensor(order, device=input_ids.device)] = torch.arange(len(order), device=input_ids.device)
-    width = input_ids.shape[1]
-
-    def join(tensors: list[torch.Tensor]) -> torch.Tensor:  # [rows, heads, w, dim] each -> the batch's
-        padded = [torch.nn.functional.pad(t, (0, 0, width - t.shape[-2], 0)) for t in tensors]
-        return torch.cat(padded, 0).index_select(0, back)
-
-    layers = [(join([o.cache.layers[n].keys for o in outs]), join([o.cache.layers[n].values for o in outs]))
-              for n in range(len(outs[0].cache.layers))]
+    index = [torch.tensor(rows, device=input_ids.device) for rows in groups]
+    width, batch = input_ids.shape[1], len(order)
+    layers = [tuple(placed([(i, getattr(o.cache.layers[n], kind)) for i, o in zip(index, outs)], batch, width)
+                    for kind in ("keys", "values")) for n in range(len(outs[0].cache.layers))]
     logits = torch.cat([o.logits[:, -1, :] for o in outs], 0).index_select(0, back)
-    return logits, roomy(layers)
+    return logits, on(layers, width)
 
 
 def _with_room(cache: Any) -> Any:
@@ -115,15 +111,15 @@ def joinable(cache: Any) -> bool:
 
 def merge(a: tuple[Any, torch.Tensor], b: tuple[Any, torch.Tensor]) -> tuple[Any, torch.Tensor]:
     """Two left-padded ``(KV cache, attention mask)`` batches as one, both left-padded to the wider."""
-    width = max(a[1].shape[1], b[1].shape[1])
-
-    def pad(t: torch.Tensor, dim_from_end: int) -> torch.Tensor:
-        grow = width - t.shape[-dim_from_end]
-        return t if grow == 0 else torch.nn.functional.pad(t, (0, 0) * (dim_from_end - 1) + (grow, 0))
-
-    layers = [(torch.cat([pad(x.keys, 2), pad(y.keys, 2)]), torch.cat([pad(x.values, 2), pad(y.values, 2)]))
-              for x, y in zip(a[0].layers, b[0].layers)]
-    return roomy(layers), torch.cat([pad(a[1], 1), pad(b[1], 1)])
+    width, rows = max(a[1].shape[1], b[1].shape[1]), a[1].shape[0] + b[1].shape[0]
+    first, second = torch.arange(a[1].shape[0]), torch.arange(a[1].shape[0], rows)
+    first, second = first.to(a[1].device), second.to(a[1].device)
+    layers = [tuple(placed([(first, getattr(x, kind)), (second, getattr(y, kind))], rows, width)
+                    for kind in ("keys", "values")) for x, y in zip(a[0].layers, b[0].layers)]
+    mask = a[1].new_zeros((rows, width))
+    mask[:a[1].shape[0], width - a[1].shape[1]:] = a[1]
+    mask[a[1].shape[0]:, width - b[1].shape[1]:] = b[1]
+    return on(layers, width), mask
 
 
 def select(cache: Any, mask: torch.Tensor, rows: torch.Tensor) -> tuple[Any, torch.Tensor]:

@@ -46,14 +46,32 @@ class RoomyLayer(DynamicLayer):
         return self.keys, self.values
 
 
-def roomy(layers: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Any:
-    """A :class:`DynamicCache` of ``(keys, values)`` per layer ([batch, heads, positions, dim]), with room."""
+def placed(parts: Sequence[tuple[torch.Tensor, torch.Tensor]], rows: int, width: int) -> torch.Tensor:
+    """A zeroed buffer [rows, heads, width + ROOM, dim] holding each ``(row index, states)`` part's rows at
+    its indices, right-aligned at ``width`` (so left-padded): how batches are joined without a second copy."""
+    like = parts[0][1]
+    buf = like.new_zeros((rows, like.shape[1], width + ROOM, like.shape[3]))
+    for index, states in parts:
+        buf[:, :, width - states.shape[-2]:width].index_copy_(0, index, states)
+    return buf
+
+
+def on(buffers: Sequence[tuple[torch.Tensor, torch.Tensor]], width: int) -> Any:
+    """A :class:`DynamicCache` whose layers' first ``width`` positions are in these ``(keys, values)`` buffers."""
     cache = DynamicCache()
     cache.layers = []
-    for keys, values in layers:
+    for keys, values in buffers:
         layer = RoomyLayer()
         layer.lazy_initialization(keys, values)
-        layer.keys, layer.values = keys, values
-        layer._room(0)
+        layer._buf = (keys, values)
+        layer.keys, layer.values = keys[..., :width, :], values[..., :width, :]
         cache.layers.append(layer)
     return cache
+
+
+def roomy(layers: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+    """A :class:`DynamicCache` of ``(keys, values)`` per layer ([batch, heads, positions, dim]), with room."""
+    def copied(t: torch.Tensor) -> torch.Tensor:
+        return placed([(torch.arange(t.shape[0], device=t.device), t)], t.shape[0], t.shape[-2])
+
+    return on([(copied(k), copied(v)) for k, v in layers], layers[0][0].shape[-2])
