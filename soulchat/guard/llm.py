@@ -9,7 +9,8 @@ reason is read and dropped: it may quote the user).
 Failure policy: an endpoint that is down, slow (past ``guard.timeout_s`` for the whole screen,
 retries included), refusing or answering something that is not that JSON leaves the inner verdict
 standing (fail open to the rules, never to nothing); the event is logged with a reason code (never
-the text or the key) and counted in :attr:`LLMGuard.stats`. After ``down_after`` failures in a row
+the text or the key) and counted in :attr:`LLMGuard.stats` (a connection dropped before the answer is first
+sent again once: :class:`.llm_client.ScreenClient`). After ``down_after`` failures in a row
 the LLM is not asked for ``down_for_s`` seconds, so a dead endpoint does not add its timeout to
 every message. Decisions and figures: docs/guard.md, "An LLM screen".
 """
@@ -78,12 +79,13 @@ class ScreenStats:
     answered: int = 0  # with a valid answer
     flagged: int = 0  # answers naming a category
     added: int = 0  # flags the inner guard had not raised
+    retried: int = 0  # requests sent again (max_retries, or a connection dropped before the answer)
     failed: Counter = field(default_factory=Counter)  # reason code -> screens the inner verdict decided alone
     seconds: float = 0.0  # waited for the LLM, in all
 
     def as_metrics(self) -> dict[str, float]:
         out = {"asked": self.asked, "answered": self.answered, "flagged": self.flagged, "added": self.added,
-               "failed": sum(self.failed.values()), "seconds": round(self.seconds, 3)}
+               "retried": self.retried, "failed": sum(self.failed.values()), "seconds": round(self.seconds, 3)}
         return {**out, **{f"failed.{k}": v for k, v in sorted(self.failed.items())}}
 
 
@@ -206,7 +208,7 @@ class LLMGuard:
         screen = self._client.screen(req, lambda text, _: parse(text, labels))
         future = asyncio.run_coroutine_threadsafe(screen, self._event_loop())
         try:
-            res = future.result(timeout=float(self.cfg.timeout_s) + 0.5)  # the SDK's own timeout fires first
+            res, counts = future.result(timeout=float(self.cfg.timeout_s) + 0.5)  # the SDK's own timeout fires first
         except concurrent.futures.TimeoutError:
             future.cancel()
             return "deadline", None
@@ -214,6 +216,7 @@ class LLMGuard:
             return "endpoint_refused", None  # 401/403/404: check base_url, model and the key's variable
         except Exception as exc:  # a screen never takes the chat down; the type names the bug
             return f"error_{type(exc).__name__.lower()}", None
+        self.stats.retried += counts.retries
         if res.status == "ok":
             return "ok", res.value
         first = (res.errors[-1].split(":", 1)[0] if res.errors else res.status).lower()

@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 from typing import Any, Optional
 
-from soulchat.llm import LLMClient, Request, Result
+from soulchat.llm import LLMClient, Request, Result, Stats
+from soulchat.llm.transport import Try
+
+log = logging.getLogger(__name__)
 
 
 class NoStore:
@@ -33,20 +37,46 @@ class ScreenClient(LLMClient):
     state: what a run counts and caps (its ``Stats``, its spend guard and rate limiter, so the endpoint's
     ``max_requests``, ``max_total_tokens``, ``max_cost``, ``rpm`` and ``tpm`` hold per screen, as with a
     client per screen). One HTTP session serves every screen: opened at the first, on the guard's
-    loop, and closed by :meth:`aclose` (a run's own close leaves it open)."""
+    loop, and closed by :meth:`aclose` (a run's own close leaves it open).
+
+    A try whose connection drops before the answer (not a timeout, not refused) is sent once more per
+    screen, on a one-off connection (:meth:`_send`): servers close idle kept-alive connections, and
+    one that closes as the next screen goes out drops that request; aiohttp resends only idempotent
+    methods, never a POST. The resend is a request like any other (spend guard, rate limiter, counts)."""
 
     def __init__(self, cfg: Any, store: Any) -> None:
         super().__init__(cfg, concurrency=1, progress=False, desc=f"guard {cfg.name}", store=store)
         self.session: Any = None
+        self.resent = False
 
     def open_api(self) -> Any:
         return _Kept(self.session)
 
-    async def screen(self, req: Request, validate: Any) -> Result:
-        """One screen's result, on a copy of this client; opens the session the first time (on the loop)."""
+    async def screen(self, req: Request, validate: Any) -> tuple[Result, Stats]:
+        """One screen's result and its run's counts, on a copy of this client; opens the session the
+        first time (on the loop)."""
         if self.session is None:
             self.session = super().open_api()
-        return (await copy.copy(self).arun([req], validate=validate))[0]
+        run = copy.copy(self)
+        run.resent = False
+        return (await run.arun([req], validate=validate))[0], run.stats
+
+    async def _send(self, req: Request, bound: tuple[int, int]) -> Try:
+        t = await super()._send(req, bound)
+        if t.answer is not None or t.outcome != "abandoned" or t.reason != "connection" or self.resent:
+            return t
+        self.resent = True
+        if not await self.guard.acquire(*bound):  # a spend cap: the drop stands
+            return t
+        await self.limiter.acquire(self._estimate_tokens(req))
+        self.stats.retries += 1
+        log.debug("guard %s: the connection dropped before the answer; sent again on a new one", self.cfg.name)
+        kept, self.api = self.api, super().open_api()
+        try:
+            return await super()._send(req, bound)
+        finally:
+            fresh, self.api = self.api, kept
+            await fresh.close()
 
     async def aclose(self) -> None:
         if self.session is not None:

@@ -21,7 +21,8 @@ As its own process (benchmarks): ``python -m soulchat.testing.llm_server --laten
 (``?since=N``: and the arrival times of the chat requests from the N-th on).
 
 Fault kinds (``fail_next(kind)`` or ``faults={kind: probability}``): ``429``, ``500``, ``503``,
-``400``, ``401``, ``404`` (an unknown model), ``timeout``, ``drop``, ``garbage`` (a 200 whose body is not JSON), ``malformed``
+``400``, ``401``, ``404`` (an unknown model), ``timeout``, ``drop``, ``close`` (answered, then the connection is
+closed without a ``Connection: close``), ``garbage`` (a 200 whose body is not JSON), ``malformed``
 (an answer that is not a dialogue), ``short`` (a 2-utterance dialogue), ``meta`` (a dialogue
 followed by a remark about the rewrite), ``content_filter``; ``ok`` queues a normal answer
 (to aim a later fault at a given request). With ``models`` set, a request for any other model is
@@ -45,7 +46,7 @@ from soulchat.generate.openai import cut_at_stop
 from soulchat.testing.llm_answers import BatchFiles, Responder, completion, default_responder
 
 __all__ = ["FAULTS", "LogEntry", "Responder", "TestServer", "default_responder", "main"]
-FAULTS = ("429", "500", "503", "400", "401", "404", "timeout", "drop", "garbage", "malformed", "short",
+FAULTS = ("429", "500", "503", "400", "401", "404", "timeout", "drop", "close", "garbage", "malformed", "short",
           "meta", "content_filter", "ok")
 
 
@@ -75,6 +76,8 @@ class TestServer:
         port: 0 picks a free port.
         models: the models it serves (None: any).
         honour_stop: cut answers at the request's ``stop`` sequences (False: a server that ignores them).
+        keepalive_s: seconds an idle kept-alive connection stays open (None: aiohttp's default, an hour;
+            uvicorn, which vLLM uses, closes them after 5).
     """
 
     __test__ = False  # not a pytest class
@@ -89,6 +92,7 @@ class TestServer:
     keep_bodies: bool = True
     models: Optional[tuple] = None
     honour_stop: bool = True
+    keepalive_s: Optional[float] = None
     log: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -150,7 +154,8 @@ class TestServer:
         return app
 
     async def start_async(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
+        kept = {} if self.keepalive_s is None else {"keepalive_timeout": float(self.keepalive_s)}
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5, **kept)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
         await site.start()
@@ -235,6 +240,12 @@ class TestServer:
             headers = {"retry-after": str(self.retry_after)} if fault == "429" else {}
             err = {"error": {"message": f"test server fault {fault}", "type": "test_fault", "code": fault}}
             return web.json_response(err, status=int(fault), headers=headers)
+        if fault == "close":  # as a server or proxy that drops a kept connection it did not say it would close
+            resp = web.json_response(self.completion(body, None))
+            await resp.prepare(request)
+            await resp.write_eof()
+            request.transport.close()  # type: ignore[union-attr]
+            return resp
         if fault == "garbage":
             return web.Response(text="<html>bad gateway, not json", content_type="application/json")
         return web.json_response(self.completion(body, fault))
