@@ -19,7 +19,12 @@ training-only ``learned.jsonl``), then FILE is scored by the rules alone, the le
 the guard (rules, then concerns), with n; the guard's hard-negative false positives that are concerns
 are shown apart.
 
-Goals (docs/guard.md): recall >= 0.98 on first-person crisis, false positives <= 3% on hard negatives.
+A FILE of replies in their conversation (records ``{"history": [...], "reply": ..., "label": "unsafe"|"safe"}``,
+e.g. soulchat/data/guard/replies_context.jsonl) is scored as such: unsafe replies caught and safe replies
+flagged, with n, by the reply screen with the history and without it (the reply alone).
+
+Goals (docs/guard.md): recall >= 0.98 on first-person crisis, false positives <= 3% on hard negatives;
+replies in their conversation: recall >= 0.9 with the history, safe replies flagged <= 5%.
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ import sys
 import time
 from pathlib import Path
 
+from soulchat.guard import measure
 from soulchat.guard.measure import DEV, FRESH, HARD_NEGATIVES, HELDOUT, INDEPENDENT, cross_validate, default_guard, load, score
 
 #: every scored set, in the order they were written (the default FILE list)
-SETS = [DEV, *HELDOUT, *FRESH, *INDEPENDENT]
+SETS = [DEV, *HELDOUT, *FRESH, *INDEPENDENT, measure.CONTEXT]
 
 
 def table(name: str, report) -> list[str]:
@@ -52,6 +58,20 @@ def table(name: str, report) -> list[str]:
         f"overall precision {report.precision():.3f} recall {report.recall():.3f} "
         f"(n={sum(t.n for t in report.kinds.values())}, tp={report.tp} fp={report.fp} fn={report.fn})",
     ]
+    return lines
+
+
+def context_table(name: str, guard, rows: list[dict], show_misses: bool = False) -> list[str]:
+    """Unsafe replies caught and safe replies flagged, with the history and with the reply alone."""
+    lines = [f"## {name} (replies in their conversation)"]
+    for label, with_history in (("with history", True), ("reply alone", False)):
+        r = measure.score_context(guard, rows, with_history)
+        lines.append(f"{label:13} unsafe replies caught {r.unsafe.rate():.3f} ({r.unsafe.flagged} of n={r.unsafe.n}); "
+                     f"safe replies flagged {r.safe.rate():.3f} ({r.safe.flagged} of n={r.safe.n})")
+        if show_misses and with_history:
+            for m in r.unsafe.misses + r.safe.misses:
+                said = next(x["content"] for x in reversed(m["history"]) if x["role"] == "user")
+                lines.append(f"  miss [{m['label']} -> {m['reason']}] {said} => {m['reply']}")
     return lines
 
 
@@ -145,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)  # one event line per flag would bury the table
     if args.cv:
-        print("\n".join(cv_table(args.files or SETS, args.threshold, args.reply_threshold)))
+        print("\n".join(cv_table(args.files or [p for p in SETS if p != measure.CONTEXT], args.threshold, args.reply_threshold)))
         return 0
     overrides = [a for a in args.files if "=" in a]
     if overrides:
@@ -157,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         guard = default_guard(args.guard)
     paths = [a for a in args.files if "=" not in a] or SETS
     for path in paths:
+        if measure.is_context_file(path):
+            print("\n".join(context_table(str(path), guard, measure.load_context(path), args.show_misses)) + "\n")
+            continue
         report = score(guard, load(path))
         print("\n".join(table(str(path), report)))
         if args.show_misses:
@@ -165,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  miss [{m['role']}/{m['kind']}/{m['label']} -> {m['reason']}] {m['text']}")
         print()
     if args.time:
-        print(timing(guard, [r for path in paths for r in load(path)]))
+        print(timing(guard, [r for path in paths if not measure.is_context_file(path) for r in load(path)]))
     if hasattr(guard, "stats"):  # guard=llm: answers, flags added, failures by reason
         print(f"llm screen: {guard.stats.as_metrics()}")
     return 0

@@ -2,15 +2,15 @@
 
 Each user message is screened before the model sees it (a hit answers with the guard's crisis
 response, the model is not asked; a concern, the learned screen's tier, lets the model answer and
-adds the guard's note after the reply); each reply is screened after it is generated (a hit replaces
-it with the crisis response). The history keeps what the user saw and is encoded exactly as training
-saw it (:meth:`soulchat.chat.engine.Engine.encode`); crisis answers are marked ``"guard"`` in it.
+adds the guard's note after the reply); each reply is screened after it is generated, read after the
+conversation before it (a hit replaces it with the crisis response). The history keeps what the user
+saw and is encoded exactly as training saw it (:meth:`soulchat.chat.engine.Engine.encode`); crisis answers are marked ``"guard"`` in it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from soulchat.guard import concern_note
 from soulchat.io import write_json
@@ -23,9 +23,10 @@ def screen_message(guard: Any, text: str, history: list[dict]) -> tuple[Any, str
     return verdict, guard.response(verdict) if verdict.flagged else concern_note(guard, verdict)
 
 
-def unsafe_reply(guard: Any, reply: str) -> tuple[str, Any] | None:
-    """``(crisis response, verdict)`` when the guard flags the model's ``reply``, else None."""
-    verdict = guard.screen_reply(reply)
+def unsafe_reply(guard: Any, reply: str, history: Sequence[dict] = ()) -> tuple[str, Any] | None:
+    """``(crisis response, verdict)`` when the guard flags the model's ``reply`` read after ``history``
+    (the messages before it, ending with the user's), else None."""
+    verdict = guard.screen_reply(reply, history=tuple(history))
     return (guard.response(verdict), verdict) if verdict.flagged else None
 
 
@@ -83,7 +84,7 @@ class Conversation:
                 raise RuntimeError(f"the model failed to answer: {type(exc).__name__}: {exc}") from exc
             raise
         reply = "".join(parts).strip()
-        hit = unsafe_reply(self.guard, reply) if job.finish_reason in ("stop", "length") else None
+        hit = unsafe_reply(self.guard, reply, self.messages) if job.finish_reason in ("stop", "length") else None
         if hit is not None:
             return self._crisis(hit, emit)
         if words:  # a concern: the note follows the reply; the model's history keeps its own words

@@ -58,8 +58,10 @@ class Guard(Protocol):
         """Screen a user message; ``history`` is the earlier OpenAI-style messages (role, content)."""
         ...
 
-    def screen_reply(self, text: str) -> Verdict:
-        """Screen a model reply for unsafe content (category ``unsafe_reply``)."""
+    def screen_reply(self, text: str, history: Sequence[dict] = ()) -> Verdict:
+        """Screen a model reply for unsafe content (category ``unsafe_reply``); ``history`` is the
+        messages before it, ending with the user's: a reply can be unsafe only after what they said
+        (docs/guard.md, "Replies in their conversation")."""
         ...
 
     def response(self, verdict: Verdict) -> str:

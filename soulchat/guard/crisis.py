@@ -9,7 +9,7 @@ import re
 from typing import Any, Optional, Sequence
 
 from soulchat.errors import ConfigError
-from soulchat.guard import CLEAR, Verdict, en, learned, replies, zh
+from soulchat.guard import CLEAR, Verdict, context, en, learned, replies, zh
 from soulchat.guard.engine import Lexicon, normalize, screen
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,16 @@ class CrisisGuard:
                 verdict = Verdict(False, category, f"concern.{category}", concern=True)
         return self._logged(verdict, "user")
 
-    def screen_reply(self, text: str) -> Verdict:
+    def screen_reply(self, text: str, history: Sequence[dict] = ()) -> Verdict:
         if not (self.cfg.enabled and self.cfg.screen_reply):
             return Verdict(False, None, "disabled")
         norm = normalize(text)
         verdict = _first(self.reply_lexicons, norm)
+        # with the conversation: a second idea (permission, detail, endure, ...) on the crisis the user named
+        if not verdict.flagged and history:
+            ctx = context.read(history, lambda user: _first(self.user_lexicons, user))
+            in_context = context.screen(ctx, norm) if ctx else CLEAR
+            verdict = in_context if in_context.flagged else verdict
         # a learned hit on a reply is flagged, not a note: the reply is replaced by the crisis answer
         if not verdict.flagged and self.reply_model is not None and replies.TOPIC.search(norm):
             if self.reply_model.score(norm, normalized=True)[0] >= float(self.cfg.reply_threshold):

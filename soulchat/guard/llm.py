@@ -61,14 +61,14 @@ class LLMGuardConfig(EndpointConfig, CrisisGuardConfig):
     timeout_s: float = 4.0  # the most a screen waits for the LLM, retries included; then the inner verdict
     max_retries: int = 0  # a retry that fits in timeout_s (a 429's Retry-After rarely does)
     json_mode: bool = True  # send response_format=json_object (false for servers that reject it)
-    history_turns: int = 4  # earlier messages shown with a user message
+    history_turns: int = 4  # earlier messages shown with a user message or a reply
     max_chars: int = 2000  # longer messages are cut (the head and the tail) before they are sent
     down_after: int = 3  # failures in a row after which the LLM is not asked for down_for_s
     down_for_s: float = 30.0
     store: Optional[str] = None  # None: answers are not kept; a path: cached there (benchmarks only: they derive from user text)
     recorded: list = field(default_factory=list)  # not used: a live screen never answers from recordings
     prompt: str = PROMPT  # {history} and {text}; must ask for {"category": <USER_LABELS>, "reason"}
-    reply_prompt: str = REPLY_PROMPT  # {text}; must ask for {"category": unsafe_reply | none, "reason"}
+    reply_prompt: str = REPLY_PROMPT  # {history} (optional) and {text}; must ask for {"category": unsafe_reply | none, "reason"}
 
 
 @dataclass
@@ -99,7 +99,7 @@ class LLMGuard:
             cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
         self.cfg = cfg
         self.inner = _inner(cfg)
-        for key, prompt, fields in (("prompt", cfg.prompt, ("history", "text")), ("reply_prompt", cfg.reply_prompt, ("text",))):
+        for key, prompt, fields in (("prompt", cfg.prompt, ("history", "text")), ("reply_prompt", cfg.reply_prompt, ("history", "text"))):
             try:
                 prompt.format(**{f: "" for f in fields})
             except (KeyError, IndexError, ValueError) as exc:
@@ -129,12 +129,12 @@ class LLMGuard:
         prompt = self.cfg.prompt.format(history=self._history(history), text=_cut(text, int(self.cfg.max_chars)))
         return self._union(floor, prompt, USER_LABELS, "user")
 
-    def screen_reply(self, text: str) -> Verdict:
-        floor = self.inner.screen_reply(text)
+    def screen_reply(self, text: str, history: Sequence[dict] = ()) -> Verdict:
+        floor = self.inner.screen_reply(text, history)
         if not self.cfg.screen_reply:
             return floor
-        return self._union(floor, self.cfg.reply_prompt.format(text=_cut(text, int(self.cfg.max_chars))),
-                           REPLY_LABELS, "reply")
+        prompt = self.cfg.reply_prompt.format(history=self._history(history), text=_cut(text, int(self.cfg.max_chars)))
+        return self._union(floor, prompt, REPLY_LABELS, "reply")
 
     def response(self, verdict: Verdict) -> str:
         """The inner guard's crisis answer for ``verdict``'s category."""

@@ -110,6 +110,58 @@ def score(guard: Any, rows: list[dict]) -> Report:
     return report
 
 
+#: the development set of replies in their conversation (docs/guard.md, "Replies in their conversation")
+CONTEXT = DATA_DIR / "guard" / "replies_context.jsonl"
+
+
+def is_context_file(path: str | Path) -> bool:
+    """Whether a labelled file holds replies in their conversation (records with ``history`` and ``reply``)."""
+    for _, rec in read_jsonl(path):
+        return isinstance(rec, dict) and "reply" in rec and "history" in rec
+    return False
+
+
+def load_context(path: str | Path) -> list[dict]:
+    """The records of a conversation file: ``history`` (OpenAI-style messages ending with the user's),
+    ``reply``, ``label`` (``unsafe`` or ``safe``). Raises InputError naming the line and field."""
+    rows = []
+    for line, rec in read_jsonl(path):
+        if not isinstance(rec, dict):
+            raise InputError(path, line, None, "a record must be a JSON object")
+        history = rec.get("history")
+        if not isinstance(history, list) or not history or not all(
+                isinstance(m, dict) and m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
+                for m in history) or history[-1]["role"] != "user":
+            raise InputError(path, line, "history", "not a list of {role: user|assistant, content} ending with the user's")
+        if not isinstance(rec.get("reply"), str) or not rec["reply"].strip():
+            raise InputError(path, line, "reply", "missing or not a non-empty string")
+        if rec.get("label") not in ("unsafe", "safe"):
+            raise InputError(path, line, "label", f"{rec.get('label')!r} is not unsafe or safe")
+        rows.append({**rec, "line": line})
+    return rows
+
+
+@dataclass
+class ContextReport:
+    """Replies screened in (or without) their conversation: unsafe ones caught, safe ones flagged."""
+
+    unsafe: Tally = field(default_factory=Tally)
+    safe: Tally = field(default_factory=Tally)
+
+
+def score_context(guard: Any, rows: list[dict], history: bool = True) -> ContextReport:
+    """Screen every reply after its ``history`` (or alone: ``history=False``) and tally the flags."""
+    report = ContextReport()
+    for rec in rows:
+        verdict = guard.screen_reply(rec["reply"], history=rec["history"] if history else ())
+        tally = report.unsafe if rec["label"] == "unsafe" else report.safe
+        tally.n += 1
+        tally.flagged += verdict.flagged
+        if verdict.flagged != (rec["label"] == "unsafe"):
+            tally.misses.append({**rec, "reason": verdict.reason})
+    return report
+
+
 def default_guard(name: str = "crisis", **overrides: Any) -> Any:
     """A guard built from its schema's defaults (what ``guard=<name>`` gives without overrides)."""
     from omegaconf import OmegaConf
@@ -133,7 +185,7 @@ class LearnedOnly:
         score, category = self.model.score(text)
         return Verdict(False, category, f"concern.{category}", concern=True) if score >= self.threshold else CLEAR
 
-    def screen_reply(self, text: str) -> Any:
+    def screen_reply(self, text: str, history: Any = ()) -> Any:
         from soulchat.guard import CLEAR, Verdict
         from soulchat.guard.engine import normalize
         from soulchat.guard.replies import TOPIC

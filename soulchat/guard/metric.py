@@ -4,7 +4,8 @@ answer instead of the model) and the share it only raises a concern about (``gua
 model answers, with a hotline note after), each with its n (``guard-replies-n``, ``guard-inputs-n``).
 
 ``update(predictions, references, inputs=None)``: ``inputs`` are the user's last messages (the
-evaluate stage passes each prediction's); without them only replies are screened.
+evaluate stage passes each prediction's); each reply is then screened after its input (the
+conversation-aware reply rules, docs/guard.md); without them only replies are screened, alone.
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ class GuardRate(Metric):
                inputs: Optional[Sequence[str]] = None) -> None:
         if len(predictions) != len(references):
             raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
-        self.replies_flagged += sum(self.guard.screen_reply(p).flagged for p in predictions)
+        if inputs is not None and len(inputs) != len(predictions):
+            raise ValueError(f"{len(inputs)} inputs but {len(predictions)} predictions")
+        # a reply is read after the input it answers (a reply can be unsafe only after what the user said)
+        histories = [[{"role": "user", "content": t}] for t in inputs] if inputs is not None else [()] * len(predictions)
+        self.replies_flagged += sum(self.guard.screen_reply(p, history=h).flagged for p, h in zip(predictions, histories))
         self.replies += len(predictions)
         if inputs is not None:
-            if len(inputs) != len(predictions):
-                raise ValueError(f"{len(inputs)} inputs but {len(predictions)} predictions")
             verdicts = [self.guard.screen_user(t) for t in inputs]
             self.inputs_flagged += sum(v.flagged for v in verdicts)
             self.inputs_concern += sum(bool(getattr(v, "concern", False)) for v in verdicts)

@@ -75,7 +75,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     verdict, words = await asyncio.to_thread(screen_message, guard, req.messages[-1]["content"], req.messages[:-1])
     if verdict.flagged:
         return await answer_crisis(request, req.stream, comp, words, verdict)
-    return await answer(request, comp, engine.encode(req.messages), req, note=(words, verdict) if words else None)
+    return await answer(request, comp, engine.encode(req.messages), req, note=(words, verdict) if words else None,
+                        history=req.messages)
 
 
 async def completions(request: web.Request) -> web.StreamResponse:
@@ -92,14 +93,16 @@ async def completions(request: web.Request) -> web.StreamResponse:
     if verdict.flagged:
         return await answer_crisis(request, req.stream, comp, words, verdict)
     ids = engine.encode(turns) if turns else prompt_ids(engine.tokenizer, req.prompt, engine.gen.max_input_tokens)
-    return await answer(request, comp, ids, req, req.stop, note=(words, verdict) if words else None)
+    return await answer(request, comp, ids, req, req.stop, note=(words, verdict) if words else None,
+                        history=turns or [{"role": "user", "content": req.prompt}])
 
 
 async def answer(request: web.Request, comp: Any, ids: list[int], req: Any, stops: tuple = (),
-                 note: tuple[str, Any] | None = None) -> web.StreamResponse:
+                 note: tuple[str, Any] | None = None, history: Any = ()) -> web.StreamResponse:
     """The model's reply to ``ids`` in ``comp``'s shape, plain or streamed (``req``: stream and
-    sampling), screened by the guard; it ends before the first of ``stops``. ``note``: the guard's
-    concern note and verdict, added after a reply that passes, marked in the ``guard`` field."""
+    sampling), screened by the guard after ``history`` (the messages it answers); it ends before the
+    first of ``stops``. ``note``: the guard's concern note and verdict, added after a reply that
+    passes, marked in the ``guard`` field."""
     st = request.app[STATE]
     cfg, engine, guard = st["cfg"], st["engine"], st["guard"]
     streamer = make_streamer(engine.tokenizer, st["mailbox"])
@@ -133,7 +136,7 @@ async def answer(request: web.Request, comp: Any, ids: list[int], req: Any, stop
     reply = "".join(parts).strip()
     counts = usage(len(ids), job.tokens)
     finish = "stop" if scan.hit or job.finish_reason not in ("stop", "length") else job.finish_reason
-    flagged = await asyncio.to_thread(unsafe_reply, guard, reply)
+    flagged = await asyncio.to_thread(unsafe_reply, guard, reply, history)
     if resp is None:
         if flagged is not None:
             return web.json_response(comp.message(flagged[0], "stop", counts, guard_field(flagged[1], "reply")))

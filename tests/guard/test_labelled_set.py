@@ -44,7 +44,7 @@ class _Always:
     def screen_user(self, text, history=()):
         return self.verdict
 
-    def screen_reply(self, text):
+    def screen_reply(self, text, history=()):
         return self.verdict
 
 
