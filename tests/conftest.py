@@ -14,6 +14,9 @@ SHARED_DATA = REPO.parent / "shared" / "data" / "smilechat" / "dev.jsonl.gz"
 # DeepSpeed compiles its CPU ops once; keep them between runs
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(REPO / "outputs" / "torch_extensions"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# torch's OpenMP threads sleep when idle instead of spinning (read when torch loads, here and in every
+# subprocess): on a busy 2-core machine spinning threads slowed the tiny model's steps 3-30x
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def pytest_collection_modifyitems(config, items):
