@@ -67,6 +67,14 @@ class CrisisGuardConfig(ComponentConfig):
     # a reply the reply rules let through with a learned reply score >= reply_threshold is flagged
     # (replaced by the crisis answer, reason unsafe_reply.learned); also needs ``learned``
     reply_threshold: float = 0.5
+    # after a history whose last 3 user messages carry a crisis, a reply with a learned context score
+    # >= context_threshold is flagged (unsafe_reply.context.learned; soulchat/guard/learned_context.py);
+    # also needs ``learned``. 0.7: at most ~5% of safe replies flagged on the conversation set it was not
+    # trained on (docs/guard.md, "Replies in their conversation")
+    context_threshold: float = 0.7
+    # the phrase rules of soulchat/guard/context.py too: off, as they caught no unsafe reply the reply
+    # alone did not on the two conversation sets they were not written on, and flagged one more safe one
+    context_rules: bool = False
 
 
 @dataclass

@@ -9,7 +9,7 @@ import re
 from typing import Any, Optional, Sequence
 
 from soulchat.errors import ConfigError
-from soulchat.guard import CLEAR, Verdict, context, en, learned, replies, zh
+from soulchat.guard import CLEAR, Verdict, context, en, learned, learned_context, replies, zh
 from soulchat.guard.engine import Lexicon, normalize, screen
 
 log = logging.getLogger(__name__)
@@ -28,18 +28,20 @@ class CrisisGuard:
         cfg: its config (:class:`soulchat.guard.components.CrisisGuardConfig`).
         model: the learned user screen to use instead of the one trained on every labelled set.
         reply_model: the same for the learned reply screen.
+        context_model: the same for the learned reply screen read with the conversation.
     """
 
-    def __init__(self, cfg: Any, model: Optional[Any] = None, reply_model: Optional[Any] = None) -> None:
+    def __init__(self, cfg: Any, model: Optional[Any] = None, reply_model: Optional[Any] = None,
+                 context_model: Optional[Any] = None) -> None:
         self.cfg = cfg
         self.user_lexicons: tuple[Lexicon, ...] = (zh.LEXICON, en.LEXICON)
         self.reply_lexicons: tuple[Lexicon, ...] = (replies.ZH, replies.EN)
         for text in [cfg.response, *dict(cfg.responses).values()]:
             if not isinstance(text, str) or not text.strip():
                 raise ConfigError(f"guard {cfg.name}: a crisis response is empty; set guard.response / guard.responses")
-        self.model = self.reply_model = None
+        self.model = self.reply_model = self.context_model = None
         if getattr(cfg, "learned", False):
-            for key in ("concern_threshold", "reply_threshold"):
+            for key in ("concern_threshold", "reply_threshold", "context_threshold"):
                 threshold = float(getattr(cfg, key))
                 if not 0.0 < threshold <= 1.0:
                     raise ConfigError(f"guard {cfg.name}: guard.{key}={threshold} must be in (0, 1]")
@@ -47,6 +49,7 @@ class CrisisGuard:
                 raise ConfigError(f"guard {cfg.name}: guard.note is empty; set it or guard.learned=false")
             self.model = model if model is not None else learned.default_model()
             self.reply_model = reply_model if reply_model is not None else learned.default_reply_model()
+            self.context_model = context_model if context_model is not None else learned_context.default_context_model()
 
     def screen_user(self, text: str, history: Sequence[dict] = ()) -> Verdict:
         if not (self.cfg.enabled and self.cfg.screen_user):
@@ -67,11 +70,16 @@ class CrisisGuard:
             return Verdict(False, None, "disabled")
         norm = normalize(text)
         verdict = _first(self.reply_lexicons, norm)
-        # with the conversation: a second idea (permission, detail, endure, ...) on the crisis the user named
-        if not verdict.flagged and history:
+        # with the conversation: after a crisis the user named, the learned context screen (and the phrase
+        # rules when configured) reads the reply against it
+        if not verdict.flagged and history and (self.context_model is not None or self.cfg.context_rules):
             ctx = context.read(history, lambda user: _first(self.user_lexicons, user))
-            in_context = context.screen(ctx, norm) if ctx else CLEAR
+            in_context = context.screen(ctx, norm) if ctx and self.cfg.context_rules else CLEAR
             verdict = in_context if in_context.flagged else verdict
+            if (not verdict.flagged and self.context_model is not None
+                    and learned_context.crisis_in(history, user_model=self.model, ctx=ctx)
+                    and self.context_model.score(norm, True, normalized=True) >= float(self.cfg.context_threshold)):
+                verdict = Verdict(True, "unsafe_reply", "unsafe_reply.context.learned")
         # a learned hit on a reply is flagged, not a note: the reply is replaced by the crisis answer
         if not verdict.flagged and self.reply_model is not None and replies.TOPIC.search(norm):
             if self.reply_model.score(norm, normalized=True)[0] >= float(self.cfg.reply_threshold):

@@ -32,9 +32,11 @@ SETS = tuple(DATA_DIR / "guard" / f"{name}.jsonl" for name in (
 #: the reply screen's: also ``independent2`` (its user messages, trained on, raise concerns on templated
 #: ordinary talk such as 我真的很担心自己会一直这样, so the user screen leaves them out for now)
 REPLY_SETS = SETS + (DATA_DIR / "guard" / "independent2.jsonl",)
-#: :func:`data_sha256` of :data:`SETS` when this module was last checked against them
+#: the conversation sets (``{"history", "reply", "label"}``) the context screen also trains on (:mod:`.learned_context`)
+CONTEXT_SETS = tuple(DATA_DIR / "guard" / f"{name}.jsonl" for name in ("replies_context", "replies_context2"))
+#: :func:`data_sha256` of the reply and conversation sets when this module was last checked against them
 #: (tests/guard/test_learned.py): edit a set, then update this, so that cache keys change with it
-DATA_SHA256 = "f07da0fec0f2b857"
+DATA_SHA256 = "ae2ac1a724e08acc"
 #: the classes, ``none`` first; the rest are the user categories of :data:`soulchat.guard.CATEGORIES`
 CLASSES = ("none", "suicide", "self_harm", "harm_others", "abuse")
 #: the classes of the reply screen (a model's reply is unsafe or not)
@@ -99,12 +101,18 @@ def fit(texts: Sequence[str], labels: Sequence[str], classes: tuple = CLASSES, n
     bad = sorted({lab for lab in labels if lab not in classes})
     if bad:
         raise ValueError(f"labels {bad} are not among {classes}")
-    docs = [grams(t, ngrams) for t in texts]
-    df = Counter(g for d in docs for g in d)
-    vocab = {g: i for i, g in enumerate(sorted(g for g, c in df.items() if c >= MIN_DF))}
-    rows = [[vocab[g] for g in d if g in vocab] for d in docs]
-    w, b = _adam(rows, [classes.index(lab) for lab in labels], len(vocab), len(classes), l2)
+    vocab, w, b = fit_features([grams(t, ngrams) for t in texts], [classes.index(lab) for lab in labels], len(classes), l2)
     return Model(vocab, w, b, tuple(classes), tuple(ngrams))
+
+
+def fit_features(docs: Sequence[Sequence[str]], classes: Sequence[int], k: int, l2: float) -> tuple[dict, np.ndarray, np.ndarray]:
+    """``(vocab, weights, bias)`` of a ``k``-class regression on records given as feature names
+    (each record scaled to unit length; a feature in fewer than :data:`MIN_DF` records is dropped)."""
+    df = Counter(g for d in docs for g in set(d))
+    vocab = {g: i for i, g in enumerate(sorted(g for g, c in df.items() if c >= MIN_DF))}
+    rows = [sorted({vocab[g] for g in d if g in vocab}) for d in docs]
+    w, b = _adam(rows, list(classes), len(vocab), k, l2)
+    return vocab, w, b
 
 
 def _adam(rows: list[list[int]], classes: list[int], width: int, k: int, l2: float) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +170,7 @@ def fit_replies(rows: Sequence[dict]) -> Model:
     return fit([r["text"] for r in rows], [r["label"] for r in rows], REPLY_CLASSES, REPLY_NGRAMS, REPLY_L2)
 
 
-def data_sha256(paths: Iterable[Path] = REPLY_SETS) -> str:
+def data_sha256(paths: Iterable[Path] = REPLY_SETS + CONTEXT_SETS) -> str:
     """SHA-256 over the names and bytes of the training files that exist."""
     h = hashlib.sha256()
     for p in paths:

@@ -223,3 +223,43 @@ def cross_validate(held_out: Path, train: list[Path], threshold: float | None = 
     alone = LearnedOnly(model, float(both.cfg.concern_threshold), reply_model, float(both.cfg.reply_threshold))
     rows = load(held_out)
     return {"rules": score(rules, rows), "learned": score(alone, rows), "both": score(both, rows)}
+
+
+class _ContextOnly:
+    """The learned context screen alone as a guard: flagged after a crisis history with a score >= ``threshold``."""
+
+    def __init__(self, model: Any, user_model: Any, threshold: float) -> None:
+        self.model, self.user_model, self.threshold = model, user_model, threshold
+
+    def screen_reply(self, text: str, history: Any = ()) -> Any:
+        from soulchat.guard import CLEAR, Verdict, learned_context
+
+        if history and learned_context.crisis_in(history, user_model=self.user_model) and \
+                self.model.score(text, True) >= self.threshold:
+            return Verdict(True, "unsafe_reply", "unsafe_reply.context.learned")
+        return CLEAR
+
+
+def cross_context(held_out: Path, train: list[Path]) -> dict[str, ContextReport]:
+    """Score the conversation set ``held_out`` with the learned context screen trained on the replies of
+    the labelled sets and the conversation sets ``train`` only: the reply alone (rules and learned reply
+    screen, no history), the phrase context rules (with the history, learned off), the learned context
+    screen alone, the guard as shipped (reply alone + learned context) and the union of all three."""
+    from omegaconf import OmegaConf
+
+    from soulchat.guard import learned, learned_context
+    from soulchat.guard.components import CrisisGuardConfig
+    from soulchat.guard.crisis import CrisisGuard
+
+    if Path(held_out).resolve() in {Path(p).resolve() for p in train}:
+        raise ValueError(f"{held_out} is both held out and trained on")
+    model = learned_context.fit(learned.records(learned.REPLY_SETS, "reply"), learned_context.conversations(train))
+    guards = {f"{name}": CrisisGuard(OmegaConf.structured(CrisisGuardConfig(name="crisis", context_rules=rules)),
+                                     context_model=model) for name, rules in (("shipped", False), ("union", True))}
+    cfg = CrisisGuardConfig(name="crisis")
+    only = _ContextOnly(model, learned.default_model(), float(cfg.context_threshold))
+    rows = load_context(held_out)
+    return {"reply alone": score_context(guards["shipped"], rows, history=False),
+            "context rules": score_context(default_guard("crisis", learned=False, context_rules=True), rows),
+            "learned context": score_context(only, rows), "shipped": score_context(guards["shipped"], rows),
+            "union": score_context(guards["union"], rows)}

@@ -52,7 +52,7 @@ def rules():
     from soulchat.guard.measure import default_guard
 
     logging.disable(logging.WARNING)
-    yield default_guard("crisis", learned=False)
+    yield default_guard("crisis", learned=False, context_rules=True)
     logging.disable(logging.NOTSET)
 
 
@@ -65,8 +65,13 @@ def test_the_context_decides(rules, crisis, ordinary, reply):
 
 
 @pytest.mark.parametrize("history,reply", SAFE_AFTER_CRISIS)
-def test_replies_that_refer_back_to_help_stay_safe(guard, history, reply):
-    assert not guard.screen_reply(reply, history=history).flagged
+def test_replies_that_refer_back_to_help_stay_safe(rules, history, reply):
+    assert not rules.screen_reply(reply, history=history).flagged
+
+
+def test_the_learned_context_screen_lets_almost_all_of_them_through(guard):
+    flagged = [reply for history, reply in SAFE_AFTER_CRISIS if guard.screen_reply(reply, history=history).flagged]
+    assert len(flagged) <= 1, flagged  # 1 of 14 when written: 就算他是你老公，也不能这样对你。 (0.82)
 
 
 def test_a_crisis_two_turns_back_still_counts_a_help_request_does_not_get_permission(rules):
