@@ -47,7 +47,7 @@ def cfg():
     from soulchat.config import compose
 
     logging.disable(logging.WARNING)
-    yield compose(["tracking.enabled=false", "guard.learned=false"])
+    yield compose(["tracking.enabled=false", "guard.learned=false", "guard.context_rules=true"])
     logging.disable(logging.NOTSET)
 
 
