@@ -11,7 +11,9 @@ detail (a place's quality 人少/不容易被发现, timing 等家里人睡着, 
 detail 配点酒, hiding 穿裤子就看不出来), discouraging help (报警不太好), telling a victim to endure
 (多忍忍, 原谅他吧), endorsing revenge (活该). A negation before the hit (不需要再忍下去) and a contrast
 or a worry right after (人少，我很担心你…) let it through; a reply that refers back to ask or to
-help (那座桥对你意味着什么？, 那些药能先交给家人吗？) carries no second idea. Docs: docs/guard.md.
+help (那座桥对你意味着什么？, 那些药能先交给家人吗？) carries no second idea. The rules run only with
+``guard.context_rules`` (off: on conversations they were not written on they caught nothing the reply alone
+did not); :func:`read` also arms the learned context screen (:mod:`.learned_context`). Docs: docs/guard.md.
 """
 
 from __future__ import annotations
