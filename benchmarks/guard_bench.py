@@ -39,7 +39,7 @@ from soulchat.guard import measure
 from soulchat.guard.measure import DEV, FRESH, HARD_NEGATIVES, HELDOUT, INDEPENDENT, cross_validate, default_guard, load, score
 
 #: every scored set, in the order they were written (the default FILE list)
-SETS = [DEV, *HELDOUT, *FRESH, *INDEPENDENT, measure.CONTEXT]
+SETS = [DEV, *HELDOUT, *FRESH, *INDEPENDENT, measure.CONTEXT, measure.INDEPENDENT_CONTEXT]
 
 
 def table(name: str, report) -> list[str]:

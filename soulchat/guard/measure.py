@@ -112,6 +112,9 @@ def score(guard: Any, rows: list[dict]) -> Report:
 
 #: the development set of replies in their conversation (docs/guard.md, "Replies in their conversation")
 CONTEXT = DATA_DIR / "guard" / "replies_context.jsonl"
+#: replies in their conversation written blind (like ``independent*``), scored once before and once after the
+#: learned context screen, trained on by nothing (benchmarks/RESULTS.md, "guard")
+INDEPENDENT_CONTEXT = DATA_DIR / "guard" / "independent_context.jsonl"
 
 
 def is_context_file(path: str | Path) -> bool:
