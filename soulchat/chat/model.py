@@ -123,7 +123,7 @@ def resolve_model(cfg: DictConfig, spec: str | None = None) -> Path:
 def input_budget(model_dir: Path, cfg: DictConfig) -> tuple[int | None, int | None]:
     """``(max_input_tokens, max_history_turns)`` the model was trained with: from its export's
     :data:`FORMAT_FILE`, else the config's ``corpus.*`` (a folder exported elsewhere)."""
-    from soulchat.train.export import FORMAT_FILE
+    from soulchat.corpus.format import FORMAT_FILE
 
     meta_file = Path(model_dir) / FORMAT_FILE
     if meta_file.exists():

@@ -24,6 +24,9 @@ import numpy as np
 from soulchat import speakers
 
 SPEAKERS = speakers.LABELS  # role -> the label rendered before its utterance
+#: the input budget training used, written beside an export's weights (soulchat.train.export) and read by
+#: chat / serve (soulchat.chat.model), which must not import training to find it
+FORMAT_FILE = "soulchat_format.json"
 USER, COUNSELLOR, COLON = SPEAKERS[speakers.USER], SPEAKERS[speakers.ASSISTANT], speakers.COLON
 
 

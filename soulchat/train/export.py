@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from soulchat.corpus.format import COLON, COUNSELLOR, USER
+from soulchat.corpus.format import COLON, COUNSELLOR, FORMAT_FILE, USER
 from soulchat.model.components import family
 from soulchat.train.data import Collator
 from soulchat.train.module import target_loss
@@ -27,8 +27,6 @@ from soulchat.train.module import target_loss
 #: wrappers around the HF model in a checkpoint's keys: DeepSpeed's engine, DDP, our LightningModule
 _PREFIXES = ("_forward_module.", "module.", "model.")
 
-#: the input budget training used, beside the weights (read by soulchat chat / serve: soulchat.chat.model)
-FORMAT_FILE = "soulchat_format.json"
 #: the paper's format as a Jinja chat template (system messages dropped: training never saw one)
 CHAT_TEMPLATE = (
     "{%- for m in messages -%}"
