@@ -4,9 +4,10 @@ Inputs are encoded exactly as training saw them (:func:`soulchat.corpus.format.e
 oldest whole turns dropped to fit ``corpus.max_input_tokens``), sorted by length and cut into
 batches of ``generate.batch_size``; each batch is left-padded (so every row's next token sits at
 the same position) and sampled with the KV cache by :func:`soulchat.generate.sampling.decode`
-(temperature, top-k, top-p, ``max_new_tokens``). The batches are formed over *all* samples before the ones already done are
-skipped, and each batch is seeded with ``seed + batch index``, so a resumed run produces the same
-replies as an uninterrupted one (on the same hardware).
+(temperature, top-k, top-p, ``max_new_tokens``). Each sample draws from its own random stream, seeded
+by ``seed`` and its id (:func:`row_seed`), so its reply does not depend on ``generate.batch_size``, the
+length sort, the other samples, or where an interrupted run resumed (on the same hardware; a batch's
+float sums may differ from one row's in the last bits).
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from omegaconf import OmegaConf
 from soulchat.errors import ConfigError, MissingInput
 
 log = logging.getLogger(__name__)
+
+
+def row_seed(seed: int, sample_id: str) -> int:
+    """The random stream of one sample: from the run's seed and the sample's id, nothing else."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{seed}\0{sample_id}".encode()).digest()[:8], "little") >> 1
 
 
 def pick_device(name: str) -> str:
@@ -59,7 +67,7 @@ class HFGenerator:
         max_new_tokens, top_p, temperature, top_k: sampling (the paper: top-p 0.75, temperature
             0.95; top-k 50 is Hugging Face's default, kept by ChatGLM-6B's ``chat``).
         batch_size: rows per ``generate`` call.
-        seed: base seed; batch ``b`` is sampled with ``seed + b``.
+        seed: base seed; sample ``id`` draws from the stream ``row_seed(seed, id)``.
         device, dtype, sort_by_length, cudnn_attention: see
             :class:`soulchat.generate.components.HFGeneratorConfig`.
         trust_remote_code: for families that ship their modelling code (``model.trust_remote_code``).
@@ -104,26 +112,26 @@ class HFGenerator:
         return encode_input(self.tokenizer, sample["history"], self.max_input_tokens, self.max_history_turns)
 
     def generate_ids(self, inputs: Sequence[Sequence[int]], seed: int, on_step: Any = None,
-                     **sampling: Any) -> list[list[int]]:
+                     seeds: Sequence[int] | None = None, **sampling: Any) -> list[list[int]]:
         """Sample continuations for a batch of input id lists (left-padded); new ids, eos cut off.
 
-        ``on_step`` streams each step's tokens (:func:`soulchat.generate.sampling.decode`);
-        ``sampling`` overrides ``max_new_tokens``, ``temperature``, ``top_k``, ``top_p`` for this batch.
+        ``seeds``: each row's random stream (default ``seed`` + its index); ``on_step`` streams each
+        step's tokens (:func:`soulchat.generate.sampling.decode`); ``sampling`` overrides
+        ``max_new_tokens``, ``temperature``, ``top_k``, ``top_p`` for this batch.
         """
-        import torch
 
         from soulchat.generate.prefill import left_pad
         from soulchat.generate.sampling import decode
         from soulchat.model.attention import cudnn_attention
 
         ids, mask = left_pad(inputs, self.pad_id)
-        torch.manual_seed(seed)
+        seeds = [seed + r for r in range(len(inputs))] if seeds is None else seeds
         with cudnn_attention(self.cudnn_attention):
             s = {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_k": self.top_k,
                  "top_p": self.top_p, **sampling}
             out = decode(self.model, ids.to(self.device), mask.to(self.device), s["max_new_tokens"],
                          self.tokenizer.eos_token_id, self.pad_id, s["temperature"], s["top_k"], s["top_p"],
-                         on_step=on_step)
+                         on_step=on_step, seeds=seeds)
         new = out.tolist()
         eos = self.tokenizer.eos_token_id
         new = [row[:row.index(eos)] if eos in row else row for row in new]
@@ -133,10 +141,11 @@ class HFGenerator:
     def generate(self, samples: Sequence[dict], done: set[str] = frozenset()) -> Iterator[list[tuple[dict, str]]]:
         """Yield each finished batch as ``[(sample, reply), ...]``, skipping samples in ``done``."""
         encoded = [self.encode(s) for s in samples]
-        for b, batch in enumerate(length_batches([len(e) for e in encoded], self.batch_size, self.sort_by_length)):
+        for batch in length_batches([len(e) for e in encoded], self.batch_size, self.sort_by_length):
             if all(samples[i]["id"] in done for i in batch):
                 continue
-            new = self.generate_ids([encoded[i] for i in batch], self.seed + b)
+            new = self.generate_ids([encoded[i] for i in batch], self.seed,
+                                    seeds=[row_seed(self.seed, samples[i]["id"]) for i in batch])
             replies = self.tokenizer.batch_decode(new, skip_special_tokens=True)
             yield [(samples[i], reply.strip()) for i, reply in zip(batch, replies) if samples[i]["id"] not in done]
 

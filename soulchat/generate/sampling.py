@@ -4,7 +4,8 @@ Why not ``model.generate``: its per-step cost grows with the batch in places tha
 (top-p sorts the whole vocabulary and ``multinomial`` draws over it for every row), which on the
 CPU ate most of what batching saves. Here the distribution is the same as Hugging Face's
 ``temperature -> top-k -> top-p`` warpers, but top-p works on the top-k candidates only (the other
-tokens have probability 0 after top-k anyway), and the draw is over those k.
+tokens have probability 0 after top-k anyway), and the draw is over those k. Every row draws from
+its own random stream (``seeds``), so what a row says does not depend on the rows batched with it.
 
 Rows are left-padded; ``position_ids`` count real tokens only, so every row sees the positions it
 would see alone. Finished rows (eos) keep emitting ``pad_id`` until all are done or
@@ -14,24 +15,9 @@ would see alone. Finished rows (eos) keep emitting ``pad_id`` until all are done
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import torch
-
-
-def sample_next(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
-    """One token per row from ``logits`` [batch, vocab] (temperature, then top-k, then top-p)."""
-    vocab = logits.shape[-1]
-    k = top_k if 0 < top_k < vocab else vocab
-    if k == 1:
-        return logits.argmax(-1)
-    values, index = torch.topk(logits.float() / max(temperature, 1e-5), k, dim=-1)  # sorted, descending
-    probs = torch.softmax(values, dim=-1)
-    if top_p < 1.0:
-        # keep the shortest prefix whose mass reaches top_p: drop a token when the mass before it does
-        probs = probs.masked_fill(probs.cumsum(-1) - probs >= top_p, 0.0)
-    choice = torch.multinomial(probs, 1)
-    return index.gather(-1, choice).squeeze(-1)
 
 
 def _cache_arg(model: Any) -> tuple[str, bool]:
@@ -46,11 +32,13 @@ def _cache_arg(model: Any) -> tuple[str, bool]:
 @torch.inference_mode()
 def decode(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int,
            eos_id: int | None, pad_id: int, temperature: float = 1.0, top_k: int = 0,
-           top_p: float = 1.0, on_step: Optional[Callable[[torch.Tensor], Any]] = None) -> torch.Tensor:
+           top_p: float = 1.0, on_step: Optional[Callable[[torch.Tensor], Any]] = None,
+           seeds: Optional[Sequence[int]] = None) -> torch.Tensor:
     """New token ids [batch, <= max_new_tokens] for left-padded ``input_ids`` (pad after eos).
 
     ``on_step(tokens)`` sees each step's tokens [batch] as they are drawn (streaming); a true return
-    stops decoding early (every row has what its caller wanted).
+    stops decoding early (every row has what its caller wanted). ``seeds``: each row's random stream
+    (default: its index).
     """
     from soulchat.generate.prefill import prefill
 
@@ -65,11 +53,14 @@ def decode(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, ma
                     use_cache=True, past_key_values=None, **extra)
         logits, cache = out.logits[:, -1, :], out.past_key_values
     next_pos = position_ids[:, -1:] + 1
+    generators = [torch.Generator().manual_seed(int(s)) for s in (range(batch) if seeds is None else seeds)]
+    settings = (torch.full((batch, 1), float(temperature), device=logits.device), [int(top_k)] * batch,
+                torch.full((batch, 1), float(top_p), device=logits.device), generators)
     finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
     ones = torch.ones((batch, 1), dtype=attention_mask.dtype, device=attention_mask.device)
     steps = []
     for _ in range(max_new_tokens):
-        token = sample_next(logits, temperature, top_k, top_p)
+        token = sample_rows(logits, *settings)
         token = torch.where(finished, torch.full_like(token, pad_id), token)
         steps.append(token)
         if eos_id is not None:
@@ -91,8 +82,9 @@ def decode(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, ma
 
 def sample_rows(logits: torch.Tensor, temperature: torch.Tensor, top_k: list[int], top_p: torch.Tensor,
                 generators: list[torch.Generator]) -> torch.Tensor:
-    """:func:`sample_next` with each row's own settings and random stream (``temperature`` and
-    ``top_p`` [batch, 1]; ``generators`` on the CPU), so a row's draw does not depend on its batch."""
+    """One token per row of ``logits`` [batch, vocab]: temperature, then top-k, then top-p, each row with
+    its own settings and random stream (``temperature`` and ``top_p`` [batch, 1]; ``generators`` on the
+    CPU), so a row's draw does not depend on its batch; top-k 1 is greedy."""
     vocab = logits.shape[-1]
     ks = [k if 0 < k < vocab else vocab for k in top_k]
     k = max(ks)

@@ -6,7 +6,7 @@ import torch
 
 from soulchat.generate.hf import HFGenerator
 from soulchat.generate.prefill import left_pad
-from soulchat.generate.sampling import decode, sample_next
+from soulchat.generate.sampling import decode, sample_rows
 from soulchat.testing.greedy import same_but_ties
 
 
@@ -29,12 +29,35 @@ def test_greedy_equals_hf_generate_and_rows_alone(tiny_train, histories):
         assert same_but_ties(gen.model, x, alone[0].tolist(), ours[row, :alone.shape[1]].tolist())
 
 
+def _draw(logits, temperature, top_k, top_p):
+    rows = logits.shape[0]
+    gens = [torch.Generator().manual_seed(r) for r in range(rows)]
+    return sample_rows(logits, torch.full((rows, 1), temperature), [top_k] * rows, torch.full((rows, 1), top_p), gens)
+
+
 def test_sampling_keeps_the_top_p_nucleus_of_the_top_k():
-    torch.manual_seed(0)
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(2000, 1)
-    drawn = sample_next(logits, 1.0, top_k=3, top_p=0.75)  # nucleus {0, 1}: 0.5 < 0.75 <= 0.8
+    drawn = _draw(logits, 1.0, 3, 0.75)  # nucleus {0, 1}: 0.5 < 0.75 <= 0.8
     counts = torch.bincount(drawn, minlength=4)
     assert counts[2] == 0 and counts[3] == 0
     assert abs(counts[0].item() / 2000 - 0.5 / 0.8) < 0.05
-    assert set(sample_next(logits, 1.0, top_k=4, top_p=1.0).tolist()) == {0, 1, 2, 3}
-    assert torch.equal(sample_next(logits[:3], 0.95, top_k=1, top_p=0.75), torch.zeros(3, dtype=torch.long))
+    assert set(_draw(logits, 1.0, 4, 1.0).tolist()) == {0, 1, 2, 3}
+    assert torch.equal(_draw(logits[:3], 0.95, 1, 0.75), torch.zeros(3, dtype=torch.long))
+
+
+def test_a_reply_does_not_depend_on_batch_size_order_or_the_other_samples(tiny_train, histories):
+    """Each sample draws from a stream seeded by the run's seed and its id, so generate.batch_size, the
+    length sort and the other samples do not change what it says (the old per-batch seed did)."""
+    samples = [{"id": f"s{i}", "history": h} for i, h in enumerate(histories * 2)]
+
+    def replies(batch_size, sort, subset=samples, seed=0):
+        gen = HFGenerator(tiny_train / "hf", 256, 12, 0.75, 0.95, batch_size, seed, device="cpu", dtype="float32",
+                          sort_by_length=sort)
+        return {s["id"]: reply for batch in gen.generate(subset) for s, reply in batch}
+
+    base = replies(1, True)
+    for other in (replies(4, False), replies(3, True, samples[::-1]), replies(2, True, samples[1::2])):
+        # equal except where a batch's last-bit float noise lands a draw on a boundary (vanishingly rare)
+        same = sum(other[k] == base[k] for k in other)
+        assert same >= 0.8 * len(other), (same, len(other))
+    assert sum(a != b for a, b in zip(base.values(), replies(1, True, seed=1).values())) >= len(base) // 2
