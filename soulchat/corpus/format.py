@@ -15,6 +15,7 @@ exactly the ids training saw.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -33,6 +34,25 @@ USER, COUNSELLOR, COLON = SPEAKERS[speakers.USER], SPEAKERS[speakers.ASSISTANT],
 def render_input(messages: Sequence[dict]) -> str:
     """The paper's input text for ``messages`` (history ending with the user's message)."""
     return "".join(f"{SPEAKERS[m['role']]}{COLON}{m['content']}\n" for m in messages) + f"{COUNSELLOR}{COLON}"
+
+
+#: a speaker label at the start of the text or of a line, as render_input writes it
+_LABEL = re.compile("(?:^|\n)(" + "|".join(re.escape(label) for label in SPEAKERS.values()) + ")" + COLON)
+_ROLE = {label: role for role, label in SPEAKERS.items()}
+
+
+def parse_input(text: str) -> list[dict] | None:
+    """The messages :func:`render_input` made ``text`` from (ending with the user's), or None for any
+    other text: it counts only when rendering the messages gives ``text`` back exactly."""
+    cuts = list(_LABEL.finditer(text))
+    if not cuts or cuts[0].start() != 0:
+        return None
+    msgs = [{"role": _ROLE[m.group(1)], "content": text[m.end():nxt.start() if nxt else len(text)]}
+            for m, nxt in zip(cuts, cuts[1:] + [None])]
+    if msgs[-1] != {"role": "assistant", "content": ""} or len(msgs) < 2 or msgs[-2]["role"] != "user":
+        return None
+    msgs = msgs[:-1]
+    return msgs if render_input(msgs) == text else None
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,8 @@ class JudgeReport:
 class MetricSet(Protocol):
     """A ``metric_set`` component: a torchmetrics ``Metric`` built from its config node.
 
-    ``update`` may take ``inputs=`` too (each prediction's last user message), and then gets it.
+    ``update`` may take ``inputs=`` (each prediction's last user message) and ``histories=`` (the
+    messages before each reply) too, and then gets them.
     """
 
     columns: Columns

@@ -45,6 +45,17 @@ def read_predictions(path: Path) -> list[dict]:
     return out
 
 
+def conversation(pred: dict) -> Optional[list[dict]]:
+    """The messages before the reply: the record's ``history`` when it has one, else its rendered
+    ``input`` read back (soulchat.corpus.format.parse_input); None when neither says."""
+    from soulchat.corpus.format import parse_input
+
+    history = pred.get("history")
+    if isinstance(history, list):
+        return history
+    return parse_input(pred["input"]) if isinstance(pred.get("input"), str) else None
+
+
 def last_user_message(pred: dict) -> Optional[str]:
     """The user's last message before the reply: from the record's ``history`` when it has one, else
     from its rendered ``input`` (``用户：…\n心理咨询师：``, soulchat.corpus.format.render_input); None when neither says."""
@@ -65,8 +76,9 @@ def last_user_message(pred: dict) -> Optional[str]:
 def automatic_metrics(cfg: Any, preds: list[dict]) -> dict[str, float]:
     """The chosen metric set, then each extra set (its keys do not overwrite earlier ones).
 
-    A metric set whose ``update`` takes ``inputs`` gets each prediction's last user message (all
-    or none: a file where one is missing gives none)."""
+    A metric set whose ``update`` takes ``inputs`` gets each prediction's last user message, and one
+    whose ``update`` takes ``histories`` the messages before each reply (each all or none: a file
+    where one is missing gives none)."""
     from soulchat.registry import registry
 
     sets = [("metric_set", cfg.metric_set)]
@@ -76,16 +88,19 @@ def automatic_metrics(cfg: Any, preds: list[dict]) -> dict[str, float]:
     result: dict[str, float] = {}
     hyps, refs = [p["prediction"] for p in preds], [p["reference"] for p in preds]
     bs = int(cfg.evaluate.batch_size)
-    inputs = None
+    known: dict[str, list] = {}  # what a metric set may be given: name -> one value per prediction
+    readers = {"inputs": last_user_message, "histories": conversation}
     for _, node in sets:
         metric = build("metric_set", node)
-        wants = "inputs" in inspect.signature(metric.update).parameters
-        if wants and inputs is None:
-            inputs = [last_user_message(p) for p in preds]
-        given = inputs if wants and None not in inputs else None
+        params = inspect.signature(metric.update).parameters
+        given = {}
+        for name, read in readers.items():
+            if name in params:
+                values = known.setdefault(name, [read(p) for p in preds])
+                if None not in values:
+                    given[name] = values
         for i in progress.bar(range(0, len(preds), bs), desc=f"evaluate: {node.name}", unit=" batches", leave=False):
-            extra = {} if given is None else {"inputs": given[i:i + bs]}
-            metric.update(hyps[i:i + bs], refs[i:i + bs], **extra)
+            metric.update(hyps[i:i + bs], refs[i:i + bs], **{k: v[i:i + bs] for k, v in given.items()})
         for k, v in metric.compute().items():
             result.setdefault(k, float(v))
     return result

@@ -3,9 +3,10 @@ when the caller passes the test inputs, the share of inputs it flags (``guard-in
 answer instead of the model) and the share it only raises a concern about (``guard-concerns``: the
 model answers, with a hotline note after), each with its n (``guard-replies-n``, ``guard-inputs-n``).
 
-``update(predictions, references, inputs=None)``: ``inputs`` are the user's last messages (the
-evaluate stage passes each prediction's); each reply is then screened after its input (the
-conversation-aware reply rules, docs/guard.md); without them only replies are screened, alone.
+``update(predictions, references, inputs=None, histories=None)``: ``inputs`` are the user's last
+messages, ``histories`` the messages before each reply (the evaluate stage passes each prediction's);
+each reply is screened after its conversation (docs/guard.md), or after its input when only that is
+given, or alone.
 """
 
 from __future__ import annotations
@@ -44,13 +45,15 @@ class GuardRate(Metric):
             self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, predictions: Sequence[str], references: Sequence[str],
-               inputs: Optional[Sequence[str]] = None) -> None:
+               inputs: Optional[Sequence[str]] = None, histories: Optional[Sequence[Sequence[dict]]] = None) -> None:
         if len(predictions) != len(references):
             raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
-        if inputs is not None and len(inputs) != len(predictions):
-            raise ValueError(f"{len(inputs)} inputs but {len(predictions)} predictions")
-        # a reply is read after the input it answers (a reply can be unsafe only after what the user said)
-        histories = [[{"role": "user", "content": t}] for t in inputs] if inputs is not None else [()] * len(predictions)
+        for name, given in (("inputs", inputs), ("histories", histories)):
+            if given is not None and len(given) != len(predictions):
+                raise ValueError(f"{len(given)} {name} but {len(predictions)} predictions")
+        # a reply is read after the conversation it answers (a reply can be unsafe only after what the user said)
+        if histories is None:
+            histories = [[{"role": "user", "content": t}] for t in inputs] if inputs is not None else [()] * len(predictions)
         self.replies_flagged += sum(self.guard.screen_reply(p, history=h).flagged for p, h in zip(predictions, histories))
         self.replies += len(predictions)
         if inputs is not None:

@@ -12,20 +12,15 @@ words as a whole: the guard screens all of it and it is tokenised as it is (its 
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from soulchat.corpus.format import SPEAKERS, render_input
+from soulchat.corpus.format import parse_input
 from soulchat.generate.openai import find_stop
 from soulchat.serve.protocol import RequestError, _number, check_body
-from soulchat.speakers import COLON
 
-#: a speaker label at the start of the prompt or of a line, as render_input writes it
-_LABEL = re.compile("(?:^|\n)(" + "|".join(re.escape(label) for label in SPEAKERS.values()) + ")" + COLON)
-_ROLE = {label: role for role, label in SPEAKERS.items()}
 UNSUPPORTED = ("suffix", "echo", "logprobs")  # OpenAI options this server does not implement
 
 
@@ -78,15 +73,8 @@ def prompt_messages(prompt: str, max_messages: int) -> list[dict] | None:
     Raises:
         RequestError: more turns than ``max_messages``.
     """
-    cuts = list(_LABEL.finditer(prompt))
-    if not cuts or cuts[0].start() != 0:
-        return None
-    msgs = [{"role": _ROLE[m.group(1)], "content": prompt[m.end():nxt.start() if nxt else len(prompt)]}
-            for m, nxt in zip(cuts, cuts[1:] + [None])]
-    if msgs[-1] != {"role": "assistant", "content": ""} or len(msgs) < 2 or msgs[-2]["role"] != "user":
-        return None
-    msgs = msgs[:-1]
-    if render_input(msgs) != prompt:
+    msgs = parse_input(prompt)
+    if msgs is None:
         return None
     if len(msgs) > max_messages:
         raise RequestError(f"the prompt has {len(msgs)} turns; this server takes at most {max_messages}", "prompt")

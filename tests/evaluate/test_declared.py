@@ -33,6 +33,19 @@ def test_last_user_message_comes_from_the_history_or_the_rendered_input():
     assert last_user_message({"input": None}) is None
 
 
+def test_the_conversation_comes_from_the_history_or_the_rendered_input_read_back():
+    from soulchat.corpus.format import parse_input, render_input
+    from soulchat.evaluate.stage import conversation
+
+    assert [m["content"] for m in conversation(PREDS[0])] == ["我最近总失眠。", "睡不着很难受。", "我真的不想活了。"]
+    history = [{"role": "user", "content": "早"}, {"role": "assistant", "content": "你好"},
+               {"role": "user", "content": "第一行\n第二行"}]
+    assert parse_input(render_input(history)) == history
+    assert conversation({"history": history[:1], "input": render_input(history)}) == history[:1]
+    assert conversation({"input": "not the format"}) is None and conversation({"input": None}) is None
+    assert parse_input("用户：你好\n") is None  # no counsellor tag to answer after
+
+
 def test_the_report_has_the_guard_column_with_its_n(tmp_path):
     """guard is a default extra metric set: a column per share, its n beside it; inputs are the last user messages."""
     from soulchat.config import compose
