@@ -61,11 +61,11 @@ def last_user_message(pred: dict) -> Optional[str]:
     from its rendered ``input`` (``用户：…\n心理咨询师：``, soulchat.corpus.format.render_input); None when neither says."""
     from soulchat.speakers import ASSISTANT, COLON, LABELS, USER
 
-    history = pred.get("history")
-    if isinstance(history, list):
+    history = conversation(pred)
+    if history is not None:
         users = [m.get("content") for m in history if isinstance(m, dict) and m.get("role") == USER]
         return users[-1] if users and isinstance(users[-1], str) else None
-    text, head = pred.get("input"), LABELS[USER] + COLON
+    text, head = pred.get("input"), LABELS[USER] + COLON  # an input that does not read back exactly
     if not isinstance(text, str) or head not in text:
         return None
     text = text.removesuffix(LABELS[ASSISTANT] + COLON).rstrip("\n")
@@ -96,9 +96,10 @@ def automatic_metrics(cfg: Any, preds: list[dict]) -> dict[str, float]:
         given = {}
         for name, read in readers.items():
             if name in params:
-                values = known.setdefault(name, [read(p) for p in preds])
-                if None not in values:
-                    given[name] = values
+                if name not in known:  # read once for all the sets that take it
+                    known[name] = [read(p) for p in preds]
+                if None not in known[name]:
+                    given[name] = known[name]
         for i in progress.bar(range(0, len(preds), bs), desc=f"evaluate: {node.name}", unit=" batches", leave=False):
             metric.update(hyps[i:i + bs], refs[i:i + bs], **{k: v[i:i + bs] for k, v in given.items()})
         for k, v in metric.compute().items():

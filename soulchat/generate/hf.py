@@ -119,7 +119,6 @@ class HFGenerator:
         step's tokens (:func:`soulchat.generate.sampling.decode`); ``sampling`` overrides
         ``max_new_tokens``, ``temperature``, ``top_k``, ``top_p`` for this batch.
         """
-
         from soulchat.generate.prefill import left_pad
         from soulchat.generate.sampling import decode
         from soulchat.model.attention import cudnn_attention

@@ -29,10 +29,7 @@ class RoomyLayer(DynamicLayer):
         buf = getattr(self, "_buf", None)
         if buf is not None and self.keys.data_ptr() == buf[0].data_ptr() and n + need <= buf[0].shape[-2]:
             return  # (a keys tensor set from outside, e.g. by batch_select_indices, gets new buffers)
-        self._buf = tuple(torch.empty((*t.shape[:-2], n + need + ROOM, t.shape[-1]), dtype=t.dtype, device=t.device)
-                          for t in (self.keys, self.values))
-        for b, t in zip(self._buf, (self.keys, self.values)):
-            b[..., :n, :] = t
+        self._buf = (_copied(self.keys, need + ROOM), _copied(self.values, need + ROOM))
         self.keys, self.values = self._buf[0][..., :n, :], self._buf[1][..., :n, :]
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
@@ -46,11 +43,11 @@ class RoomyLayer(DynamicLayer):
         return self.keys, self.values
 
 
-def placed(parts: Sequence[tuple[torch.Tensor, torch.Tensor]], rows: int, width: int) -> torch.Tensor:
-    """A zeroed buffer [rows, heads, width + ROOM, dim] holding each ``(row index, states)`` part's rows at
+def placed(parts: Sequence[tuple[torch.Tensor, torch.Tensor]], rows: int, width: int, room: int = ROOM) -> torch.Tensor:
+    """A zeroed buffer [rows, heads, width + room, dim] holding each ``(row index, states)`` part's rows at
     its indices, right-aligned at ``width`` (so left-padded): how batches are joined without a second copy."""
     like = parts[0][1]
-    buf = like.new_zeros((rows, like.shape[1], width + ROOM, like.shape[3]))
+    buf = like.new_zeros((rows, like.shape[1], width + room, like.shape[3]))
     for index, states in parts:
         buf[:, :, width - states.shape[-2]:width].index_copy_(0, index, states)
     return buf
@@ -69,9 +66,11 @@ def on(buffers: Sequence[tuple[torch.Tensor, torch.Tensor]], width: int) -> Any:
     return cache
 
 
+def _copied(t: torch.Tensor, room: int) -> torch.Tensor:
+    """``t`` [batch, heads, positions, dim] in a buffer with ``room`` positions more."""
+    return placed([(torch.arange(t.shape[0], device=t.device), t)], t.shape[0], t.shape[-2], room)
+
+
 def roomy(layers: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> Any:
     """A :class:`DynamicCache` of ``(keys, values)`` per layer ([batch, heads, positions, dim]), with room."""
-    def copied(t: torch.Tensor) -> torch.Tensor:
-        return placed([(torch.arange(t.shape[0], device=t.device), t)], t.shape[0], t.shape[-2])
-
-    return on([(copied(k), copied(v)) for k, v in layers], layers[0][0].shape[-2])
+    return on([(_copied(k, ROOM), _copied(v, ROOM)) for k, v in layers], layers[0][0].shape[-2])
