@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)  # one event line per flag would bury the table
     if args.cv:
-        print("\n".join(cv_table(args.files or [p for p in SETS if p != measure.CONTEXT], args.threshold, args.reply_threshold)))
+        print("\n".join(cv_table(args.files or [p for p in SETS if not measure.is_context_file(p)], args.threshold, args.reply_threshold)))
         return 0
     overrides = [a for a in args.files if "=" in a]
     if overrides:

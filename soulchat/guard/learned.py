@@ -60,6 +60,14 @@ def grams(text: str, ngrams: tuple = NGRAMS, normalized: bool = False) -> list[s
     return sorted({t[i:i + n] for n in ngrams for i in range(len(t) - n + 1)})
 
 
+def probs_of(vocab: dict, weights: np.ndarray, bias: np.ndarray, features: Sequence[str]) -> np.ndarray:
+    """Class probabilities of a document's feature names (the unknown ones ignored)."""
+    rows = [vocab[f] for f in features if f in vocab]
+    z = bias + (weights[rows].sum(0) / np.sqrt(max(len(rows), 1)) if rows else 0.0)
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
 @dataclass(frozen=True)
 class Model:
     """A trained screen: its vocabulary (n-gram -> row of ``weights``), weights, bias and classes."""
@@ -72,10 +80,7 @@ class Model:
 
     def probs(self, text: str, normalized: bool = False) -> np.ndarray:
         """Class probabilities (in ``classes`` order) for one message (already normalised: ``normalized``)."""
-        rows = [self.vocab[g] for g in grams(text, self.ngrams, normalized) if g in self.vocab]
-        z = self.bias + (self.weights[rows].sum(0) / np.sqrt(max(len(rows), 1)) if rows else 0.0)
-        e = np.exp(z - z.max())
-        return e / e.sum()
+        return probs_of(self.vocab, self.weights, self.bias, grams(text, self.ngrams, normalized))
 
     def score(self, text: str, normalized: bool = False) -> tuple[float, str]:
         """``(1 - P(none), likeliest crisis category)`` for one message."""

@@ -53,10 +53,8 @@ class ContextModel:
 
     def score(self, text: str, crisis: bool, normalized: bool = False) -> float:
         """``P(unsafe_reply)`` of a reply after a history that carries a crisis (``crisis``) or not."""
-        rows = [self.vocab[f] for f in features(text if normalized else normalize(text), crisis) if f in self.vocab]
-        z = self.bias + (self.weights[rows].sum(0) / np.sqrt(max(len(rows), 1)) if rows else 0.0)
-        e = np.exp(z - z.max())
-        return float(1.0 - (e / e.sum())[0])
+        feats = features(text if normalized else normalize(text), crisis)
+        return float(1.0 - learned.probs_of(self.vocab, self.weights, self.bias, feats)[0])
 
 
 def features(reply: str, crisis: bool) -> list[str]:

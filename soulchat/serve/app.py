@@ -88,13 +88,12 @@ async def completions(request: web.Request) -> web.StreamResponse:
     req = parse_completion(body, cfg.serve.model_name, int(cfg.serve.max_tokens))
     comp = TextCompletion(cfg.serve.model_name)
     turns = prompt_messages(req.prompt, int(cfg.serve.max_messages))
-    verdict, words = await asyncio.to_thread(screen_message, guard,
-                                             *((turns[-1]["content"], turns[:-1]) if turns else (req.prompt, [])))
+    msgs = turns or [{"role": "user", "content": req.prompt}]  # free text: the user's words as a whole
+    verdict, words = await asyncio.to_thread(screen_message, guard, msgs[-1]["content"], msgs[:-1])
     if verdict.flagged:
         return await answer_crisis(request, req.stream, comp, words, verdict)
     ids = engine.encode(turns) if turns else prompt_ids(engine.tokenizer, req.prompt, engine.gen.max_input_tokens)
-    return await answer(request, comp, ids, req, req.stop, note=(words, verdict) if words else None,
-                        history=turns or [{"role": "user", "content": req.prompt}])
+    return await answer(request, comp, ids, req, req.stop, note=(words, verdict) if words else None, history=msgs)
 
 
 async def answer(request: web.Request, comp: Any, ids: list[int], req: Any, stops: tuple = (),
